@@ -1,0 +1,39 @@
+"""lorentz: hyperbolic geometry in the Lorentz (hyperboloid) model, for any array library.
+
+Conventions: a point or tangent vector is an ambient array of shape (..., n+1), time
+coordinate first; points lie on the upper sheet <x,x>_L = -1/c, with
+<x,y>_L = -x0*y0 + sum_i xi*yi; the curvature is -c, c > 0, passed as the keyword ``c``.
+Leading dimensions broadcast; inputs are never modified; outputs keep the library, dtype and
+device of the inputs.
+"""
+
+from ._checks import check_point, check_tangent
+from ._cones import exterior_angle, half_aperture
+from ._maps import expmap, expmap0, logmap, logmap0, project, project_tangent, transport
+from ._metric import dist, dist0, inner, norm, pairwise_dist
+from ._models import from_poincare, from_space, to_poincare, to_space
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "check_point",
+    "check_tangent",
+    "dist",
+    "dist0",
+    "expmap",
+    "expmap0",
+    "exterior_angle",
+    "from_poincare",
+    "from_space",
+    "half_aperture",
+    "inner",
+    "logmap",
+    "logmap0",
+    "norm",
+    "pairwise_dist",
+    "project",
+    "project_tangent",
+    "to_poincare",
+    "to_space",
+    "transport",
+]

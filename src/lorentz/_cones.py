@@ -1,0 +1,77 @@
+"""Public entailment-cone quantities (MERU, Desai et al. 2023; Ganea et al. 2018)."""
+
+from __future__ import annotations
+
+import math
+
+from . import _reference as ref
+from ._backend import finish, prepare
+
+
+def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False):
+    r"""Half-aperture of the entailment cone at ``x``:
+    :math:`\arcsin\min(1, 2K/(\sqrt{c}|x_s|))`, :math:`K` = ``min_radius``.
+
+    Parameters
+    ----------
+    x : array, shape (..., n+1)
+        Cone apex (only the space part is read).
+    c : float or array
+        Curvature is :math:`-c`.
+    min_radius : float
+        MERU's K (> 0): points with :math:`\sqrt{c}|x_s| \le 2K` get the full :math:`\pi/2`.
+    keepdim : bool
+        Keep the reduced last axis.
+
+    Notes
+    -----
+    Evaluated as :math:`\operatorname{atan2}(2K, \sqrt{(n-2K)(n+2K)})`, :math:`n=\sqrt{c}|x_s|`:
+    no arcsin near 1, no eps clamp; absolute error <= 2e-6 rad (float32) / 1e-12 (float64).
+    Unlike geoopt's, correct for c != 1.
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> round(float(lorentz.half_aperture(np.array([1.0, 0.0]))), 12) == round(np.pi / 2, 12)
+    True
+    """
+    if isinstance(min_radius, bool) or not isinstance(min_radius, (int, float)):
+        raise TypeError(f"min_radius must be a positive float, got {type(min_radius).__name__}")
+    if not (math.isfinite(min_radius) and min_radius > 0):
+        raise ValueError(f"min_radius must be finite and > 0, got {min_radius}")
+    xp, (x,), c, dtype, _ = prepare(c, x=x)
+    return finish(xp, ref.half_aperture(x, c, float(min_radius), xp=xp), dtype, keepdim)
+
+
+def exterior_angle(x, y, *, c=1.0, keepdim=False):
+    r"""Exterior angle: the angle at ``x`` between the geodesic from ``x`` to ``y`` and the ray
+    from the origin through ``x`` (MERU's ``oxy_angle``), in :math:`[0, \pi]`.
+
+    Parameters
+    ----------
+    x : array, shape (..., n+1)
+        Cone apex (only the space part is read).
+    y : array, shape (..., n+1)
+        Other point.
+    c : float or array
+        Curvature is :math:`-c`.
+    keepdim : bool
+        Keep the reduced last axis.
+
+    Notes
+    -----
+    :math:`\operatorname{atan2}(\sqrt{c}\,x_0|D_\perp|,\ \hat x_s\cdot D - u|x_s|)` with
+    :math:`D = y_s - x_s`, :math:`D_\perp` its part orthogonal to :math:`x_s` and
+    :math:`u = \cosh(\sqrt{c}d) - 1`: no acos, no cancelling numerator. At the origin (no ray)
+    the angle is :math:`\pi/2`; for ``y == x`` it is 0. Gradients are finite there and for
+    points collinear with the origin (MERU's give NaN).
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> x, y = lorentz.expmap0(np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0]]))
+    >>> float(lorentz.exterior_angle(x, y))
+    0.0
+    """
+    xp, (x, y), c, dtype, _ = prepare(c, x=x, y=y)
+    return finish(xp, ref.exterior_angle(x, y, c, xp=xp), dtype, keepdim)

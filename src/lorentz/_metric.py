@@ -1,0 +1,165 @@
+"""Public metric functions: inner product, norm and distances."""
+
+from __future__ import annotations
+
+from . import _reference as ref
+from ._backend import finish, prepare
+
+
+def inner(x, y, *, keepdim=False):
+    r"""Lorentzian inner product :math:`\langle x,y\rangle_L = -x_0 y_0 + \sum_i x_i y_i`.
+
+    Parameters
+    ----------
+    x, y : array, shape (..., n+1)
+        Ambient vectors, time coordinate first; batch shapes broadcast.
+    keepdim : bool
+        Keep the reduced last axis (length 1).
+
+    Returns
+    -------
+    array, shape (...) or (..., 1)
+        Same library, device and (promoted) dtype as the inputs.
+
+    Notes
+    -----
+    All components are read as given, so this is the plain bilinear form; it is not used by
+    the distance, which never forms :math:`-c\langle x,y\rangle_L - 1` by subtraction.
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> float(lorentz.inner(np.array([1.0, 0.0]), np.array([1.0, 0.0])))
+    -1.0
+    """
+    xp, (x, y), _, dtype, _ = prepare(1.0, x=x, y=y)
+    return finish(xp, ref.inner(x, y, xp=xp), dtype, keepdim)
+
+
+def norm(u, *, keepdim=False):
+    r"""Lorentzian norm :math:`\sqrt{\max(\langle u,u\rangle_L, 0)}` of a tangent vector.
+
+    Parameters
+    ----------
+    u : array, shape (..., n+1)
+        Tangent vector (ambient coordinates, time first). Its time component is read as
+        given; for the exact norm of a tangent vector at a far point use ``dist(x, expmap(x, u))``
+        or keep ``u`` at the origin.
+    keepdim : bool
+        Keep the reduced last axis.
+
+    Notes
+    -----
+    The gradient at ``u = 0`` is the zero subgradient (autograd of sqrt would give NaN).
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> float(lorentz.norm(np.array([0.0, 3.0, 4.0])))
+    5.0
+    """
+    xp, (u,), _, dtype, _ = prepare(1.0, u=u)
+    return finish(xp, ref.norm(u, xp=xp), dtype, keepdim)
+
+
+def dist(x, y, *, c=1.0, keepdim=False):
+    r"""Geodesic distance :math:`d(x,y) = \operatorname{acosh}(-c\langle x,y\rangle_L)/\sqrt{c}`.
+
+    Evaluated as :math:`2\operatorname{asinh}(\sqrt{u/2})/\sqrt{c}` with
+    :math:`u = -c\langle x,y\rangle_L - 1` formed from non-negative terms only (Lagrange's
+    identity), so near pairs far from the origin keep full relative accuracy.
+
+    Parameters
+    ----------
+    x, y : array, shape (..., n+1)
+        Points on the hyperboloid :math:`\langle x,x\rangle_L = -1/c`, time first. Only the
+        space parts are read; time coordinates are re-derived.
+    c : float or array
+        Curvature is :math:`-c`, :math:`c > 0`; an array broadcasts against the batch shape
+        and may be a learnable tensor.
+    keepdim : bool
+        Keep the reduced last axis.
+
+    Returns
+    -------
+    array, shape (...)
+
+    Notes
+    -----
+    Accuracy against mpmath (50 digits, rounded inputs), distances 1e-6 to 50, c in
+    [0.1, 10]: relative error <= 2e-6 in float32 (space norms up to 1e3) and <= 1e-12 in
+    float64 (space norms up to 1e4); the textbook acosh misses by up to 11 orders of
+    magnitude. float32 inputs are accumulated in float64. The gradient at ``x == y`` is the
+    zero subgradient.
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> o = np.array([1.0, 0.0])
+    >>> x = lorentz.expmap0(np.array([0.0, 2.0]))
+    >>> round(float(lorentz.dist(o, x)), 12)
+    2.0
+    """
+    xp, (x, y), c, dtype, _ = prepare(c, x=x, y=y)
+    return finish(xp, ref.dist(x, y, c, xp=xp), dtype, keepdim)
+
+
+def dist0(x, *, c=1.0, keepdim=False):
+    r"""Distance from the origin, :math:`\operatorname{asinh}(\sqrt{c}\,|x_s|)/\sqrt{c}`.
+
+    Parameters
+    ----------
+    x : array, shape (..., n+1)
+        Points, time first (only the space part is read).
+    c : float or array
+        Curvature is :math:`-c`.
+    keepdim : bool
+        Keep the reduced last axis.
+
+    Notes
+    -----
+    Never :math:`\operatorname{acosh}(\sqrt{c}\,x_0)`, which returns 0 below
+    :math:`|x_s| \approx 3\cdot 10^{-4}` in float32. Gradient at the origin: 0.
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> round(float(lorentz.dist0(lorentz.expmap0(np.array([0.0, 0.0, 3.0])))), 12)
+    3.0
+    """
+    xp, (x,), c, dtype, _ = prepare(c, x=x)
+    return finish(xp, ref.dist0(x, c, xp=xp), dtype, keepdim)
+
+
+def pairwise_dist(x, y, *, c=1.0):
+    r"""Distances between every row of ``x`` and every row of ``y``.
+
+    Parameters
+    ----------
+    x : array, shape (N, n+1)
+    y : array, shape (M, n+1)
+        Points, time first.
+    c : float or 0-d array
+        Curvature is :math:`-c`.
+
+    Returns
+    -------
+    array, shape (N, M)
+
+    Notes
+    -----
+    Same formula and accuracy as :func:`dist` for every pair (the usual GEMM form loses
+    ~1e-2 on close pairs). Computed in blocks of rows so that temporaries stay near
+    8 MiB each whatever N and M.
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> x = lorentz.expmap0(np.array([[0.0, 0.0], [0.0, 1.0]]))
+    >>> np.round(lorentz.pairwise_dist(x, x), 12).tolist()
+    [[0.0, 1.0], [1.0, 0.0]]
+    """
+    xp, (x, y), c, dtype, _ = prepare(c, rows=("x", "y"), x=x, y=y)
+    if not isinstance(c, float) and c.ndim > 1:
+        raise ValueError(f"c must be a scalar for pairwise_dist, got shape {tuple(c.shape[:-1])}")
+    return finish(xp, ref.pairwise_dist(x, y, c, xp=xp), dtype)

@@ -1,0 +1,89 @@
+"""Public conversions between the hyperboloid and other parametrisations."""
+
+from __future__ import annotations
+
+from . import _reference as ref
+from ._backend import finish, is_concrete, prepare
+
+
+def to_poincare(x, *, c=1.0):
+    r"""Map to the Poincaré ball of radius :math:`1/\sqrt{c}`: :math:`p = x_s/(1 + \sqrt{c}x_0)`.
+
+    Parameters
+    ----------
+    x : array, shape (..., n+1)
+        Points on the hyperboloid.
+    c : float or array
+        Curvature is :math:`-c`.
+
+    Returns
+    -------
+    array, shape (..., n)
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> lorentz.to_poincare(np.array([1.0, 0.0])).tolist()
+    [0.0]
+    """
+    xp, (x,), c, dtype, _ = prepare(c, x=x)
+    return finish(xp, ref.to_poincare(x, c, xp=xp), dtype)
+
+
+def from_poincare(p, *, c=1.0):
+    r"""Map from the Poincaré ball: :math:`x_s = 2p/(1 - c|p|^2)`, :math:`x_0 = \sqrt{1/c+|x_s|^2}`.
+
+    Parameters
+    ----------
+    p : array, shape (..., n)
+        Points strictly inside the ball :math:`c|p|^2 < 1` (checked when values are concrete).
+    c : float or array
+        Curvature is :math:`-c`.
+
+    Returns
+    -------
+    array, shape (..., n+1)
+
+    Notes
+    -----
+    Near the boundary the ball itself is ill-conditioned: in float32, points further than
+    about 18 from the origin round onto the boundary (NUMERICS.md); store such points on the
+    hyperboloid.
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> lorentz.from_poincare(np.array([0.0, 0.0])).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    xp, (p,), c, dtype, _ = prepare(c, min_dim=1, p=p)
+    out = ref.from_poincare(p, c, xp=xp)
+    if is_concrete(p) and bool(xp.any(~(c * xp.sum(p * p, axis=-1, keepdims=True) < 1.0))):
+        raise ValueError("p must be finite and lie strictly inside the Poincare ball c|p|^2 < 1")
+    return finish(xp, out, dtype)
+
+
+def to_space(x):
+    r"""The space part :math:`x_s` of points (MERU's representation), shape (..., n).
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> lorentz.to_space(np.array([1.0, 0.0, 0.0])).tolist()
+    [0.0, 0.0]
+    """
+    prepare(1.0, cast=False, x=x)
+    return x[..., 1:]
+
+
+def from_space(xs, *, c=1.0):
+    r"""Points from space parts: :math:`(\sqrt{1/c + |x_s|^2}, x_s)`, shape (..., n+1).
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> lorentz.from_space(np.array([0.0, 0.0])).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    xp, (xs,), c, dtype, _ = prepare(c, min_dim=1, xs=xs)
+    return finish(xp, ref.from_space(xs, c, xp=xp), dtype)
