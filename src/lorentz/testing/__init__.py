@@ -1,0 +1,32 @@
+"""Testing tools for code built on ``lorentz`` (extra ``test``: hypothesis, mpmath).
+
+- Strategies that build valid inputs by construction: :func:`curvatures`, :func:`points`,
+  :func:`near_points`, :func:`point_pairs`, :func:`tangent_vectors`.
+- :func:`assert_close`, which also checks namespace, dtype, shape and device.
+- :mod:`lorentz.testing.mpref`, the mpmath reference of every operation, with
+  ``error`` and ``movement`` (the answer's own sensitivity to one rounding of the inputs).
+
+Example
+-------
+>>> from hypothesis import given
+>>> import lorentz
+>>> from lorentz.testing import points
+>>> @given(points(3, max_norm=10.0))
+... def test_dist_to_self(x):
+...     assert lorentz.dist(x, x) == 0
+>>> test_dist_to_self()
+"""
+
+from ._assert import assert_close, to_numpy
+from ._strategies import curvatures, directions, near_points, point_pairs, points, tangent_vectors
+
+__all__ = [
+    "assert_close",
+    "curvatures",
+    "directions",
+    "near_points",
+    "point_pairs",
+    "points",
+    "tangent_vectors",
+    "to_numpy",
+]

@@ -1,0 +1,71 @@
+"""One ``xp`` fixture runs every backend test on numpy, torch (CPU), jax (x64) and
+array-api-strict, and on cupy where it is installed."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default",
+    max_examples=int(os.environ.get("LORENTZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+    print_blob=True,
+)
+settings.load_profile("default")
+
+BACKENDS = ["numpy", "torch", "jax", "array_api_strict", "cupy"]
+# every backend but cupy is installed by the test extra; a missing one is an error, not a skip
+OPTIONAL = {"cupy"}
+
+
+def load_backend(name: str):
+    if name == "numpy":
+        import array_api_compat.numpy as xp
+
+        return xp
+    if name == "jax":
+        jax = importlib.import_module("jax")
+        jax.config.update("jax_enable_x64", True)
+        return importlib.import_module("jax.numpy")
+    if name == "torch":
+        import array_api_compat.torch as xp
+
+        return xp
+    if name == "cupy":
+        import array_api_compat.cupy as xp
+
+        return xp
+    return importlib.import_module(name)
+
+
+def _available():
+    out = []
+    for name in BACKENDS:
+        try:
+            load_backend(name)
+        except ImportError:
+            if name not in OPTIONAL:
+                raise
+            continue
+        out.append(name)
+    return out
+
+
+AVAILABLE = _available()
+
+
+@pytest.fixture(params=AVAILABLE, scope="session")
+def xp(request):
+    return load_backend(request.param)
+
+
+def asarray(xp, a, dtype=None):
+    """numpy -> backend array, with dtype given by name ("float32", "bfloat16", ...)."""
+    dt = getattr(xp, dtype) if isinstance(dtype, str) else dtype
+    return xp.asarray(np.asarray(a), dtype=dt)
