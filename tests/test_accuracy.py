@@ -40,6 +40,13 @@ def _pt(dtype, c, *xs):
 FAR_NEAR_32 = ("float32", 1.0, (_pt("float32", 1.0, 1000.0, 0.0), _pt("float32", 1.0, 1000.0, 0.001)))
 FAR_NEAR_64 = ("float64", 0.37, (_pt("float64", 0.37, 9000.0, 1.0), _pt("float64", 0.37, 9000.0, 1.0 + 1e-6)))
 
+# a near pair at moderate radius, and a radial step outward: acos and the
+# textbook log lose most digits on both
+NEAR_32 = ("float32", 1.0, (_pt("float32", 1.0, 1.0, 1.0), _pt("float32", 1.0, 1.001, 1.0)))
+NEAR_64 = ("float64", 1.0, (_pt("float64", 1.0, 1.0, 1.0), _pt("float64", 1.0, 1.001, 1.0)))
+RADIAL_32 = ("float32", 1.0, (_pt("float32", 1.0, 20.0, 0.0), _pt("float32", 1.0, 20.5, 0.0)))
+RADIAL_64 = ("float64", 1.0, (_pt("float64", 1.0, 20.0, 0.0), _pt("float64", 1.0, 20.5, 0.0)))
+
 
 @given(case=cases("dist"))
 @example(case=FAR_NEAR_32)
@@ -73,11 +80,15 @@ def test_expmap(xp, case):
 
 @given(case=cases("logmap"))
 @example(case=FAR_NEAR_32)
+@example(case=NEAR_32)
+@example(case=NEAR_64)
 def test_logmap(xp, case):
     check("logmap", xp, case)
 
 
 @given(case=cases("transport"))
+@example(case=("float64", 1.0, (f64(9181.99707206, 9181.9970176), f64(1.0, 0.0),
+                                f64(9181.9970176, 9181.99707206))))
 def test_transport(xp, case):
     check("transport", xp, case)
 
@@ -89,6 +100,9 @@ def test_half_aperture(xp, case):
 
 
 @given(case=cases("exterior_angle"))
-@example(case=FAR_NEAR_32)
+@example(case=NEAR_32)
+@example(case=NEAR_64)
+@example(case=RADIAL_32)
+@example(case=RADIAL_64)
 def test_exterior_angle(xp, case):
     check("exterior_angle", xp, case)

@@ -1,0 +1,195 @@
+"""Bad input raises an exception that names the argument; inputs are never modified."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import lorentz
+from conftest import asarray
+from lorentz.testing import assert_close
+
+P = np.array([[math.sqrt(2.0), 1.0, 0.0], [1.0, 0.0, 0.0]])  # two points for c = 1
+U = np.array([[1 / math.sqrt(2.0), 1.0, 0.0], [0.0, 0.5, 0.5]])  # tangent at P
+
+# name -> (call with a good first and a possibly bad second array, name of the second)
+CALLS = {
+    "dist": (lambda x, y: lorentz.dist(x, y), "y"),
+    "logmap": (lambda x, y: lorentz.logmap(x, y), "y"),
+    "exterior_angle": (lambda x, y: lorentz.exterior_angle(x, y), "y"),
+    "pairwise_dist": (lambda x, y: lorentz.pairwise_dist(x, y), "y"),
+    "expmap": (lambda x, y: lorentz.expmap(x, y), "u"),
+    "transport": (lambda x, y: lorentz.transport(x, x, y), "v"),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_integer_and_boolean_arrays_are_rejected(xp, name):
+    call, arg = CALLS[name]
+    good = asarray(xp, P)
+    for dtype in ("int64", "bool"):
+        bad = asarray(xp, P.astype(dtype), dtype)
+        with pytest.raises(TypeError, match=rf"\b{arg} must have a real floating-point dtype"):
+            call(good, bad)
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_mismatched_last_dimension(xp, name):
+    x, y = asarray(xp, P), asarray(xp, P[:, :2])
+    with pytest.raises(ValueError, match="same last dimension"):
+        CALLS[name][0](x, y)
+
+
+def test_batch_shapes_that_do_not_broadcast(xp):
+    x = asarray(xp, np.stack([P[0]] * 3))
+    y = asarray(xp, P)
+    with pytest.raises(ValueError, match=r"batch shapes of x and y do not broadcast"):
+        lorentz.dist(x, y)
+
+
+def test_pairwise_needs_matrices(xp):
+    with pytest.raises(ValueError, match=r"y must have shape \(N, n\+1\)"):
+        lorentz.pairwise_dist(asarray(xp, P), asarray(xp, P[0]))
+
+
+@pytest.mark.parametrize("c", [0.0, -1.0, math.nan, math.inf, -math.inf])
+def test_bad_scalar_curvature(xp, c):
+    with pytest.raises(ValueError, match=r"c must be finite and > 0"):
+        lorentz.dist(asarray(xp, P), asarray(xp, P), c=c)
+
+
+def test_bad_array_curvature(xp):
+    with pytest.raises(ValueError, match=r"c must be finite and > 0"):
+        lorentz.dist(asarray(xp, P), asarray(xp, P), c=asarray(xp, [1.0, -2.0]))
+    with pytest.raises(TypeError, match=r"c must have a real floating-point dtype"):
+        lorentz.dist(asarray(xp, P), asarray(xp, P), c=asarray(xp, [1, 2], "int64"))
+    with pytest.raises(ValueError, match=r"batch shapes of c and the points"):
+        lorentz.dist(asarray(xp, P), asarray(xp, P), c=asarray(xp, [1.0, 2.0, 3.0]))
+    with pytest.raises(TypeError, match="got bool"):
+        lorentz.dist(asarray(xp, P), asarray(xp, P), c=True)
+
+
+def test_arrays_of_two_libraries(xp):
+    if xp.__name__.endswith("numpy") and "jax" not in xp.__name__:
+        import array_api_strict as other
+    else:
+        other = np
+    with pytest.raises(TypeError, match=r"x and y come from different array libraries"):
+        lorentz.dist(asarray(xp, P), other.asarray(P))
+
+
+def test_python_lists_and_scalars_are_not_arrays():
+    with pytest.raises(TypeError, match=r"x must be an array, got list"):
+        lorentz.dist(P.tolist(), P)
+    with pytest.raises(TypeError, match=r"u must be an array, got float"):
+        lorentz.norm(1.0)
+
+
+def test_zero_dimensional_and_too_short(xp):
+    with pytest.raises(ValueError, match="0-d"):
+        lorentz.dist0(asarray(xp, 1.0))
+    with pytest.raises(ValueError, match=r"x must have at least 2 components"):
+        lorentz.dist0(asarray(xp, [1.0]))
+
+
+def test_min_radius(xp):
+    for bad in (0.0, -0.1, math.nan):
+        with pytest.raises(ValueError, match="min_radius"):
+            lorentz.half_aperture(asarray(xp, P), min_radius=bad)
+    with pytest.raises(TypeError, match="min_radius"):
+        lorentz.half_aperture(asarray(xp, P), min_radius="0.1")
+
+
+def test_from_poincare_outside_ball(xp):
+    with pytest.raises(ValueError, match="inside the Poincare ball"):
+        lorentz.from_poincare(asarray(xp, [[0.5, 0.5], [0.9, 0.5]]))
+    with pytest.raises(ValueError, match="inside the Poincare ball"):
+        lorentz.from_poincare(asarray(xp, [0.5, 0.0]), c=4.0)  # radius 1/2
+    with pytest.raises(ValueError, match="inside the Poincare ball"):
+        lorentz.from_poincare(asarray(xp, [math.nan, 0.0]))
+
+
+def test_check_point_reports_worst(xp):
+    assert lorentz.check_point(asarray(xp, P)) is not None
+    bad = P.copy()
+    bad[1, 0] = 1.5  # relative defect 0.5
+    bad[0, 0] *= 1 + 1e-3
+    with pytest.raises(ValueError, match=r"worst defect 0\.5 at flat index 1.*2 of 2 fail"):
+        lorentz.check_point(asarray(xp, bad))
+    with pytest.raises(ValueError, match=r"worst defect nan"):
+        lorentz.check_point(asarray(xp, [[math.nan, 0.0]]))
+    lower = -P
+    with pytest.raises(ValueError, match="x0 > 0"):
+        lorentz.check_point(asarray(xp, lower))
+    # c matters: the origin of c = 4 is (1/2, 0, 0)
+    lorentz.check_point(asarray(xp, [0.5, 0.0, 0.0]), c=4.0)
+    with pytest.raises(ValueError):
+        lorentz.check_point(asarray(xp, [1.0, 0.0, 0.0]), c=4.0)
+
+
+def test_check_tangent(xp):
+    lorentz.check_tangent(asarray(xp, P), asarray(xp, U))
+    with pytest.raises(ValueError, match=r"u is not tangent at x.*1 of 2 fail"):
+        lorentz.check_tangent(asarray(xp, P), asarray(xp, U + np.array([[0.0, 0, 0], [1.0, 0, 0]])))
+    with pytest.raises(ValueError, match="not on the hyperboloid"):
+        lorentz.check_tangent(asarray(xp, 2 * P), asarray(xp, U))
+
+
+def test_inputs_are_not_modified():
+    x, y, u = P.copy(), P[::-1].copy(), U.copy()
+    for a in (x, y, u):
+        a.flags.writeable = False  # any in-place write raises
+    for f in (
+        lambda: lorentz.dist(x, y),
+        lambda: lorentz.expmap(x, u),
+        lambda: lorentz.logmap(x, y),
+        lambda: lorentz.transport(x, y, u),
+        lambda: lorentz.project(x),
+        lambda: lorentz.project_tangent(x, u),
+        lambda: lorentz.exterior_angle(x, y),
+        lambda: lorentz.pairwise_dist(x, y),
+    ):
+        f()
+    np.testing.assert_array_equal(x, P)
+
+
+def test_library_dtype_and_device_are_kept(xp):
+    for dtype in ("float32", "float64"):
+        x = asarray(xp, P, dtype)
+        out = lorentz.expmap(x, asarray(xp, U, dtype))
+        assert_close(out, lorentz.expmap(x, asarray(xp, U, dtype)), rtol=0)
+        assert out.dtype == x.dtype and out.device == x.device
+        d = lorentz.dist(x, x, keepdim=True)
+        assert tuple(d.shape) == (2, 1) and d.dtype == x.dtype
+
+
+def test_mixed_precision_promotes(xp):
+    out = lorentz.dist(asarray(xp, P, "float32"), asarray(xp, P, "float64"))
+    assert out.dtype == xp.float64
+
+
+def test_assert_close_checks_metadata(xp):
+    a = asarray(xp, P)
+    with pytest.raises(AssertionError, match="dtype"):
+        assert_close(a, asarray(xp, P, "float32"))
+    with pytest.raises(AssertionError, match="shape"):
+        assert_close(a, asarray(xp, P[:1]))
+    with pytest.raises(AssertionError, match="namespace"):
+        assert_close(a, np.asarray(P) if "numpy" not in xp.__name__ else _strict(P))
+
+
+def _strict(a):
+    import array_api_strict
+
+    return array_api_strict.asarray(a)
+
+
+def test_error_messages_name_arguments():
+    # every argument name reaches the message of the function it belongs to
+    with pytest.raises(TypeError, match=re.escape("v must have a real floating-point dtype")):
+        lorentz.transport(P, P, U.astype(int))
+    with pytest.raises(TypeError, match=re.escape("p must have a real floating-point dtype")):
+        lorentz.from_poincare(P.astype(int))
