@@ -5,12 +5,15 @@ Counterexamples found while hunting are pinned with @example.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-from hypothesis import example, given, target
+from hypothesis import assume, example, given, strategies as st, target
 
 from accuracy import OPS, cases, measure
 from conftest import asarray
+from lorentz.testing import mpref, to_numpy
 
 
 def check(name, xp, case):
@@ -106,3 +109,45 @@ def test_half_aperture(xp, case):
 @example(case=RADIAL_64)
 def test_exterior_angle(xp, case):
     check("exterior_angle", xp, case)
+
+
+# float16 / bfloat16: computed in float32 or wider and rounded once to the input dtype, so
+# the error is one rounding of the result: <= eps relative (eps = 2^-10, 2^-7), angles
+# <= eps * pi / 2 absolute, unless one rounding of the inputs moves the answer more.
+HALF = {"float16": (10, -14), "bfloat16": (7, -126)}  # mantissa bits, least normal exponent
+
+
+def half_ulp(dtype):
+    mant, emin = HALF[dtype]
+    return lambda v: 2.0 ** (max(math.floor(math.log2(abs(v))), emin) - mant) if v else 2.0 ** (emin - mant)
+
+
+@pytest.mark.parametrize(
+    "backend,dtype",
+    [("torch", "float16"), ("torch", "bfloat16"), ("jax", "float16"), ("jax", "bfloat16"),
+     ("numpy", "float16")],
+)
+@pytest.mark.parametrize("name", ["dist", "dist0", "logmap0", "logmap", "exterior_angle", "half_aperture"])
+@given(case=st.data())
+def test_half_precision_rounds_once(backend, dtype, name, case):
+    from conftest import load_backend
+
+    xp = load_backend(backend)
+    _, c, args32 = case.draw(cases(name, dtypes=("float32",)))
+    halves = [asarray(xp, a, dtype) for a in args32]
+    args = [to_numpy(h) for h in halves]  # the rounded inputs, exactly
+    op = OPS[name]
+    out = op.lib(*halves, c=c)
+    assert out.dtype == getattr(xp, dtype)
+    try:
+        ref = op.ref(*args, c)
+    except ValueError:  # undefined angle
+        assume(False)
+    values = to_numpy(out)
+    err = mpref.error(values.tolist() if values.ndim else float(values), ref, absolute=op.angle)
+    eps = 2.0 ** -HALF[dtype][0]
+    bound = eps * (math.pi / 2 if op.angle else 1.0)
+    if err > bound:
+        moved = mpref.movement(lambda *a: op.ref(*a, c), args, half_ulp(dtype), absolute=op.angle)
+        bound = max(bound, 4 * moved)
+    assert err <= bound, (err, bound)
