@@ -12,6 +12,7 @@ from ._cones import exterior_angle, half_aperture
 from ._maps import expmap, expmap0, logmap, logmap0, project, project_tangent, transport
 from ._metric import dist, dist0, inner, norm, pairwise_dist
 from ._models import from_poincare, from_space, to_poincare, to_space
+from ._search import knn
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,7 @@ __all__ = [
     "from_space",
     "half_aperture",
     "inner",
+    "knn",
     "logmap",
     "logmap0",
     "norm",

@@ -14,7 +14,7 @@ import numpy as np
 from array_api_compat import array_namespace, is_array_api_obj
 from array_api_compat import numpy as np_compat
 
-__all__ = ["prepare", "finish", "is_concrete", "curvature", "compute_dtype"]
+__all__ = ["prepare", "to_work", "finish", "is_concrete", "curvature", "compute_dtype"]
 
 
 # type -> namespace: array-api-compat's look-up depends on the type alone; a dict hit is
@@ -173,10 +173,14 @@ def prepare(c, *, rows: tuple[str, ...] = (), min_dim: int = 2, cast: bool = Tru
     device = getattr(arrays[first], "device", None)
     work = compute_dtype(xp, device)
     c = curvature(c, xp, work, device, batch_shape)
-    if not cast:
-        return xp, list(arrays.values()), c, dtype, batch_shape
-    work_arrays = [xp.astype(a, work) if a.dtype != work else a for a in arrays.values()]
-    return xp, work_arrays, c, dtype, batch_shape
+    values = list(arrays.values())
+    return xp, (to_work(xp, *values) if cast else values), c, dtype, batch_shape
+
+
+def to_work(xp, *arrays):
+    """The arrays in the compute dtype (see compute_dtype)."""
+    work = compute_dtype(xp, getattr(arrays[0], "device", None))
+    return [xp.astype(a, work) if a.dtype != work else a for a in arrays]
 
 
 def finish(xp, out, dtype, keepdim: bool | None = None):

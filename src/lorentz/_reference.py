@@ -256,3 +256,30 @@ def pairwise_dist(x, y, c, *, xp, block_elements=1 << 20):
     if len(blocks) == 1:
         return blocks[0]
     return xp.concat(blocks, axis=0) if blocks else xp.zeros((0, m_rows), dtype=x.dtype)
+
+
+def knn(q, keys, k, c, *, xp, block_elements=1 << 20):
+    """The k nearest keys of every query, in tiles: per tile the exact distances, merged into
+    the running k best by a stable sort (running entries first, so ties keep the lower
+    index). Never holds more than one (rows, cols, n) tile besides the (N, k) result."""
+    n_q, n_k, n = q.shape[0], keys.shape[0], q.shape[1]
+    rows = max(1, min(n_q, 256))
+    cols = max(k, block_elements // max(1, rows * n))
+    out_d, out_i = [], []
+    for r in range(0, n_q, rows):
+        qb = q[r : min(r + rows, n_q), None, :]
+        best_d = best_i = None
+        for col in range(0, n_k, cols):
+            stop = min(col + cols, n_k)
+            d = dist(qb, keys[None, col:stop, :], c, xp=xp)[..., 0]
+            i = xp.broadcast_to(xp.arange(col, stop, dtype=xp.int64)[None, :], d.shape)
+            if best_d is not None:
+                d, i = xp.concat([best_d, d], axis=1), xp.concat([best_i, i], axis=1)
+            order = xp.argsort(d, axis=1, stable=True)[:, :k]
+            best_d = xp.take_along_axis(d, order, axis=1)
+            best_i = xp.take_along_axis(i, order, axis=1)
+        out_d.append(best_d)
+        out_i.append(best_i)
+    if len(out_d) == 1:
+        return out_d[0], out_i[0]
+    return xp.concat(out_d, axis=0), xp.concat(out_i, axis=0)

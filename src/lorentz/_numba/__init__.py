@@ -1,0 +1,1 @@
+"""Numba CPU kernels for numpy arrays (extra ``numba``). Imported only on first use."""

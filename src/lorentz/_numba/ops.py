@@ -1,0 +1,82 @@
+"""Host side of the numba kernels: shapes, dtypes, blocking. numpy arrays in and out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels as K
+
+# Tolerance on the GEMM-induced relative error of d before a pair is recomputed exactly:
+# well inside the accuracy bounds (2e-6 float32, 1e-12 float64) once the final rounding
+# (6e-8, 1.1e-16) is added.
+PAIRWISE_TOL = {np.dtype(np.float32): 5e-7, np.dtype(np.float64): 2e-13}
+# knn must order like the reference up to ties of 4 ulp: one ulp of the output dtype
+KNN_TOL = {np.dtype(np.float32): 2.0**-23, np.dtype(np.float64): 2.0**-52}
+TILE = 1 << 21  # float64 elements of one GEMM tile: 16 MiB
+
+
+def _space(a: np.ndarray) -> np.ndarray:
+    return a[..., 1:]
+
+
+def _time64(xs: np.ndarray, c: float) -> np.ndarray:
+    x = xs.astype(np.float64)
+    return np.sqrt(1.0 / c + np.einsum("ij,ij->i", x, x))
+
+
+def dist(x, y, c: float, dtype) -> np.ndarray:
+    x, y = np.broadcast_arrays(x, y)
+    shape = x.shape[:-1]
+    n = x.shape[-1] - 1
+    out = np.empty(int(np.prod(shape)), dtype=dtype)
+    K.dist_rows(_space(x).reshape(-1, n), _space(y).reshape(-1, n), c, out)
+    return out.reshape(shape)
+
+
+def pairwise_dist(x, y, c: float, dtype) -> np.ndarray:
+    xs, ys = _space(x), _space(y)
+    n_rows, m_rows = xs.shape[0], ys.shape[0]
+    out = np.empty((n_rows, m_rows), dtype=dtype)
+    x0, y0 = _time64(xs, c), _time64(ys, c)
+    ys64 = ys.astype(np.float64)
+    step = max(1, TILE // max(1, m_rows))
+    tol = PAIRWISE_TOL[np.dtype(dtype)]
+    for r in range(0, n_rows, step):
+        gram = xs[r : r + step].astype(np.float64) @ ys64.T
+        K.pairwise_epilogue(xs, ys, gram, x0, y0, r, c, tol, out)
+    return out
+
+
+def knn(queries, keys, k: int, c: float, dtype):
+    qs, ks = _space(queries), _space(keys)
+    n_q, n_k = qs.shape[0], ks.shape[0]
+    q0 = _time64(qs, c)
+    qs64 = qs.astype(np.float64)
+    best_u = np.full((n_q, k), np.inf)
+    best_i = np.full((n_q, k), -1, dtype=np.int64)
+    rows = min(n_q, 1024)
+    cols = max(1, TILE // max(1, rows))
+    tol = KNN_TOL[np.dtype(dtype)]
+    for col in range(0, n_k, cols):  # keys outer: each key block is converted once
+        block = ks[col : col + cols].astype(np.float64)
+        k0 = np.sqrt(1.0 / c + np.einsum("ij,ij->i", block, block))
+        for row in range(0, n_q, rows):
+            gram = qs64[row : row + rows] @ block.T
+            K.knn_tile(qs, ks[col : col + cols], gram, q0, k0, row, col, c, tol, best_u, best_i)
+    out = np.empty((n_q, k), dtype=dtype)
+    K.u_to_dist(best_u, c, out)
+    return out, best_i
+
+
+def expmap0(u, c: float, dtype) -> np.ndarray:
+    flat = u.reshape(-1, u.shape[-1])
+    out = np.empty(flat.shape, dtype=dtype)
+    K.expmap0_rows(flat, c, out)
+    return out.reshape(u.shape)
+
+
+def logmap0(y, c: float, dtype) -> np.ndarray:
+    flat = y.reshape(-1, y.shape[-1])
+    out = np.empty(flat.shape, dtype=dtype)
+    K.logmap0_rows(flat, c, out)
+    return out.reshape(y.shape)
