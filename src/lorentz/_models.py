@@ -57,10 +57,9 @@ def from_poincare(p, *, c=1.0):
     [1.0, 0.0, 0.0]
     """
     xp, (p,), c, dtype, _ = prepare(c, min_dim=1, p=p)
-    out = ref.from_poincare(p, c, xp=xp)
     if is_concrete(p) and bool(xp.any(~(c * xp.sum(p * p, axis=-1, keepdims=True) < 1.0))):
         raise ValueError("p must be finite and lie strictly inside the Poincare ball c|p|^2 < 1")
-    return finish(xp, out, dtype)
+    return finish(xp, ref.from_poincare(p, c, xp=xp), dtype)
 
 
 def to_space(x):
