@@ -1,0 +1,63 @@
+"""MERU's functions with MERU's names and signatures, on space-only arrays.
+
+MERU (Desai et al., ICML 2023) stores a point by its space components x (time implicit,
+x0 = sqrt(1/curv + |x|^2)) with curvature -curv. These drop-ins take any array library and
+use the library's exact formulas. ``eps`` is accepted for compatibility and changes nothing:
+no clamp is needed (MERU's 1 + 1e-8 clamp is a no-op in float32 and a floor of 1.4e-4 on
+distances in float64).
+"""
+
+from __future__ import annotations
+
+import lorentz
+
+from .._backend import namespace
+
+
+def _point(x, curv):
+    return lorentz.from_space(x, c=curv)
+
+
+def _tangent0(x):
+    xp = namespace(x=x)
+    return xp.concat([xp.zeros_like(x[..., :1]), x], axis=-1)
+
+
+def pairwise_inner(x, y, curv=1.0):
+    """Lorentzian inner products of all pairs, (B, n) x (M, n) -> (B, M).
+
+    Formed as -cosh(sqrt(curv) d)/curv from the exact distance, so it is accurate to a few
+    ulp relative where x @ y.T - x0 y0^T loses digits to cancellation.
+    """
+    xp = namespace(x=x, y=y)
+    d = lorentz.pairwise_dist(_point(x, curv), _point(y, curv), c=curv)
+    s = curv**0.5 if isinstance(curv, (int, float)) else xp.sqrt(curv)
+    return -xp.cosh(s * d) / curv
+
+
+def pairwise_dist(x, y, curv=1.0, eps=1e-8):
+    """Geodesic distances of all pairs, (B, n) x (M, n) -> (B, M). ``eps`` is ignored."""
+    return lorentz.pairwise_dist(_point(x, curv), _point(y, curv), c=curv)
+
+
+def exp_map0(x, curv=1.0, eps=1e-8):
+    """Exponential map at the origin of tangent vectors given by their space part; returns
+    space components. MERU clamps sqrt(curv)|x| to asinh(2**15) to avoid float32 overflow;
+    here sinh overflows to inf only where the result itself is not representable."""
+    return lorentz.to_space(lorentz.expmap0(_tangent0(x), c=curv))
+
+
+def log_map0(x, curv=1.0, eps=1e-8):
+    """Logarithmic map at the origin; space components in and out (MERU's returns 0 for
+    |x| <= 1e-4 in float32; this one is exact there)."""
+    return lorentz.to_space(lorentz.logmap0(_point(x, curv), c=curv))
+
+
+def half_aperture(x, curv=1.0, min_radius=0.1, eps=1e-8):
+    """Half-aperture of the entailment cone at x: asin(min(1, 2K / (sqrt(curv)|x|)))."""
+    return lorentz.half_aperture(_point(x, curv), c=curv, min_radius=min_radius)
+
+
+def oxy_angle(x, y, curv=1.0, eps=1e-8):
+    """Exterior angle at x between the ray from the origin and the geodesic to y."""
+    return lorentz.exterior_angle(_point(x, curv), _point(y, curv), c=curv)
