@@ -63,18 +63,36 @@ def _u_exact(x, y, c):
 
 @nb.njit(inline="always", **_OPTS)
 def _scaled_dist(u):
-    """acosh(1 + u) = log1p(u + sqrt(u (u + 2))): one sqrt and one log1p, exact near u = 0."""
-    return math.log1p(u + math.sqrt(u * (u + 2.0))) if u > 0.0 else 0.0
+    """acosh(1 + u) = log(1 + w), w = u + sqrt(u (u + 2)): log1p where w is small (exact
+    near u = 0), log elsewhere (1 + w rounds harmlessly there, and glibc's log is ~4x faster
+    than its log1p: 6 ns against 23 ns a call, measured)."""
+    if u <= 0.0:
+        return 0.0
+    w = u + math.sqrt(u * (u + 2.0))
+    return math.log(1.0 + w) if w > 0.5 else math.log1p(w)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _scaled_dist_f32(u):
+    """_scaled_dist for float32 results: where w > 0.5, d >= log(1.5) and float32's log of
+    the rounded 1 + w is within 2e-7 relative (one rounding of 1 + w is 6e-8 absolute in d,
+    logf adds an ulp), against the 2e-6 budget; logf costs half of log."""
+    if u <= 0.0:
+        return 0.0
+    w = u + math.sqrt(u * (u + 2.0))
+    if w > 0.5:
+        return np.float64(math.log(np.float32(1.0 + w)))
+    return math.log1p(w)
 
 
 @nb.njit(inline="always", **_OPTS)
 def _gemm_u(p, g, c, slack, tol):
     """u from the GEMM value g = xs.ys and p = x0 y0, and whether it is good to ``tol``
-    relative in d: its error is at most slack * p (slack = (n + 4) eps64 c), and
-    d(acosh(1+u))/du = 1/sqrt(u (u+2)), so d moves by at most that over sqrt(u (u+2))."""
+    relative in d. Its error is at most slack * p (slack = (n + 4) eps64 c), and d moves by
+    at most that over sqrt(u (u+2)); relative to d = acosh(1+u) that is at most
+    slack * p / (2u), since sqrt(u (u+2)) acosh(1+u) >= 2u for u > 0 (equal as u -> 0)."""
     u = c * (p - g) - 1.0
-    ok = u > 0.0 and slack * p <= tol * _scaled_dist(u) * math.sqrt(u * (u + 2.0))
-    return u, ok
+    return u, slack * p <= tol * 2.0 * u
 
 
 @nb.njit(parallel=True, **_OPTS)
@@ -86,9 +104,10 @@ def dist_rows(x, y, c, out):
 
 
 @nb.njit(parallel=True, **_OPTS)
-def pairwise_epilogue(xs, ys, gram, x0, y0, row0, c, tol, out):
-    """out[row0 + i, j] = d(xs[row0+i], ys[j]) from gram[i, j] = xs.ys (float64)."""
-    sqrt_c = math.sqrt(c)
+def pairwise_epilogue(xs, ys, gram, x0, y0, row0, c, tol, single, out):
+    """out[row0 + i, j] = d(xs[row0+i], ys[j]) from gram[i, j] = xs.ys (float64);
+    ``single``: out is float32, whose budget allows float32's log."""
+    inv_sqrt_c = 1.0 / math.sqrt(c)
     slack = (xs.shape[1] + 4) * EPS64 * c
     for i in nb.prange(gram.shape[0]):
         r = row0 + i
@@ -96,7 +115,7 @@ def pairwise_epilogue(xs, ys, gram, x0, y0, row0, c, tol, out):
             u, ok = _gemm_u(x0[r] * y0[j], gram[i, j], c, slack, tol)
             if not ok:  # the GEMM value could miss the bound: recompute exactly
                 u = _u_exact(xs[r], ys[j], c)
-            out[r, j] = _scaled_dist(u) / sqrt_c
+            out[r, j] = (_scaled_dist_f32(u) if single else _scaled_dist(u)) * inv_sqrt_c
 
 
 @nb.njit(parallel=True, **_OPTS)

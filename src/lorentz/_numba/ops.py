@@ -12,7 +12,11 @@ from . import kernels as K
 PAIRWISE_TOL = {np.dtype(np.float32): 5e-7, np.dtype(np.float64): 2e-13}
 # knn must order like the reference up to ties of 4 ulp: one ulp of the output dtype
 KNN_TOL = {np.dtype(np.float32): 2.0**-23, np.dtype(np.float64): 2.0**-52}
-TILE = 1 << 21  # float64 elements of one GEMM tile: 16 MiB
+# float64 elements of one GEMM tile: 32 MiB for pairwise_dist (4096 x 4096 x 128 float32:
+# 0.27 s against 0.41 s with 8 MiB tiles, whose smaller GEMMs run slower), 16 MiB for knn,
+# which must stay under 64 MiB of extra memory in all
+PAIRWISE_TILE = 1 << 22
+KNN_TILE = 1 << 21
 
 
 def _space(a: np.ndarray) -> np.ndarray:
@@ -39,11 +43,11 @@ def pairwise_dist(x, y, c: float, dtype) -> np.ndarray:
     out = np.empty((n_rows, m_rows), dtype=dtype)
     x0, y0 = _time64(xs, c), _time64(ys, c)
     ys64 = ys.astype(np.float64)
-    step = max(1, TILE // max(1, m_rows))
+    step = max(1, PAIRWISE_TILE // max(1, m_rows))
     tol = PAIRWISE_TOL[np.dtype(dtype)]
     for r in range(0, n_rows, step):
         gram = xs[r : r + step].astype(np.float64) @ ys64.T
-        K.pairwise_epilogue(xs, ys, gram, x0, y0, r, c, tol, out)
+        K.pairwise_epilogue(xs, ys, gram, x0, y0, r, c, tol, out.dtype == np.float32, out)
     return out
 
 
@@ -55,7 +59,7 @@ def knn(queries, keys, k: int, c: float, dtype):
     best_u = np.full((n_q, k), np.inf)
     best_i = np.full((n_q, k), -1, dtype=np.int64)
     rows = min(n_q, 1024)
-    cols = max(1, TILE // max(1, rows))
+    cols = max(1, KNN_TILE // max(1, rows))
     tol = KNN_TOL[np.dtype(dtype)]
     for col in range(0, n_k, cols):  # keys outer: each key block is converted once
         block = ks[col : col + cols].astype(np.float64)
