@@ -11,14 +11,16 @@ from array_api_compat import numpy as np_compat
 IMPLEMENTATIONS = (None, "reference", "numba", "triton")
 
 # Automatic choice: numba for numpy float32/float64 inputs once the work (pairs, or array
-# elements for the origin maps) reaches these sizes, measured by benchmarks/numba_vs_reference.py
-# on a 2-core machine (the compiled kernels win from there on, first-call compilation aside).
+# elements for the origin maps) reaches these sizes. benchmarks/crossover.py measured the
+# compiled kernels ahead at every size on a 2-core machine (1 pair: 78 us against 154 us),
+# so the thresholds are 1; the first call in a process also pays numba's import and the load
+# of its on-disk cache (about 1 s; about 4 s the very first time, when it compiles).
 NUMBA_MIN_WORK = {
-    "dist": 256,
-    "pairwise_dist": 256,
+    "dist": 1,
+    "pairwise_dist": 1,
     "knn": 1,
-    "expmap0": 4096,
-    "logmap0": 4096,
+    "expmap0": 1,
+    "logmap0": 1,
 }
 
 _numba_installed: bool | None = None

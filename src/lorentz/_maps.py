@@ -74,7 +74,7 @@ def expmap0(u, *, c=1.0, implementation=None):
     c : float or array
         Curvature is :math:`-c`.
     implementation : {None, "reference", "numba", "triton"}
-        None picks numba for numpy float32/float64 inputs from 4096 elements on.
+        None picks numba for numpy float32/float64 inputs (scalar ``c``) when installed.
 
     Returns
     -------
@@ -110,7 +110,7 @@ def logmap0(y, *, c=1.0, implementation=None):
     c : float or array
         Curvature is :math:`-c`.
     implementation : {None, "reference", "numba", "triton"}
-        None picks numba for numpy float32/float64 inputs from 4096 elements on.
+        None picks numba for numpy float32/float64 inputs (scalar ``c``) when installed.
 
     Notes
     -----

@@ -83,8 +83,8 @@ def dist(x, y, *, c=1.0, keepdim=False, implementation=None):
     keepdim : bool
         Keep the reduced last axis.
     implementation : {None, "reference", "numba", "triton"}
-        None picks the compiled numba kernel for numpy float32/float64 inputs from 256 pairs
-        on (when numba is installed), else the array-API reference.
+        None picks the compiled numba kernel for numpy float32/float64 inputs with a scalar
+        ``c`` when numba is installed, else the array-API reference.
 
     Returns
     -------
@@ -152,7 +152,7 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
     c : float or 0-d array
         Curvature is :math:`-c`.
     implementation : {None, "reference", "numba", "triton"}
-        None picks numba for numpy float32/float64 inputs from 256 pairs on.
+        None picks numba for numpy float32/float64 inputs (scalar ``c``) when installed.
 
     Returns
     -------
