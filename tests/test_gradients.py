@@ -20,6 +20,7 @@ OPS = {
     "dist": lambda x, y, u, c: lorentz.dist(x, y, c=c),
     "dist0": lambda x, y, u, c: lorentz.dist0(x, c=c),
     "pairwise_dist": lambda x, y, u, c: lorentz.pairwise_dist(x, y, c=c),
+    "knn": lambda x, y, u, c: lorentz.knn(x, y, 2, c=c)[0],
     "project": lambda x, y, u, c: lorentz.project(x, c=c),
     "project_tangent": lambda x, y, u, c: lorentz.project_tangent(x, u, c=c),
     "expmap0": lambda x, y, u, c: lorentz.expmap0(u, c=c),

@@ -70,9 +70,11 @@ def test_drop_ins_agree_with_meru_where_meru_is_accurate(curv):
     torch.testing.assert_close(L.pairwise_inner(x, y, curv), meru_pairwise_inner(x, y, curv), **t)
     torch.testing.assert_close(L.exp_map0(x, curv), meru_exp_map0(x, curv), **t)
     torch.testing.assert_close(L.log_map0(x, curv), meru_log_map0(x, curv), **t)
-    torch.testing.assert_close(L.oxy_angle(x, y, curv), meru_oxy_angle(x, y, curv), **t)
+    # MERU adds eps = 1e-8 to the denominators of these two, which alone moves the result by
+    # ~1e-9 relative (measured 1.5e-9 on oxy_angle): the formulas are compared with eps = 0
+    torch.testing.assert_close(L.oxy_angle(x, y, curv), meru_oxy_angle(x, y, curv, eps=0.0), **t)
     far = 5 * x  # half-aperture below pi/2, where MERU's clamp 1 - eps is not active
-    torch.testing.assert_close(L.half_aperture(far, curv), meru_half_aperture(far, curv), **t)
+    torch.testing.assert_close(L.half_aperture(far, curv), meru_half_aperture(far, curv, eps=0.0), **t)
 
 
 def test_drop_ins_run_on_numpy_too():
@@ -88,13 +90,15 @@ def _grad(f, *args):
 
 
 def test_finite_gradients_where_meru_gives_nan():
-    x = _space(4, 5, scale=0.5).float()
-    # x == y in pairwise_dist (every contrastive batch's diagonal when image == caption)
+    # x == y in pairwise_dist (the diagonal of every contrastive batch when an image equals its
+    # caption); the origin and (0.75, 0, 0) make -curv<x,x>_L exactly 1 in float32
+    x = torch.tensor([[0.0, 0.0, 0.0], [0.75, 0.0, 0.0]])
     assert not all(torch.isfinite(g).all() for g in _grad(lambda a: meru_pairwise_dist(a, a), x))
     assert all(torch.isfinite(g).all() for g in _grad(lambda a: L.pairwise_dist(a, a), x))
-    # points collinear with the origin in oxy_angle
-    assert not all(torch.isfinite(g).all() for g in _grad(lambda a, b: meru_oxy_angle(a, b), x, 2 * x))
+    # points on one ray from the origin, and the origin itself, in oxy_angle
+    x = _space(4, 5, scale=0.5).float()
     assert all(torch.isfinite(g).all() for g in _grad(lambda a, b: L.oxy_angle(a, b), x, 2 * x))
+    assert all(torch.isfinite(g).all() for g in _grad(lambda a, b: L.oxy_angle(a, b), 0 * x, x))
 
 
 def test_eps_changes_nothing():
@@ -164,7 +168,7 @@ def test_checkpoint_round_trip_end_to_end(tmp_path):
     ckpt["model"]["visual_alpha"] = torch.tensor(0.5)
     head = load_meru_checkpoint(ckpt, TinyImage(), TinyText())
     head.encode_image(images)
-    assert float(head.visual_alpha) == 0.5
+    assert float(head.visual_alpha.detach()) == 0.5
 
 
 def test_checkpoint_key_errors():

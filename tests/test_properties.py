@@ -130,8 +130,9 @@ def test_pairwise_dist_agrees_with_dist(xp, c, rows, cols, data):
     x_, y_ = asarray(xp, xs), asarray(xp, ys)
     pw = lorentz.pairwise_dist(x_, y_, c=c)
     assert tuple(pw.shape) == (rows, cols)
-    # 4 ulp: XLA picks its summation order per shape (1 ulp measured on jax)
-    close(pw, lorentz.dist(x_[:, None, :], y_[None, :, :], c=c), rtol=1e-15)
+    # twice the float64 bound: with numpy, pairwise_dist's numba kernel takes u from a float64
+    # GEMM wherever its error bound keeps d within 2e-13 (5 ulp apart from dist, measured)
+    close(pw, lorentz.dist(x_[:, None, :], y_[None, :, :], c=c), rtol=2e-12)
 
 
 def test_pairwise_dist_blocks_match_one_block(xp):

@@ -157,21 +157,26 @@ def u_to_dist(best_u, c, out):
             out[i, j] = _scaled_dist(best_u[i, j]) / sqrt_c
 
 
+@nb.njit(inline="always", **_OPTS)
+def _space_sq(row):
+    """|xs|^2 of an ambient row, accumulated in float64."""
+    s = 0.0
+    for j in range(1, row.shape[0]):
+        a = np.float64(row[j])
+        s += a * a
+    return s
+
+
 @nb.njit(parallel=True, **_OPTS)
 def expmap0_rows(u, c, out):
     """out[i] = expmap0(u[i]); u (N, n+1), out (N, n+1); the time part of u is ignored."""
     sqrt_c = math.sqrt(c)
-    n = u.shape[1]
     for i in nb.prange(u.shape[0]):
-        s = 0.0
-        for j in range(1, n):
-            a = np.float64(u[i, j])
-            s += a * a
+        s = _space_sq(u[i])
         t = sqrt_c * math.sqrt(s)
         k = math.sinh(t) / t if t > 0.0 else 1.0
-        # |xs|^2 = k^2 s; x0 = sqrt(1/c + |xs|^2)
-        out[i, 0] = math.sqrt(1.0 / c + k * k * s)
-        for j in range(1, n):
+        out[i, 0] = math.sqrt(1.0 / c + k * k * s)  # x0 = sqrt(1/c + |xs|^2), |xs| = k |us|
+        for j in range(1, u.shape[1]):
             out[i, j] = k * np.float64(u[i, j])
 
 
@@ -179,14 +184,9 @@ def expmap0_rows(u, c, out):
 def logmap0_rows(y, c, out):
     """out[i] = logmap0(y[i]); time component 0."""
     sqrt_c = math.sqrt(c)
-    n = y.shape[1]
     for i in nb.prange(y.shape[0]):
-        s = 0.0
-        for j in range(1, n):
-            a = np.float64(y[i, j])
-            s += a * a
-        t = sqrt_c * math.sqrt(s)
+        t = sqrt_c * math.sqrt(_space_sq(y[i]))
         k = math.asinh(t) / t if t > 0.0 else 1.0
         out[i, 0] = 0.0
-        for j in range(1, n):
+        for j in range(1, y.shape[1]):
             out[i, j] = k * np.float64(y[i, j])

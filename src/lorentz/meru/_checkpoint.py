@@ -30,10 +30,12 @@ def _read(path_or_state_dict):
             f"{path_or_state_dict!s} is not a plain weights checkpoint: loading it would execute "
             f"code from the file, which is refused (torch.load weights_only=True): {e}"
         ) from None
-    except (RuntimeError, EOFError, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise ValueError(f"{path_or_state_dict!s} is not a torch checkpoint: {e}") from None
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # torch reports a file that is not a checkpoint in many ways
+        raise ValueError(
+            f"{path_or_state_dict!s} is not a torch checkpoint ({type(e).__name__}: {e})"
+        ) from None
 
 
 class _Unused(nn.Module):
