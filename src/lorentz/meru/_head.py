@@ -89,13 +89,20 @@ class MERUHead(nn.Module):
         with torch.autocast(feats.device.type, enabled=False):
             return exp_map0(feats.float() * self.textual_alpha.exp(), self.curv.exp())
 
-    def loss(self, images, tokens, *, targets=None, text_embeddings=None):
-        """MERU's loss and its parts (dict); ``text_embeddings`` replaces the local text batch,
-        e.g. with an all-gather across processes (then pass ``targets``)."""
-        image = self.encode_image(images)
-        text = self.encode_text(tokens) if text_embeddings is None else text_embeddings
+    def loss(self, images, tokens, *, gather=None):
+        """MERU's loss and its parts (dict). ``gather`` (e.g. an all-gather with gradients
+        across processes, returning the concatenation in rank order) makes every caption and
+        image meet the whole global batch, as in MERU's distributed training."""
+        image, text = self.encode_image(images), self.encode_text(tokens)
+        targets = all_image = None
+        if gather is not None:
+            import torch.distributed as dist
+
+            b = image.shape[0]
+            targets = torch.arange(b, device=image.device) + dist.get_rank() * b
+            image, text, all_image = image, gather(text), gather(image)
         return meru_loss(image, text, curv=self.curv.exp(), logit_scale=self.logit_scale.exp(),
-                         entail_weight=self.entail_weight, targets=targets)
+                         entail_weight=self.entail_weight, targets=targets, all_image=all_image)
 
     def forward(self, images, tokens):
         return self.loss(images, tokens)

@@ -13,10 +13,10 @@ def _logsumexp(a, xp):
 
 
 def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None,
-              aperture_scale=1.0, implementation=None):
+              all_image=None, aperture_scale=1.0, implementation=None):
     r"""MERU's loss on space-only embeddings; returns ``{"loss", "contrastive", "entailment"}``.
 
-    contrastive = (CE(-s d(image, text), targets) + CE(-s d(text[targets], image), arange)) / 2
+    contrastive = (CE(-s d(image, text), targets) + CE(-s d(text[targets], all_image), targets)) / 2
     entailment  = mean(max(0, oxy_angle(text[targets], image) - aperture_scale * half_aperture(text[targets])))
     loss        = contrastive + entail_weight * entailment,
 
@@ -35,6 +35,11 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     targets : int array, shape (B,), optional
         Index into ``text`` of each image's caption; default ``arange(B)`` (then M >= B). On
         rank r of a data-parallel job with gathered texts: ``arange(B) + r * B``.
+    all_image : array, shape (M, n), optional
+        The images of every process, gathered (with gradients) in the order of ``text``, so
+        that each caption is contrasted with all of them as in MERU's distributed training;
+        then the mean of the processes' losses is the loss of the whole batch. Default:
+        ``image`` itself (with ``targets`` taken as positions in ``text`` only).
     aperture_scale : float
         Scales the half-aperture (HyCoCLIP's eta for a pair type); 1.0 is MERU's loss.
     implementation : {None, "reference"}
@@ -60,12 +65,17 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         raise ValueError(f"targets must have shape ({b},), got {tuple(targets.shape)}")
     pi, pt = lorentz.from_space(image, c=curv), lorentz.from_space(text, c=curv)
     logits = -logit_scale * lorentz.pairwise_dist(pi, pt, c=curv)  # (B, M)
-    rows = xp.arange(b)[:, None]
     ce_image = _logsumexp(logits, xp) - xp.take_along_axis(logits, targets[:, None], axis=1)[:, 0]
-    to_image = xp.permute_dims(xp.take(logits, targets, axis=1), (1, 0))  # (B, B): caption i vs images
-    ce_text = _logsumexp(to_image, xp) - xp.take_along_axis(to_image, rows, axis=1)[:, 0]
-    contrastive = 0.5 * (xp.mean(ce_image) + xp.mean(ce_text))
     caption = xp.take(pt, targets, axis=0)
+    if all_image is None:  # captions against this batch's images: the (B, B) block of logits
+        to_image = xp.permute_dims(xp.take(logits, targets, axis=1), (1, 0))
+        labels = xp.arange(b)
+    else:
+        to_image = -logit_scale * lorentz.pairwise_dist(
+            caption, lorentz.from_space(all_image, c=curv), c=curv)
+        labels = targets
+    ce_text = _logsumexp(to_image, xp) - xp.take_along_axis(to_image, labels[:, None], axis=1)[:, 0]
+    contrastive = 0.5 * (xp.mean(ce_image) + xp.mean(ce_text))
     angle = lorentz.exterior_angle(caption, pi, c=curv)
     aperture = lorentz.half_aperture(caption, c=curv)
     entailment = xp.mean(xp.maximum(angle - aperture_scale * aperture, 0.0))
