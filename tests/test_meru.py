@@ -256,3 +256,27 @@ def test_zero_shot_and_retrieval():
     owner = torch.cat([torch.arange(5), torch.arange(5)])
     rec = L.retrieval_recall(img, txt, owner, ks=(1, 2))
     assert rec["image_to_text@1"] == 1.0 and rec["text_to_image@1"] == 1.0
+
+
+def test_hycoclip_box_terms_and_eta():
+    torch.manual_seed(3)
+    img, txt = _space(5, 4), _space(5, 4)
+    box_i, box_t = 0.5 * img.clone().requires_grad_(True), 0.5 * txt.clone().requires_grad_(True)
+    base = L.meru_loss(img, txt, curv=1.0, logit_scale=10.0)
+    out = L.meru_loss(img, txt, curv=1.0, logit_scale=10.0, boxes=(box_i, box_t))
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and float(out["loss"]) != float(base["loss"])
+    # the box-only terms: with boxes equal to the full pair, both contrastive halves agree
+    same = L.meru_loss(img, txt, curv=1.0, logit_scale=10.0, boxes=(img, txt))
+    torch.testing.assert_close(same["contrastive"], base["contrastive"])
+    # eta = 0 removes the aperture: the entailment term is the mean angle
+    flat = L.meru_loss(img, txt, curv=1.0, logit_scale=10.0, eta_inter=0.0)
+    torch.testing.assert_close(flat["entailment"], L.oxy_angle(txt, img).mean())
+
+
+def test_embeddings_stay_float32_under_autocast():
+    head = MERUHead(TinyImage(), TinyText(), 6, 5, 7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        emb = head.encode_image(torch.rand(2, 3, 8, 8))
+        txt = head.encode_text(torch.randint(0, 20, (2, 4)))
+    assert emb.dtype == torch.float32 and txt.dtype == torch.float32

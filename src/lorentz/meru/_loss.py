@@ -1,4 +1,5 @@
-"""MERU's training loss: contrastive on negative Lorentz distance plus entailment cones."""
+"""MERU's training loss: contrastive on negative Lorentz distance plus entailment cones,
+with HyCoCLIP's box terms and per-pair-type aperture scales as options."""
 
 from __future__ import annotations
 
@@ -12,12 +13,35 @@ def _logsumexp(a, xp):
     return m[:, 0] + xp.log(xp.sum(xp.exp(a - m), axis=1))
 
 
+def _cross_entropy(logits, labels, xp):
+    return xp.mean(_logsumexp(logits, xp) - xp.take_along_axis(logits, labels[:, None], axis=1)[:, 0])
+
+
+def _contrastive(image, text, targets, all_image, scale, curv, xp):
+    """Points in, the symmetric cross-entropy of MERU (see meru_loss)."""
+    logits = -scale * lorentz.pairwise_dist(image, text, c=curv)  # (B, M)
+    if all_image is None:  # captions against this batch's images: the (B, B) block of logits
+        to_image = xp.permute_dims(xp.take(logits, targets, axis=1), (1, 0))
+        labels = xp.arange(image.shape[0])
+    else:
+        to_image = -scale * lorentz.pairwise_dist(xp.take(text, targets, axis=0), all_image, c=curv)
+        labels = targets
+    return 0.5 * (_cross_entropy(logits, targets, xp) + _cross_entropy(to_image, labels, xp))
+
+
+def _entailment(general, specific, eta, curv, xp):
+    """mean(max(0, angle - eta * half_aperture)): ``specific`` should lie in the cone of
+    ``general``, whose aperture is scaled by eta."""
+    angle = lorentz.exterior_angle(general, specific, c=curv)
+    return xp.mean(xp.maximum(angle - eta * lorentz.half_aperture(general, c=curv), 0.0))
+
+
 def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None,
-              all_image=None, aperture_scale=1.0, implementation=None):
+              all_image=None, boxes=None, eta_inter=1.0, eta_intra=1.0, implementation=None):
     r"""MERU's loss on space-only embeddings; returns ``{"loss", "contrastive", "entailment"}``.
 
     contrastive = (CE(-s d(image, text), targets) + CE(-s d(text[targets], all_image), targets)) / 2
-    entailment  = mean(max(0, oxy_angle(text[targets], image) - aperture_scale * half_aperture(text[targets])))
+    entailment  = mean(max(0, oxy_angle(text[targets], image) - eta_inter * half_aperture(text[targets])))
     loss        = contrastive + entail_weight * entailment,
 
     with s = ``logit_scale`` (the multiplier itself, MERU's ``logit_scale.exp()``).
@@ -40,8 +64,14 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         that each caption is contrasted with all of them as in MERU's distributed training;
         then the mean of the processes' losses is the loss of the whole batch. Default:
         ``image`` itself (with ``targets`` taken as positions in ``text`` only).
-    aperture_scale : float
-        Scales the half-aperture (HyCoCLIP's eta for a pair type); 1.0 is MERU's loss.
+    boxes : (array, array), optional
+        HyCoCLIP's terms: ``(box_image, box_text)``, each (B, n), a region of each image and
+        the phrase that names it. The contrastive term becomes the mean of the image-text and
+        box-image/box-text terms, and the entailment term the mean of four cones: text over
+        image and box text over box image (scaled by ``eta_inter``), box image over image and
+        box text over text (scaled by ``eta_intra``).
+    eta_inter, eta_intra : float
+        Aperture scales per pair type (1.0: MERU's cones).
     implementation : {None, "reference"}
         Only the reference is available in this version.
 
@@ -55,7 +85,9 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         raise ValueError(f"meru_loss: implementation={implementation!r} is not available; use None")
     xp = namespace(image=image, text=text)
     if image.ndim != 2 or text.ndim != 2:
-        raise ValueError(f"image and text must be (B, n) and (M, n), got {tuple(image.shape)} and {tuple(text.shape)}")
+        raise ValueError(
+            f"image and text must be (B, n) and (M, n), got {tuple(image.shape)} and {tuple(text.shape)}"
+        )
     b = image.shape[0]
     if targets is None:
         if text.shape[0] < b:
@@ -64,21 +96,20 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     elif tuple(targets.shape) != (b,):
         raise ValueError(f"targets must have shape ({b},), got {tuple(targets.shape)}")
     pi, pt = lorentz.from_space(image, c=curv), lorentz.from_space(text, c=curv)
-    logits = -logit_scale * lorentz.pairwise_dist(pi, pt, c=curv)  # (B, M)
-    ce_image = _logsumexp(logits, xp) - xp.take_along_axis(logits, targets[:, None], axis=1)[:, 0]
+    gathered = None if all_image is None else lorentz.from_space(all_image, c=curv)
+    contrastive = _contrastive(pi, pt, targets, gathered, logit_scale, curv, xp)
     caption = xp.take(pt, targets, axis=0)
-    if all_image is None:  # captions against this batch's images: the (B, B) block of logits
-        to_image = xp.permute_dims(xp.take(logits, targets, axis=1), (1, 0))
-        labels = xp.arange(b)
-    else:
-        to_image = -logit_scale * lorentz.pairwise_dist(
-            caption, lorentz.from_space(all_image, c=curv), c=curv)
-        labels = targets
-    ce_text = _logsumexp(to_image, xp) - xp.take_along_axis(to_image, labels[:, None], axis=1)[:, 0]
-    contrastive = 0.5 * (xp.mean(ce_image) + xp.mean(ce_text))
-    angle = lorentz.exterior_angle(caption, pi, c=curv)
-    aperture = lorentz.half_aperture(caption, c=curv)
-    entailment = xp.mean(xp.maximum(angle - aperture_scale * aperture, 0.0))
+    entailment = _entailment(caption, pi, eta_inter, curv, xp)
+    if boxes is not None:
+        bi, bt = (lorentz.from_space(a, c=curv) for a in boxes)
+        box_contrastive = _contrastive(bi, bt, xp.arange(b), None, logit_scale, curv, xp)
+        contrastive = 0.5 * (contrastive + box_contrastive)
+        entailment = 0.25 * (
+            entailment
+            + _entailment(bt, bi, eta_inter, curv, xp)
+            + _entailment(bi, pi, eta_intra, curv, xp)
+            + _entailment(bt, caption, eta_intra, curv, xp)
+        )
     return {
         "loss": contrastive + entail_weight * entailment,
         "contrastive": contrastive,
