@@ -37,7 +37,7 @@ def timeit(f, repeat=5):
 
 
 def points(n, dim, dtype=np.float32, scale=0.3):
-    """Space components ~ N(0, scale^2), as in the project's performance anchors."""
+    """Points whose space components are drawn from N(0, scale^2)."""
     return lorentz.from_space((scale * rng.normal(size=(n, dim))).astype(dtype))
 
 

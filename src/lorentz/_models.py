@@ -47,7 +47,7 @@ def from_poincare(p, *, c=1.0):
     Notes
     -----
     Near the boundary the ball itself is ill-conditioned: in float32, points further than
-    about 18 from the origin round onto the boundary (NUMERICS.md); store such points on the
+    about 18 from the origin round onto the boundary; store such points on the
     hyperboloid.
 
     Examples

@@ -8,7 +8,7 @@ Convention that makes the formulas exact: a point is determined by its space par
 its time coordinate is re-derived as x0 = sqrt(1/c + |xs|^2) (a sum of positive terms,
 accurate to an ulp), and a tangent vector at x by its space part ``us`` (u0 = xs.us / x0).
 Reading a rounded x0 instead would put an error of eps * x0 * y0 into -c<x,y>_L - 1, which
-is the whole failure of the textbook distance (NUMERICS.md).
+is the whole failure of the textbook distance.
 """
 
 from __future__ import annotations
@@ -245,7 +245,8 @@ def from_poincare(p, c, *, xp):
 def pairwise_dist(x, y, c, *, xp, block_elements=1 << 20):
     """dist for every pair of rows, one block of rows at a time so that the (rows, M, n)
     temporaries stay under ``block_elements`` elements each; the GEMM form -<x,y>_L would
-    cancel for near pairs (NUMERICS.md), so the exact per-pair formula is kept."""
+    cancel for near pairs (~1e-2 relative even in exact float32), so the exact per-pair
+    formula is kept."""
     n_rows, m_rows, n = x.shape[0], y.shape[0], x.shape[1]
     step = max(1, block_elements // max(1, m_rows * n))
     ys = y[None, :, :]

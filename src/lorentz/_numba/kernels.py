@@ -1,7 +1,7 @@
 """Compiled kernels: exact pairwise distance, k nearest neighbours, origin maps.
 
 Nothing here imports the rest of the library: the formulas are the reference ones
-(lorentz._reference, NUMERICS.md) transcribed to scalar loops, tested against it.
+(lorentz._reference) transcribed to scalar loops, tested against it.
 
 Pairwise work splits in two: the inner products xs.ys of a block of rows come from BLAS
 (dgemm on float64 copies, exact products for float32 inputs), and a compiled epilogue turns
