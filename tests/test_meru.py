@@ -126,6 +126,11 @@ class TinyText(torch.nn.Module):
         return self.embed(tokens).mean(dim=1)
 
 
+class _MeanTokens(torch.nn.Module):
+    def forward(self, x):
+        return x.mean(dim=1)
+
+
 def _meru_checkpoint_dict(seed=0):
     """A state dict in MERU's exact layout, written key by key as MERU saves it."""
     torch.manual_seed(seed)
@@ -243,13 +248,24 @@ def test_meru_loss_targets_and_gathered_text():
 
 
 def test_zero_shot_and_retrieval():
-    torch.manual_seed(1)
-    head = MERUHead(TinyImage(), TinyText(), 6, 5, 7).eval()
-    images = torch.rand(6, 3, 8, 8)
-    prompts = [torch.randint(0, 20, (3, 4)) for _ in range(3)]
+    # images carry their class direction, prompts of class k embed near the same direction
+    dirs = torch.eye(3) * 2.0
+    table = torch.cat([dirs + 0.1 * torch.randn(3, 3, generator=gen) for _ in range(2)])  # token k, k+3 -> class k
+    text = torch.nn.Embedding.from_pretrained(table)
+    head = MERUHead(torch.nn.Flatten(), torch.nn.Sequential(text, _MeanTokens()), 3, 3, 3,
+                    pixel_mean=(0.0, 0.0, 0.0), pixel_std=(1.0, 1.0, 1.0)).eval()
+    with torch.no_grad():
+        head.visual_proj.weight.copy_(torch.eye(3))
+        head.textual_proj.weight.copy_(torch.eye(3))
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    images = (dirs[labels] + 0.2 * torch.randn(6, 3, generator=gen)).view(6, 3, 1, 1)
+    prompts = [torch.tensor([[k], [k + 3]]) for k in range(3)]  # two prompts per class
     res = L.zero_shot_classification(head, images, labels, prompts)
-    assert 0 <= res["top1"] <= 1 and res["predictions"].shape == (6,)
+    assert res["top1"] == 1.0 and res["macro"] == 1.0
+    assert res["predictions"].tolist() == labels.tolist()
+    wrong = torch.tensor([0, 1, 2, 0, 2, 2])  # one label of class 1 changed to class 2
+    res = L.zero_shot_classification(head, images, wrong, prompts)
+    assert res["top1"] == pytest.approx(5 / 6) and res["macro"] == pytest.approx((1 + 1 + 2 / 3) / 3)
     # retrieval: captions equal to their images are found first
     img = _space(5, 4)
     txt = torch.cat([img, img + 1e-3])  # two captions per image
