@@ -191,3 +191,14 @@ def test_automatic_choice():
     assert select("dist", None, xp, 1.0, np.dtype(np.float16), 10**6) == "reference"
     torch_xp = pytest.importorskip("array_api_compat.torch")
     assert select("knn", None, torch_xp, 1.0, None, 10**6) == "reference"
+
+
+@pytest.mark.parametrize("impl", ["numba", "reference"])
+def test_empty_inputs(impl):
+    none = np.zeros((0, 3))
+    keys = _points(rng.normal(size=(5, 2)))
+    d, i = lorentz.knn(none, keys, 2, implementation=impl)
+    assert d.shape == (0, 2) and i.shape == (0, 2)
+    assert lorentz.pairwise_dist(none, keys, implementation=impl).shape == (0, 5)
+    assert lorentz.expmap0(none, implementation=impl).shape == (0, 3)
+    assert lorentz.dist(none, none, implementation=impl).shape == (0,)

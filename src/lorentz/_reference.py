@@ -281,6 +281,8 @@ def knn(q, keys, k, c, *, xp, block_elements=1 << 20):
             best_i = xp.take_along_axis(i, order, axis=1)
         out_d.append(best_d)
         out_i.append(best_i)
+    if not out_d:  # no queries
+        return xp.zeros((0, k), dtype=q.dtype), xp.zeros((0, k), dtype=xp.int64)
     if len(out_d) == 1:
         return out_d[0], out_i[0]
     return xp.concat(out_d, axis=0), xp.concat(out_i, axis=0)

@@ -58,7 +58,7 @@ def knn(queries, keys, k: int, c: float, dtype):
     qs64 = qs.astype(np.float64)
     best_u = np.full((n_q, k), np.inf)
     best_i = np.full((n_q, k), -1, dtype=np.int64)
-    rows = min(n_q, 1024)
+    rows = max(1, min(n_q, 1024))
     cols = max(1, KNN_TILE // max(1, rows))
     tol = KNN_TOL[np.dtype(dtype)]
     for col in range(0, n_k, cols):  # keys outer: each key block is converted once
