@@ -70,6 +70,11 @@ def test_bad_array_curvature(xp):
         lorentz.dist(asarray(xp, P), asarray(xp, P), c=asarray(xp, [1.0, 2.0, 3.0]))
     with pytest.raises(TypeError, match="got bool"):
         lorentz.dist(asarray(xp, P), asarray(xp, P), c=True)
+    with pytest.raises(TypeError, match="numpy bool scalar"):
+        lorentz.dist(asarray(xp, P), asarray(xp, P), c=np.bool_(True))
+    # a numpy scalar curvature goes with any library
+    d = lorentz.dist(asarray(xp, P), asarray(xp, P[::-1].copy()), c=np.float32(2.0))
+    assert_close(d, lorentz.dist(asarray(xp, P), asarray(xp, P[::-1].copy()), c=2.0), rtol=0)
 
 
 def test_arrays_of_two_libraries(xp):

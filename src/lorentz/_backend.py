@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace, is_array_api_obj
-from array_api_compat import numpy as np_compat
 
 __all__ = ["prepare", "to_work", "finish", "is_concrete", "curvature", "compute_dtype"]
 
@@ -105,13 +104,15 @@ def _broadcast(shapes: dict[str, tuple]) -> tuple:
     return tuple(reversed(out))
 
 
-def curvature(c, xp, dtype, device, batch_shape: tuple):
+def curvature(c, xp, dtype, batch_shape: tuple):
     """Validate ``c`` (> 0, finite) and return it as a Python float or as an array of shape
     ``(..., 1)`` in the compute dtype, ready to broadcast against ``(..., n+1)`` arrays."""
     if isinstance(c, bool):
         raise TypeError("c must be a positive real number or a real floating-point array, got bool")
-    if isinstance(c, (np.generic, np.ndarray)) and c.ndim == 0 and xp is not np_compat:
-        c = float(c)  # a numpy scalar curvature with arrays of another library
+    if isinstance(c, (np.generic, np.ndarray)) and c.ndim == 0:
+        if c.dtype.kind not in "iuf":
+            raise TypeError(f"c must be a positive real number, got a numpy {c.dtype} scalar")
+        c = float(c)  # a numpy scalar: no autograd to keep, and it goes with any library
     if isinstance(c, (int, float)):
         c = float(c)
         if not (math.isfinite(c) and c > 0):
@@ -170,9 +171,7 @@ def prepare(c, *, rows: tuple[str, ...] = (), min_dim: int = 2, cast: bool = Tru
     batch = {n: tuple(a.shape[:-1]) for n, a in arrays.items() if n not in rows}
     batch_shape = _broadcast(batch) if batch else ()
     dtype = xp.result_type(*arrays.values())
-    device = getattr(arrays[first], "device", None)
-    work = compute_dtype(xp, device)
-    c = curvature(c, xp, work, device, batch_shape)
+    c = curvature(c, xp, compute_dtype(xp, getattr(arrays[first], "device", None)), batch_shape)
     values = list(arrays.values())
     return xp, (to_work(xp, *values) if cast else values), c, dtype, batch_shape
 
