@@ -1,6 +1,6 @@
 """CPU benchmarks of the numba kernels against what users run today, side by side in one run.
 
-    python benchmarks/cpu.py [--quick] [--out benchmarks/RESULTS.md]
+    python benchmarks/cpu.py [--quick] [--write]
 
 Rows: pairwise distance 4096 x 4096 (float32, 128 dims): numpy sgemm + arccosh (the textbook
 formula), a MERU-style eager torch transcription on the CPU, lorentz's reference path and its
@@ -22,6 +22,7 @@ import tracemalloc
 import numpy as np
 
 import lorentz
+from _results import write_section
 
 rng = np.random.default_rng(0)
 
@@ -80,7 +81,7 @@ def peak_extra_mb(f):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    ap.add_argument("--out", default=None, help="write the Markdown table here")
+    ap.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     a = ap.parse_args()
     n_pw, n_q, n_k, n_map = (256, 50, 5000, 10_000) if a.quick else (4096, 1000, 200_000, 1_000_000)
     dim = 128
@@ -155,14 +156,13 @@ def main():
     text = "\n".join(table)
     print(text)
     print(f"\nmachine: {machine}; numba threads: {os.environ.get('NUMBA_NUM_THREADS', os.cpu_count())}")
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(HEADER.format(machine=machine) + text + "\n")
+    if a.write:
+        write_section("cpu", HEADER.format(machine=machine) + text)
 
 
-HEADER = """# Benchmark results
+HEADER = """## CPU kernels
 
-Produced by `python benchmarks/cpu.py --out benchmarks/RESULTS.md` on {machine}, all rows in one
+Produced by `python benchmarks/cpu.py --write` on {machine}, all rows in one
 run (medians after a warm-up; ratios are what to compare, absolute times move with the machine).
 "Max rel err" is measured on near pairs (distance ~1e-3, space norms ~11) against the float64
 exact distance. The reference rows are timed on a slice and scaled (their work is linear in the
