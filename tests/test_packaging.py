@@ -27,3 +27,13 @@ def test_check_command_runs_and_passes():
     from lorentz._check import main
 
     assert main(["--samples", "6"]) == 0
+
+
+def test_check_command_needs_no_hypothesis():
+    """The main command installs the ``check`` extra (mpmath), not hypothesis."""
+    code = (
+        "import sys; sys.modules['hypothesis'] = None; "
+        "from lorentz._check import main; sys.exit(main(['--samples', '3']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -18,7 +18,8 @@ Example
 """
 
 from ._assert import assert_close, to_numpy
-from ._strategies import curvatures, directions, near_points, point_pairs, points, tangent_vectors
+
+_STRATEGIES = ("curvatures", "directions", "near_points", "point_pairs", "points", "tangent_vectors")
 
 __all__ = [
     "assert_close",
@@ -30,3 +31,13 @@ __all__ = [
     "tangent_vectors",
     "to_numpy",
 ]
+
+
+def __getattr__(name):
+    # the strategies need hypothesis (extra ``test``); the mpmath reference and assert_close do
+    # not, so ``python -m lorentz check`` runs with the ``check`` extra alone
+    if name in _STRATEGIES:
+        from . import _strategies
+
+        return getattr(_strategies, name)
+    raise AttributeError(name)
