@@ -22,27 +22,15 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import platform
-import statistics
-import time
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import lorentz  # noqa: E402
-from _results import write_section  # noqa: E402
+from _common import median_time as timeit, write_section  # noqa: E402
 
 rng = np.random.default_rng(0)
 C = 1.0
-
-
-def timeit(f, repeat=5):
-    f()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def inputs(n, dim):

@@ -15,26 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 import tracemalloc
 
 import numpy as np
 
 import lorentz
-from _results import write_section
+from _common import median_time as timeit, write_section
 
 rng = np.random.default_rng(0)
-
-
-def timeit(f, repeat=5):
-    f()  # warm-up: compilation, caches, thread pools
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def points(n, dim, dtype=np.float32, scale=0.3):
