@@ -100,7 +100,7 @@ class MERUHead(nn.Module):
 
             b = image.shape[0]
             targets = torch.arange(b, device=image.device) + dist.get_rank() * b
-            image, text, all_image = image, gather(text), gather(image)
+            text, all_image = gather(text), gather(image)
         return meru_loss(image, text, curv=self.curv.exp(), logit_scale=self.logit_scale.exp(),
                          entail_weight=self.entail_weight, targets=targets, all_image=all_image)
 
