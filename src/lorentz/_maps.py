@@ -147,11 +147,17 @@ def expmap(x, u, *, c=1.0):
 
     Notes
     -----
-    :math:`|u|_L` is computed from the space parts without cancellation, and the step is
-    added to :math:`x_s` once (:math:`\cosh t - 1 = 2\sinh^2(t/2)`), so small steps far from the
-    origin stay accurate. Relative error <= 2e-6 / 1e-12 (float32 / float64), or 4x the
-    problem's own sensitivity to one rounding of the inputs where that is larger (a long
-    step toward the origin from far out).
+    The step is split along :math:`\hat x_s` and across it. Outward, the radial part is added
+    to :math:`|x_s|` once (:math:`\cosh t - 1 = 2\sinh^2(t/2)`), so small steps far from the
+    origin stay accurate; inward, where :math:`\cosh(t)x` and :math:`\sinh(t)u/t` cancel (a
+    long step back past the origin), it is :math:`\sinh(g - t) + \sinh t\cosh g\,(1-\cos\theta)`
+    with :math:`g` the distance of :math:`x` from the origin, every term of one sign.
+    Relative error <= 2e-6 / 1e-12 (float32 / float64), or 4x the problem's own sensitivity
+    to one rounding of the inputs where that is larger. Known limit: an inward step within
+    ~1e-11 rad of the way to the origin and off every axis carries the rounding of
+    :math:`u_s - (u_s\cdot\hat x_s)\hat x_s`, about :math:`\epsilon|u_s|`, into its small
+    transverse part (measured 7e-10 in float64 at :math:`|x_s|=727`, :math:`t=37`, against a
+    sensitivity of 6e-11).
 
     Examples
     --------

@@ -70,6 +70,11 @@ def _u(p, q, c):
     return c * (_dot(xs, xs) * q[0] / (p[0] + a) + a * _dot(ys, ys) / (q[0] + a) - xy)
 
 
+def _acosh1p(u):
+    """acosh(1 + u) without forming 1 + u, which rounds to 1 below u ~ 10**-DIGITS."""
+    return 2 * mp.asinh(mp.sqrt(u / 2))
+
+
 def inner(x, y):
     with mp.workdps(DIGITS):
         return _lip(_v(x), _v(y))
@@ -84,7 +89,7 @@ def norm(u):
 def dist(x, y, c=1.0):
     with mp.workdps(DIGITS):
         c = _c(c)
-        return mp.acosh(1 + _u(_point(x, c), _point(y, c), c)) / mp.sqrt(c)
+        return _acosh1p(_u(_point(x, c), _point(y, c), c)) / mp.sqrt(c)
 
 
 def dist0(x, c=1.0):
@@ -117,7 +122,7 @@ def logmap(x, y, c=1.0):
         # v = y + c<x,y>_L x = y - (1+u) x, |v|_L = sqrt(u (u+2) / c)
         v = [_time_difference(p, q)] + [b - a for a, b in zip(p[1:], q[1:])]
         v = [t - u * a for t, a in zip(v, p)]
-        d = mp.acosh(1 + u) / mp.sqrt(c)
+        d = _acosh1p(u) / mp.sqrt(c)
         return [d * t / mp.sqrt(u * (u + 2) / c) for t in v]
 
 
