@@ -1,0 +1,81 @@
+"""``python -m lorentz demo``: embed the WordNet mammal hierarchy (or all nouns) and
+reconstruct it, in the Lorentz model and in Euclidean space, beside the published numbers.
+
+Needs the ``demo`` extra (geoopt, torch, matplotlib, tqdm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .. import wordnet
+
+# (model, dim, MR, MAP, source): the published reconstruction numbers
+PUBLISHED = {
+    "mammals": [("Poincare", 5, 1.26, 0.927, "Nickel & Kiela 2017, Fig. 2")],
+    "nouns": [
+        ("Poincare", 10, 4.02, 0.865, "Nickel & Kiela 2018, Table 2"),
+        ("Lorentz", 10, 2.95, 0.928, "Nickel & Kiela 2018, Table 2"),
+    ],
+}
+EPOCHS = {"mammals": 200, "nouns": 20}
+QUICK_EPOCHS = 40
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m lorentz demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", choices=sorted(wordnet.FILES), default="mammals")
+    p.add_argument("--dim", type=int, nargs="+", default=[2, 5, 10], help="dimensions to embed in")
+    p.add_argument("--epochs", type=int, help=f"default {EPOCHS} by dataset, {QUICK_EPOCHS} with --quick")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the JSON and PNG")
+    p.add_argument("--quick", action="store_true", help="a short run (for CI): fewer epochs")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from tqdm.auto import tqdm
+
+    from .embedding import Settings, train
+    from .figure import poincare_figure
+    from .reconstruction import mean_rank_and_map
+
+    args = parse(argv)
+    epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS[args.dataset])
+    names, edges = wordnet.load(args.dataset)
+    n = len(names)
+    print(f"WordNet {args.dataset}: {n:,} nouns, {len(edges):,} closure pairs; {epochs} epochs, seed {args.seed}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for dim in args.dim:
+        for geometry in ("lorentz", "euclidean"):
+            settings = Settings(dim=dim, epochs=epochs, seed=args.seed)
+            start = time.perf_counter()
+            model = train(edges, n, geometry, settings, progress=tqdm)
+            seconds = time.perf_counter() - start
+            mr, map_ = mean_rank_and_map(model.distances_from, edges, n, progress=tqdm)
+            results.append(dict(geometry=geometry, dim=dim, MR=mr, MAP=map_, train_seconds=seconds))
+            tqdm.write(f"{geometry:>9} d={dim:<3} MR {mr:7.3f}  MAP {map_:.4f}  ({seconds:.0f} s)")
+            if geometry == "lorentz" and dim == 2:
+                png = args.out / f"{args.dataset}_2d.png"
+                poincare_figure(model.points.detach().numpy(), names, edges, png,
+                                title=f"WordNet {args.dataset}, Lorentz model, d = 2 (Poincare disk)")  # fmt: skip
+
+    print(f"\n{'model':<26}{'d':>4}{'MR':>9}{'MAP':>8}")
+    for r in results:
+        print(f"{r['geometry'] + ' (this run)':<26}{r['dim']:>4}{r['MR']:>9.3f}{r['MAP']:>8.4f}")
+    for model, dim, mr, map_, source in PUBLISHED[args.dataset]:
+        print(f"{model + ' (published)':<26}{dim:>4}{mr:>9.2f}{map_:>8.3f}   {source}")
+    report = dict(
+        dataset=args.dataset, nouns=n, pairs=len(edges), seed=args.seed,
+        settings={k: v for k, v in asdict(Settings(epochs=epochs, seed=args.seed)).items() if k != "dim"},
+        results=results,
+        published=[dict(zip(("model", "dim", "MR", "MAP", "source"), p)) for p in PUBLISHED[args.dataset]],
+    )  # fmt: skip
+    (args.out / f"{args.dataset}_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out / (args.dataset + '_metrics.json')}" + (f" and {args.dataset}_2d.png" if 2 in args.dim else ""))
+    return 0
