@@ -76,3 +76,12 @@ def test_demo_quick_beats_euclidean(tmp_path):
     assert report["published"][0]["MAP"] == 0.927
     png = (tmp_path / "mammals_2d.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
+
+
+def test_training_is_reproducible_by_seed():
+    from lorentz.demo.embedding import Settings, train
+
+    names, edges = wordnet.load("mammals")
+    runs = [train(edges, len(names), "lorentz", Settings(dim=2, epochs=2, seed=s)) for s in (3, 3, 4)]
+    a, b, c = (r.points.detach().numpy() for r in runs)
+    assert np.array_equal(a, b) and not np.allclose(a, c)

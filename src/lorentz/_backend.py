@@ -183,7 +183,11 @@ def to_work(xp, *arrays):
 
 
 def finish(xp, out, dtype, keepdim: bool | None = None):
-    """Cast a result back to the input dtype; drop the reduced last axis unless ``keepdim``."""
+    """Cast a result back to the input dtype; drop the reduced last axis unless ``keepdim``.
+    A dask result gets its last axis back in one chunk (concatenating the time coordinate
+    splits it), so outputs are chunked as the inputs are."""
+    if out.ndim and getattr(xp, "__name__", "").endswith("dask.array"):
+        out = out.rechunk({out.ndim - 1: -1})
     if keepdim is False:
         out = out[..., 0]
     return xp.astype(out, dtype) if out.dtype != dtype else out
