@@ -1,9 +1,9 @@
 """Embedding a hierarchy by its transitive closure (Nickel & Kiela 2017, 2018).
 
 Every (noun, hypernym) pair (u, v) is a softmax over distances: the loss is
--log(exp(-d(u, v)) / sum over v' of exp(-d(u, v'))), v' ranging over v and a sample of nouns
-(weighted as N&K weight them) that are neither u nor its hypernyms (u's hyponyms are negatives, as in N&K's
-sampler: that is what teaches a noun's hypernyms to rank before its own descendants).
+-log(exp(-d(u, v)) / sum over v' of exp(-d(u, v'))), v' ranging over v and a sample of nouns,
+drawn as N&K draw them, that are neither u nor its hypernyms (u's hyponyms are negatives: that
+is what teaches a noun's hypernyms to rank before its own descendants).
 Points are geoopt ManifoldParameters on ``lorentz.geoopt.Lorentz`` (exact distances, exp maps
 and transports from this library), trained with geoopt's RiemannianAdam; the Euclidean
 baseline is the same model on geoopt's Euclidean manifold with N&K's squared distance.
