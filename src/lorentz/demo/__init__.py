@@ -29,7 +29,7 @@ QUICK_EPOCHS = 40
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m lorentz demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", choices=sorted(wordnet.FILES), default="mammals")
-    p.add_argument("--dim", type=int, nargs="+", default=[2, 5, 10], help="dimensions to embed in")
+    p.add_argument("--dim", type=int, nargs="+", help="dimensions to embed in (default: 2 5 10 for mammals, 10 for nouns)")
     p.add_argument("--epochs", type=int, help=f"default {EPOCHS} by dataset, {QUICK_EPOCHS} with --quick")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the JSON and PNG")
@@ -46,6 +46,7 @@ def main(argv=None) -> int:
 
     args = parse(argv)
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS[args.dataset])
+    args.dim = args.dim or ([2, 5, 10] if args.dataset == "mammals" else [10])
     names, edges = wordnet.load(args.dataset)
     n = len(names)
     print(f"WordNet {args.dataset}: {n:,} nouns, {len(edges):,} closure pairs; {epochs} epochs, seed {args.seed}")
