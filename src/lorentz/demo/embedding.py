@@ -125,7 +125,7 @@ def train(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            model.bound()
+        model.bound()  # once an epoch: a point moves at most ~lr per step in between
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss.item():.3f}")
     return model
