@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import resource
 import time
 
 import dask.array as da
@@ -22,7 +21,10 @@ from _common import write_section
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """Peak resident memory of this process since it started (Linux VmHWM; getrusage's
+    ru_maxrss would carry over the peak of the process the worker was forked from)."""
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith("VmHWM:")).split()[1]) / 1024
 
 
 def main() -> None:
