@@ -1,8 +1,12 @@
 """asv benchmarks of the CPU implementations (float32, 128 dims)."""
 
+import os
+
 import numpy as np
 
 import lorentz
+
+SMOKE = bool(os.environ.get("LORENTZ_ASV_SMOKE"))  # tiny sizes for the CI run
 
 
 def _points(n, dim=128, seed=0):
@@ -11,7 +15,7 @@ def _points(n, dim=128, seed=0):
 
 
 class PairwiseDist:
-    params = (["reference", "numba"], [256, 1024])
+    params = (["reference", "numba"], [16] if SMOKE else [256, 1024])
     param_names = ["implementation", "n"]
 
     def setup(self, implementation, n):
@@ -27,7 +31,7 @@ class Knn:
     param_names = ["implementation"]
 
     def setup(self, implementation):
-        self.q, self.k = _points(100), _points(20_000, seed=1)
+        self.q, self.k = _points(100), _points(500 if SMOKE else 20_000, seed=1)
         lorentz.knn(self.q[:2], self.k[:20], 2, implementation=implementation)
 
     def time_knn(self, implementation):
@@ -42,8 +46,9 @@ class OriginMaps:
     param_names = ["implementation"]
 
     def setup(self, implementation):
-        self.u = np.zeros((100_000, 129), np.float32)
-        self.u[:, 1:] = np.random.default_rng(0).normal(size=(100_000, 128)) * 0.3
+        rows = 1_000 if SMOKE else 100_000
+        self.u = np.zeros((rows, 129), np.float32)
+        self.u[:, 1:] = np.random.default_rng(0).normal(size=(rows, 128)) * 0.3
         self.p = lorentz.expmap0(self.u)
         lorentz.expmap0(self.u[:2], implementation=implementation)
         lorentz.logmap0(self.p[:2], implementation=implementation)

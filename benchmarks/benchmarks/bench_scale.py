@@ -2,9 +2,14 @@
 core on dask arrays (extra dask). Sizes are small enough for `asv run --quick`; the 1M-key
 comparison is benchmarks/faiss_index.py."""
 
+import os
+
 import numpy as np
 
 import lorentz
+
+SMOKE = bool(os.environ.get("LORENTZ_ASV_SMOKE"))  # tiny sizes for the CI run
+KEYS = 2_000 if SMOKE else 50_000
 
 
 def _points(n, dim=128, seed=0):
@@ -13,14 +18,14 @@ def _points(n, dim=128, seed=0):
 
 
 class FaissIndex:
-    params = (["Flat", "IVF256,Flat", "HNSW32"],)
+    params = (["Flat", "IVF16,Flat" if SMOKE else "IVF256,Flat", "HNSW32"],)
     param_names = ["index"]
     timeout = 300
 
     def setup(self, index):
         from lorentz.faiss import LorentzIndex
 
-        self.keys, self.queries = _points(50_000), _points(200, seed=1)
+        self.keys, self.queries = _points(KEYS), _points(200, seed=1)
         self.index = LorentzIndex(129, index)
         self.index.add(self.keys)
         self.spec = index
@@ -47,12 +52,12 @@ class Dask:
         import dask
 
         dask.config.set(scheduler="threads")
-        self.x = _points(200_000, dim=16)
+        self.x = _points(KEYS * 4, dim=16)
 
     def time_logmap0_dist0_reduce(self):
         import dask.array as da
 
-        x = da.from_array(self.x, chunks=(25_000, -1))
+        x = da.from_array(self.x, chunks=(len(self.x) // 8, -1))
         da.sum(lorentz.dist0(lorentz.expmap0(lorentz.logmap0(x)))).compute()
 
     def peakmem_logmap0_dist0_reduce(self):

@@ -1,0 +1,146 @@
+"""asv: every public operation, per backend, dtype and size.
+
+A coverage guard at import fails the suite when a public function of ``lorentz`` has no entry
+in ``OPS``. ``LORENTZ_ASV_SMOKE=1`` shrinks the sizes for a quick run in CI.
+"""
+
+import os
+
+import numpy as np
+
+import lorentz
+
+SMOKE = bool(os.environ.get("LORENTZ_ASV_SMOKE"))
+DIM = 16 if SMOKE else 128
+
+# name -> call on the prepared inputs (x, y: points; u: tangent at x; v: tangent at the
+# origin; p: Poincare-ball points; s: space parts)
+OPS = {
+    "inner": lambda a: lorentz.inner(a.u, a.u),
+    "norm": lambda a: lorentz.norm(a.u),
+    "dist": lambda a: lorentz.dist(a.x, a.y),
+    "dist0": lambda a: lorentz.dist0(a.x),
+    "pairwise_dist": lambda a: lorentz.pairwise_dist(a.x[: a.rows], a.y[: a.rows]),
+    "knn": lambda a: lorentz.knn(a.x[:100], a.y, min(10, a.y.shape[0])),
+    "expmap": lambda a: lorentz.expmap(a.x, a.u),
+    "logmap": lambda a: lorentz.logmap(a.x, a.y),
+    "expmap0": lambda a: lorentz.expmap0(a.v),
+    "logmap0": lambda a: lorentz.logmap0(a.x),
+    "transport": lambda a: lorentz.transport(a.x, a.y, a.u),
+    "project": lambda a: lorentz.project(a.x),
+    "project_tangent": lambda a: lorentz.project_tangent(a.x, a.u),
+    "half_aperture": lambda a: lorentz.half_aperture(a.x),
+    "exterior_angle": lambda a: lorentz.exterior_angle(a.x, a.y),
+    "to_poincare": lambda a: lorentz.to_poincare(a.x),
+    "from_poincare": lambda a: lorentz.from_poincare(a.p),
+    "to_space": lambda a: lorentz.to_space(a.x),
+    "from_space": lambda a: lorentz.from_space(a.s),
+    "check_point": lambda a: lorentz.check_point(a.x),
+    "check_tangent": lambda a: lorentz.check_tangent(a.x, a.u),
+}
+
+_missing = sorted(set(lorentz.__all__) - set(OPS))
+if _missing:
+    raise ImportError(f"public operations without a benchmark: {', '.join(_missing)}")
+
+
+def _to_backend(backend, a):
+    if backend == "numpy":
+        return a
+    if backend == "torch":
+        import torch
+
+        return torch.from_numpy(a)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax.numpy.asarray(a)
+
+
+def _ready(out):
+    """Wait for asynchronous backends (jax dispatches lazily)."""
+    for o in out if isinstance(out, tuple) else (out,):
+        if hasattr(o, "block_until_ready"):
+            o.block_until_ready()
+
+
+class Ops:
+    params = (["numpy", "torch", "jax"], ["float32", "float64"], [8] if SMOKE else [1, 1_000, 100_000])
+    param_names = ["backend", "dtype", "size"]
+    timeout = 600
+
+    def setup(self, backend, dtype, size):
+        try:
+            _to_backend(backend, np.zeros(1))
+        except ImportError:
+            raise NotImplementedError(f"{backend} is not installed") from None
+        rng = np.random.default_rng(0)
+        x = lorentz.from_space(rng.standard_normal((size, DIM)))
+        y = lorentz.from_space(rng.standard_normal((size, DIM)))
+        u = lorentz.project_tangent(x, rng.standard_normal((size, DIM + 1)))
+        v = np.concatenate([np.zeros((size, 1)), rng.standard_normal((size, DIM))], axis=1)
+        arrays = dict(x=x, y=y, u=u, v=v, p=lorentz.to_poincare(x), s=lorentz.to_space(x))
+        for name, a in arrays.items():
+            setattr(self, name, _to_backend(backend, a.astype(dtype)))
+        self.rows = min(size, 1000)  # pairwise_dist: at most 1000 x 1000; knn: 100 x size
+
+
+def _timer(name):
+    def time_op(self, backend, dtype, size):
+        _ready(OPS[name](self))
+
+    time_op.__name__ = f"time_{name}"
+    return time_op
+
+
+for _name in OPS:
+    setattr(Ops, f"time_{_name}", _timer(_name))
+
+
+class Memory:
+    """Peak memory of the all-pairs operations (numpy; the numba kernels where installed)."""
+
+    params = ([8] if SMOKE else [1_000, 10_000],)
+    param_names = ["size"]
+
+    def setup(self, size):
+        rng = np.random.default_rng(0)
+        self.x = lorentz.from_space(rng.standard_normal((size, DIM)).astype(np.float32))
+        lorentz.knn(self.x[:2], self.x, 2)
+
+    def peakmem_pairwise_dist(self, size):
+        lorentz.pairwise_dist(self.x, self.x)
+
+    def peakmem_knn(self, size):
+        lorentz.knn(self.x, self.x, min(10, size))
+
+
+class GPUMemory:
+    """Peak CUDA memory of the all-pairs operations on torch tensors (skipped without CUDA)."""
+
+    params = ([8] if SMOKE else [4096],)
+    param_names = ["size"]
+
+    def setup(self, size):
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed") from None
+        if not torch.cuda.is_available():
+            raise NotImplementedError("no CUDA device")
+        rng = np.random.default_rng(0)
+        self.torch = torch
+        self.x = torch.from_numpy(lorentz.from_space(rng.standard_normal((size, DIM)).astype(np.float32))).cuda()
+
+    def _peak(self, f):
+        self.torch.cuda.synchronize()
+        self.torch.cuda.reset_peak_memory_stats()
+        f()
+        self.torch.cuda.synchronize()
+        return self.torch.cuda.max_memory_allocated()
+
+    def track_gpu_peak_bytes_pairwise_dist(self, size):
+        return self._peak(lambda: lorentz.pairwise_dist(self.x, self.x))
+
+    def track_gpu_peak_bytes_knn(self, size):
+        return self._peak(lambda: lorentz.knn(self.x, self.x, min(10, size)))
