@@ -149,3 +149,14 @@ def test_torch_compile_inductor_dist_and_expmap0():
     f = lambda x, y, u: (lorentz.dist(x, y, c=0.5), lorentz.expmap0(u, c=0.5))  # noqa: E731
     for got, want in zip(torch.compile(f, fullgraph=True)(x, y, u), f(x, y, u)):
         torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-15)
+
+
+def test_sinh_gradient_at_zero():
+    """The odd extension must not take sign(t): its gradient at 0 is 0, sinh's is 1."""
+    import torch
+
+    from lorentz._series import sinh
+
+    t = torch.tensor([0.0, -0.0, 0.5, -0.5], dtype=torch.float64, requires_grad=True)
+    sinh(t, xp=torch).sum().backward()
+    assert torch.allclose(t.grad, torch.cosh(t.detach()), rtol=1e-15, atol=0)

@@ -36,14 +36,17 @@ def div0(a, b, *, xp):
 
 
 def sinh(t, *, xp):
-    """sinh(t) = E (1 + 1/(1 + E)) / 2 with E = expm1(|t|), sign restored.
+    """sinh(t) = E (1 + 1/(1 + E)) / 2 with E = expm1(|t|), odd in t.
 
     Not xp.sinh: XLA's sinh and cosh are off by up to 17 ulp in float64 (measured on 5,000
     arguments in [0, 40] against mpmath), and expmap far from the origin multiplies that
     error by the cancellation between its two terms. This form is within 3.5 ulp on jax and
     1.8 on numpy, for every t, and overflows to inf, not NaN (1/(1 + inf) = 0)."""
-    e = xp.expm1(xp.abs(t))
-    return xp.sign(t) * (0.5 * e * (1.0 + 1.0 / (1.0 + e)))
+    # odd extension by a where, not sign(t) * f(|t|): that has gradient 0 at t = 0, not 1
+    pos = t >= 0
+    e = xp.expm1(xp.where(pos, t, -t))
+    s = 0.5 * e * (1.0 + 1.0 / (1.0 + e))
+    return xp.where(pos, s, -s)
 
 
 def sinhc(t, *, xp):
