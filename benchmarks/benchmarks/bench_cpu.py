@@ -1,12 +1,10 @@
 """asv benchmarks of the CPU implementations (float32, 128 dims)."""
 
-import os
-
 import numpy as np
 
 import lorentz
 
-SMOKE = bool(os.environ.get("LORENTZ_ASV_SMOKE"))  # tiny sizes for the CI run
+from . import SMOKE
 
 
 def _points(n, dim=128, seed=0):

@@ -4,13 +4,12 @@ A coverage guard at import fails the suite when a public function of ``lorentz``
 in ``OPS``. ``LORENTZ_ASV_SMOKE=1`` shrinks the sizes for a quick run in CI.
 """
 
-import os
-
 import numpy as np
 
 import lorentz
 
-SMOKE = bool(os.environ.get("LORENTZ_ASV_SMOKE"))
+from . import SMOKE
+
 DIM = 16 if SMOKE else 128
 
 # name -> call on the prepared inputs (x, y: points; u: tangent at x; v: tangent at the

@@ -2,13 +2,11 @@
 core on dask arrays (extra dask). Sizes are small enough for `asv run --quick`; the 1M-key
 comparison is benchmarks/faiss_index.py."""
 
-import os
-
 import numpy as np
 
 import lorentz
 
-SMOKE = bool(os.environ.get("LORENTZ_ASV_SMOKE"))  # tiny sizes for the CI run
+from . import SMOKE
 KEYS = 2_000 if SMOKE else 50_000
 
 

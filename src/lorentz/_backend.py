@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_array_api_obj
 
+from ._dask import is_dask
+
 __all__ = ["prepare", "to_work", "finish", "is_concrete", "curvature", "compute_dtype"]
 
 
@@ -186,7 +188,7 @@ def finish(xp, out, dtype, keepdim: bool | None = None):
     """Cast a result back to the input dtype; drop the reduced last axis unless ``keepdim``.
     A dask result gets its last axis back in one chunk (concatenating the time coordinate
     splits it), so outputs are chunked as the inputs are."""
-    if out.ndim and getattr(xp, "__name__", "").endswith("dask.array"):
+    if out.ndim and is_dask(xp):
         out = out.rechunk({out.ndim - 1: -1})
     if keepdim is False:
         out = out[..., 0]

@@ -16,7 +16,8 @@ def is_dask(xp) -> bool:
 
 
 def scalar(c) -> float:
-    """The curvature as a float for the blocks (an array c here is 0-d after validation)."""
+    """The curvature as a float for the blocks (an array c has one element here: the callers
+    have already refused any other)."""
     return c if isinstance(c, float) else float(c.reshape(()))
 
 

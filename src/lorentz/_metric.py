@@ -6,7 +6,6 @@ import math
 
 from . import _dask, _reference as ref
 from ._backend import finish, prepare, to_work
-from ._dask import is_dask
 from ._dispatch import numba_ops, select
 
 
@@ -176,7 +175,7 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
     xp, (x, y), c, dtype, _ = prepare(c, rows=("x", "y"), cast=False, x=x, y=y)
     if not isinstance(c, float) and c.ndim > 1:
         raise ValueError(f"c must be a scalar for pairwise_dist, got shape {tuple(c.shape[:-1])}")
-    if is_dask(xp):
+    if _dask.is_dask(xp):
         return _dask.pairwise_dist(x, y, _dask.scalar(c))
     if select("pairwise_dist", implementation, xp, c, dtype, x.shape[0] * y.shape[0]) == "numba":
         return numba_ops().pairwise_dist(x, y, c, dtype)

@@ -6,7 +6,6 @@ import operator
 
 from . import _dask, _reference as ref
 from ._backend import finish, prepare, to_work
-from ._dask import is_dask
 from ._dispatch import numba_ops, select
 
 
@@ -56,7 +55,7 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
         raise ValueError(f"c must be a scalar for knn, got shape {tuple(c.shape[:-1])}")
     if not 1 <= k <= kk.shape[0]:
         raise ValueError(f"k must be between 1 and the number of keys ({kk.shape[0]}), got {k}")
-    if is_dask(xp):
+    if _dask.is_dask(xp):
         return _dask.knn(q, kk, k, _dask.scalar(c))
     if select("knn", implementation, xp, c, dtype, q.shape[0] * kk.shape[0]) == "numba":
         return numba_ops().knn(q, kk, k, c, dtype)

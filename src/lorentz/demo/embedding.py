@@ -67,8 +67,7 @@ class Embedding(torch.nn.Module):
 
     def distances_from(self, rows: np.ndarray) -> np.ndarray:
         """(len(rows), n) distances, for the reconstruction metrics."""
-        with torch.no_grad():
-            p = self.points.detach().numpy()
+        p = self.points.detach().numpy()
         if self.geometry == "lorentz":
             return lorentz.pairwise_dist(p[rows], p)
         return np.sum((p[rows, None, :] - p[None, :, :]) ** 2, axis=-1)
