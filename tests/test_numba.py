@@ -172,8 +172,10 @@ def test_implementation_errors():
     x = torch.tensor(inputs("random", np.float64, 1.0)[0])
     with pytest.raises(ValueError, match="implementation='numba' cannot run here: the numba kernels take numpy arrays"):
         lorentz.pairwise_dist(x, x, implementation="numba")
-    with pytest.raises(ValueError, match="implementation='triton' is not available"):
+    with pytest.raises(ValueError, match="implementation='triton' cannot run here: there is no triton kernel for dist"):
         lorentz.dist(x, x, implementation="triton")
+    with pytest.raises(ValueError, match="the triton kernels take float16, bfloat16 or float32"):
+        lorentz.pairwise_dist(x, x, implementation="triton")
     with pytest.raises(ValueError, match="implementation must be one of"):
         lorentz.expmap0(x, implementation="fast")
     y = inputs("random", np.float64, 1.0)[0]

@@ -1,10 +1,11 @@
-"""The one place that decides which implementation runs: "reference" (the array-API core)
-or "numba" (compiled CPU kernels for numpy arrays). "triton" is reserved for fused GPU
-kernels, which this version does not have."""
+"""The one place that decides which implementation runs: "reference" (the array-API core),
+"numba" (compiled CPU kernels for numpy arrays) or "triton" (fused kernels for torch tensors
+on a GPU, or on the CPU through Triton's interpreter when TRITON_INTERPRET=1)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from array_api_compat import numpy as np_compat
 
@@ -23,7 +24,13 @@ NUMBA_MIN_WORK = {
     "logmap0": 1,
 }
 
+# operations with Triton kernels (lorentz.meru.meru_loss dispatches on its own)
+TRITON_OPS = {"pairwise_dist", "knn", "expmap0", "logmap0"}
+# the kernels read float16, bfloat16 and float32 and compute in float64 (see _triton.kernels)
+TRITON_DTYPES = ("float16", "bfloat16", "float32")
+
 _numba_installed: bool | None = None
+_triton_installed: bool | None = None
 
 
 def _numba_missing(xp, c, dtype) -> str | None:
@@ -41,9 +48,29 @@ def _numba_missing(xp, c, dtype) -> str | None:
     return None
 
 
-def select(op: str, implementation, xp, c, dtype, work: int) -> str:
-    """'reference' or 'numba' for ``op``; ValueError naming what is missing when a forced
-    implementation cannot run on these inputs."""
+def triton_missing(xp, c, dtype, device) -> str | None:
+    """Why the Triton kernels cannot take these inputs, or None when they can."""
+    global _triton_installed
+    if not getattr(xp, "__name__", "").endswith("torch"):
+        return "the triton kernels take torch tensors"
+    if str(dtype).rsplit(".", 1)[-1] not in TRITON_DTYPES:
+        return f"the triton kernels take float16, bfloat16 or float32, got {dtype}"
+    if not isinstance(c, float) and c.numel() != 1:
+        return "the triton kernels take a scalar c"
+    on_gpu = getattr(device, "type", None) == "cuda"
+    if not on_gpu and os.environ.get("TRITON_INTERPRET") != "1":
+        return "the triton kernels take CUDA tensors (or CPU tensors with TRITON_INTERPRET=1)"
+    if _triton_installed is None:
+        _triton_installed = importlib.util.find_spec("triton") is not None
+    if not _triton_installed:
+        return "triton is not installed (pip install 'lorentz-geometry[triton]')"
+    return None
+
+
+def select(op: str, implementation, xp, c, dtype, work: int, device=None) -> str:
+    """'reference', 'numba' or 'triton' for ``op``; ValueError naming what is missing when a
+    forced implementation cannot run on these inputs. None picks triton for CUDA tensors,
+    numba for numpy arrays, the reference otherwise."""
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(
             f"implementation must be one of None, 'reference', 'numba', 'triton'; "
@@ -52,10 +79,14 @@ def select(op: str, implementation, xp, c, dtype, work: int) -> str:
     if implementation == "reference":
         return "reference"
     if implementation == "triton":
-        raise ValueError(
-            "implementation='triton' is not available: this version has no fused GPU kernels; "
-            "use None, 'reference' or 'numba'"
-        )
+        missing = (f"there is no triton kernel for {op}" if op not in TRITON_OPS
+                   else triton_missing(xp, c, dtype, device))
+        if missing:
+            raise ValueError(f"implementation='triton' cannot run here: {missing}")
+        return "triton"
+    if (implementation is None and op in TRITON_OPS and getattr(device, "type", None) == "cuda"
+            and triton_missing(xp, c, dtype, device) is None):
+        return "triton"
     missing = _numba_missing(xp, c, dtype)
     if implementation == "numba":
         if missing:
@@ -66,5 +97,11 @@ def select(op: str, implementation, xp, c, dtype, work: int) -> str:
 
 def numba_ops():
     from ._numba import ops
+
+    return ops
+
+
+def triton_ops():
+    from ._triton import ops
 
     return ops

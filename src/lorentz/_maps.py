@@ -6,7 +6,7 @@ import math
 
 from . import _reference as ref
 from ._backend import finish, prepare, to_work
-from ._dispatch import numba_ops, select
+from ._dispatch import numba_ops, select, triton_ops
 
 
 def project(x, *, c=1.0):
@@ -93,8 +93,12 @@ def expmap0(u, *, c=1.0, implementation=None):
     [1.0, 0.0]
     """
     xp, (u,), c, dtype, batch = prepare(c, cast=False, u=u)
-    if select("expmap0", implementation, xp, c, dtype, math.prod(batch) * u.shape[-1]) == "numba":
+    chosen = select("expmap0", implementation, xp, c, dtype, math.prod(batch) * u.shape[-1],
+                    getattr(u, "device", None))
+    if chosen == "numba":
         return numba_ops().expmap0(u, c, dtype)
+    if chosen == "triton":
+        return finish(xp, triton_ops().expmap0(u, c), dtype)
     (u,) = to_work(xp, u)
     return finish(xp, ref.expmap0(u, c, xp=xp), dtype)
 
@@ -125,8 +129,12 @@ def logmap0(y, *, c=1.0, implementation=None):
     True
     """
     xp, (y,), c, dtype, batch = prepare(c, cast=False, y=y)
-    if select("logmap0", implementation, xp, c, dtype, math.prod(batch) * y.shape[-1]) == "numba":
+    chosen = select("logmap0", implementation, xp, c, dtype, math.prod(batch) * y.shape[-1],
+                    getattr(y, "device", None))
+    if chosen == "numba":
         return numba_ops().logmap0(y, c, dtype)
+    if chosen == "triton":
+        return finish(xp, triton_ops().logmap0(y, c), dtype)
     (y,) = to_work(xp, y)
     return finish(xp, ref.logmap0(y, c, xp=xp), dtype)
 

@@ -6,7 +6,7 @@ import math
 
 from . import _dask, _reference as ref
 from ._backend import finish, prepare, to_work
-from ._dispatch import numba_ops, select
+from ._dispatch import numba_ops, select, triton_ops
 
 
 def inner(x, y, *, keepdim=False):
@@ -177,7 +177,11 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
         raise ValueError(f"c must be a scalar for pairwise_dist, got shape {tuple(c.shape[:-1])}")
     if _dask.is_dask(xp):
         return _dask.pairwise_dist(x, y, _dask.scalar(c))
-    if select("pairwise_dist", implementation, xp, c, dtype, x.shape[0] * y.shape[0]) == "numba":
+    chosen = select("pairwise_dist", implementation, xp, c, dtype, x.shape[0] * y.shape[0],
+                    getattr(x, "device", None))
+    if chosen == "numba":
         return numba_ops().pairwise_dist(x, y, c, dtype)
+    if chosen == "triton":
+        return finish(xp, triton_ops().pairwise_dist(x, y, c), dtype)
     x, y = to_work(xp, x, y)
     return finish(xp, ref.pairwise_dist(x, y, c, xp=xp), dtype)

@@ -6,7 +6,7 @@ import operator
 
 from . import _dask, _reference as ref
 from ._backend import finish, prepare, to_work
-from ._dispatch import numba_ops, select
+from ._dispatch import numba_ops, select, triton_ops
 
 
 def knn(queries, keys, k, *, c=1.0, implementation=None):
@@ -57,8 +57,13 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
         raise ValueError(f"k must be between 1 and the number of keys ({kk.shape[0]}), got {k}")
     if _dask.is_dask(xp):
         return _dask.knn(q, kk, k, _dask.scalar(c))
-    if select("knn", implementation, xp, c, dtype, q.shape[0] * kk.shape[0]) == "numba":
+    chosen = select("knn", implementation, xp, c, dtype, q.shape[0] * kk.shape[0],
+                    getattr(q, "device", None))
+    if chosen == "numba":
         return numba_ops().knn(q, kk, k, c, dtype)
+    if chosen == "triton":
+        d, i = triton_ops().knn(q, kk, k, c)
+        return finish(xp, d, dtype), i
     q, kk = to_work(xp, q, kk)
     d, i = ref.knn(q, kk, k, c, xp=xp)
     return finish(xp, d, dtype), i

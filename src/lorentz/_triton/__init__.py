@@ -1,0 +1,1 @@
+"""Fused Triton kernels for torch tensors (extra ``triton``)."""

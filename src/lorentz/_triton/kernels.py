@@ -1,0 +1,318 @@
+"""Triton kernels: exact pairwise distance, the origin maps, and the row log-sum-exp of
+negative distances behind the fused MERU loss; forward and backward.
+
+Nothing here imports the rest of the library: the formulas are the reference ones
+(lorentz._reference), tested against it. Inputs may be float16, bfloat16 or float32; every
+kernel computes in float64, as the numba kernels do, for the reason they give: a float32
+inner product of n terms can be off by n eps32 |xs||ys| (3e-5 relative at n = 512), more than
+the whole 2e-6 error budget of the distance, while products of float32 numbers are exact in
+float64 and their sum is good to (n + 4) eps64. Pairs whose GEMM value could still miss the
+budget (near pairs, where u = c (x0 y0 - xs.ys) - 1 cancels) are recomputed in the epilogue
+with the cancellation-free formula, so the bound holds for every pair.
+
+Triton has no expm1, log1p, sinh or asinh that also runs in its CPU interpreter, so they are
+formed here from exp and log with Kahan's corrections (exact to a few ulp in float64).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+EPS64 = 2.0**-52
+
+
+@triton.jit
+def _log1p(w):
+    """log(1 + w), w >= 0: log(z) w / (z - 1) with z = 1 + w cancels the rounding of z."""
+    z = 1.0 + w
+    return tl.where(z == 1.0, w, tl.log(z) * (w / tl.where(z == 1.0, 1.0, z - 1.0)))
+
+
+@triton.jit
+def _expm1(t):
+    """exp(t) - 1, t >= 0: below 1, (e - 1) t / log(e) with e = exp(t) cancels the rounding
+    of e; above, e - 1 has no cancellation (and stays inf, not nan, where e overflows)."""
+    e = tl.exp(t)
+    small = (e - 1.0) * (t / tl.where(e == 1.0, 1.0, tl.log(e)))
+    return tl.where(t >= 1.0, e - 1.0, tl.where(e == 1.0, t, small))
+
+
+@triton.jit
+def _acosh1p(u):
+    """acosh(1 + u) = log1p(u + sqrt(u (u + 2))), u >= 0: no cancellation at u ~ 0."""
+    return _log1p(u + tl.sqrt(u * (u + 2.0)))
+
+
+@triton.jit
+def _sinhc_cosh(t):
+    """sinh(t)/t and cosh(t) for t >= 0, from m = expm1(t): sinh = (m + m/(1+m))/2, with
+    m/(1+m) as 1 - 1/(1+m) for large m (inf/inf otherwise)."""
+    m = _expm1(t)
+    sinh = 0.5 * (m + tl.where(m > 1.0, 1.0 - 1.0 / (1.0 + m), m / (1.0 + m)))
+    sinhc = tl.where(t == 0.0, 1.0, sinh / tl.where(t == 0.0, 1.0, t))
+    cosh = 0.5 * (1.0 + m) + 0.5 / (1.0 + m)
+    return sinhc, cosh
+
+
+@triton.jit
+def _asinhc(t):
+    """asinh(t)/t for t >= 0: asinh t = log1p(t + t^2 / (1 + sqrt(1 + t^2)))."""
+    a = _log1p(t + t * t / (1.0 + tl.sqrt(1.0 + t * t)))
+    return tl.where(t == 0.0, 1.0, a / tl.where(t == 0.0, 1.0, t))
+
+
+@triton.jit
+def _load_rows(ptr, rows, row_ok, cols, col_ok, stride_r, stride_k):
+    return tl.load(ptr + rows[:, None] * stride_r + cols[None, :] * stride_k,
+                   mask=row_ok[:, None] & col_ok[None, :], other=0.0).to(tl.float64)
+
+
+@triton.jit
+def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
+            BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, BKR: tl.constexpr):
+    """u = cosh(sqrt(c) d) - 1 for the rows ra of a against the rows rb of b (space parts),
+    with a0 and b0, their time coordinates. float64 throughout.
+
+    The GEMM gives g = xs.ys. Where g < 0 every term of the reference's opposite-side form
+    is >= 0. Where g >= 0, u = c (x0 y0 - g) - 1 is off by at most slack x0 y0 (slack =
+    (K + 4) eps64 c: the dot product, x0, y0 and their product); d moves by at most that
+    over sqrt(u (u+2)), at most slack x0 y0 / (2u) relative to d. Pairs where that could
+    exceed ``tol`` are recomputed from the differences (Lagrange's identity), tile by tile
+    and only in tiles that have one.
+    """
+    g = tl.zeros((BM, BN), dtype=tl.float64)
+    na = tl.zeros((BM,), dtype=tl.float64)
+    nb = tl.zeros((BN,), dtype=tl.float64)
+    for k0 in range(0, K, BK):
+        kk = k0 + tl.arange(0, BK)
+        a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
+        b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
+        g += tl.dot(a, tl.trans(b))
+        na += tl.sum(a * a, axis=1)
+        nb += tl.sum(b * b, axis=1)
+    inv_c = 1.0 / c
+    a0 = tl.sqrt(inv_c + na)
+    b0 = tl.sqrt(inv_c + nb)
+    p = a0[:, None] * b0[None, :]
+    r = tl.sqrt(inv_c)
+    opposite = c * (na[:, None] * b0[None, :] / (a0[:, None] + r)
+                    + r * nb[None, :] / (b0[None, :] + r) - g)
+    same = c * (p - g) - 1.0
+    u = tl.where(g < 0.0, opposite, same)
+    slack = (K + 4) * EPS64 * c
+    redo = (g >= 0.0) & (slack * p > tol * 2.0 * same) & ma[:, None] & mb[None, :]
+    if tl.max(redo.to(tl.int32)) > 0:
+        # |xs^ys|^2 = |s|^2 |D_perp|^2 with s the shorter point and D = xs - ys
+        a_short = na[:, None] <= nb[None, :]
+        ns = tl.where(a_short, na[:, None], nb[None, :])
+        dd = tl.zeros((BM, BN), dtype=tl.float64)
+        sd = tl.zeros((BM, BN), dtype=tl.float64)
+        for k0 in range(0, K, BKR):
+            kk = k0 + tl.arange(0, BKR)
+            a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
+            b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
+            diff = a[:, None, :] - b[None, :, :]
+            short = tl.where(a_short[:, :, None], a[:, None, :], b[None, :, :])
+            dd += tl.sum(diff * diff, axis=2)
+            sd += tl.sum(short * diff, axis=2)
+        along = tl.where(ns > 0.0, sd / tl.where(ns > 0.0, ns, 1.0), 0.0)
+        perp = tl.zeros((BM, BN), dtype=tl.float64)
+        for k0 in range(0, K, BKR):
+            kk = k0 + tl.arange(0, BKR)
+            a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
+            b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
+            short = tl.where(a_short[:, :, None], a[:, None, :], b[None, :, :])
+            q = (a[:, None, :] - b[None, :, :]) - along[:, :, None] * short
+            perp += tl.sum(q * q, axis=2)
+        exact = (dd + c * ns * perp) / (p + inv_c + g)
+        u = tl.where(redo, exact, u)
+    # rounding can leave the GEMM form a hair below 0 (padding rows, coincident points)
+    return tl.maximum(u, 0.0), a0, b0
+
+
+@triton.jit
+def pairwise_dist_kernel(a_ptr, b_ptr, c_ptr, out_ptr, M, N, K, sa_r, sa_k, sb_r, sb_k,
+                         so_r, so_c, tol, BM: tl.constexpr, BN: tl.constexpr,
+                         BK: tl.constexpr, BKR: tl.constexpr):
+    """out[i, j] = d(a[i], b[j]); out may be float32 or float64."""
+    ra = tl.program_id(0) * BM + tl.arange(0, BM)
+    rb = tl.program_id(1) * BN + tl.arange(0, BN)
+    ma, mb = ra < M, rb < N
+    c = tl.load(c_ptr).to(tl.float64)
+    u, a0, b0 = _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
+                        BM, BN, BK, BKR)
+    d = _acosh1p(u) / tl.sqrt(c)
+    tl.store(out_ptr + ra[:, None] * so_r + rb[None, :] * so_c,
+             d.to(out_ptr.dtype.element_ty), mask=ma[:, None] & mb[None, :])
+
+
+@triton.jit
+def neg_dist_lse_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, M, N, K, sa_r, sa_k,
+                        sb_r, sb_k, tol, BM: tl.constexpr, BN: tl.constexpr,
+                        BK: tl.constexpr, BKR: tl.constexpr):
+    """lse[i] = log sum_j exp(-scale d(a[i], b[j])), streaming over b (online softmax):
+    only a running maximum and sum per row, never the M x N logits."""
+    ra = tl.program_id(0) * BM + tl.arange(0, BM)
+    ma = ra < M
+    c = tl.load(c_ptr).to(tl.float64)
+    scale = tl.load(scale_ptr).to(tl.float64)
+    inv_s = 1.0 / tl.sqrt(c)
+    run_max = tl.full((BM,), float("-inf"), dtype=tl.float64)
+    run_sum = tl.zeros((BM,), dtype=tl.float64)
+    for n0 in range(0, N, BN):
+        rb = n0 + tl.arange(0, BN)
+        mb = rb < N
+        u, a0, b0 = _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
+                            BM, BN, BK, BKR)
+        logit = tl.where(mb[None, :], -scale * inv_s * _acosh1p(u), float("-inf"))
+        new_max = tl.maximum(run_max, tl.max(logit, axis=1))
+        run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(
+            tl.exp(logit - new_max[:, None]), axis=1)
+        run_max = new_max
+    tl.store(lse_ptr + ra, run_max + tl.log(run_sum), mask=ma)
+
+
+@triton.jit
+def neg_dist_lse_grad_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, w_ptr, da_ptr,
+                             dcs_ptr, M, N, K, sa_r, sa_k, sb_r, sb_k, tol,
+                             A_OWNS_LSE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
+                             BK: tl.constexpr, BKR: tl.constexpr, KP: tl.constexpr):
+    """Gradient for the rows of ``a`` of L = sum_r w[r] lse[r], the lse of -scale d over the
+    other operand; lse and w belong to the rows of ``a`` (A_OWNS_LSE) or of ``b``.
+
+    Tiles are recomputed: with P = w exp(-scale d - lse) and W = dL/du = -scale P / (sqrt(c)
+    sinh(sqrt(c) d)), du/dxs = c (y0/x0 xs - ys), so da[i] = c (a[i]/a0[i] sum_j W b0 -
+    (W b)[i]). When A_OWNS_LSE, also per row block: dL/dc and dL/dscale partials in
+    dcs[block, 0:2] (the other launch would count them twice).
+    """
+    pid = tl.program_id(0)
+    ra = pid * BM + tl.arange(0, BM)
+    ma = ra < M
+    c = tl.load(c_ptr).to(tl.float64)
+    scale = tl.load(scale_ptr).to(tl.float64)
+    s = tl.sqrt(c)
+    if A_OWNS_LSE:
+        lse_a = tl.load(lse_ptr + ra, mask=ma, other=0.0).to(tl.float64)
+        w_a = tl.load(w_ptr + ra, mask=ma, other=0.0).to(tl.float64)
+    kk = tl.arange(0, KP)
+    acc = tl.zeros((BM, KP), dtype=tl.float64)
+    wb0 = tl.zeros((BM,), dtype=tl.float64)
+    dc = tl.zeros((BM,), dtype=tl.float64)
+    dscale = tl.zeros((BM,), dtype=tl.float64)
+    for n0 in range(0, N, BN):
+        rb = n0 + tl.arange(0, BN)
+        mb = rb < N
+        u, a0, b0 = _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
+                            BM, BN, BK, BKR)
+        sd = _acosh1p(u)
+        if A_OWNS_LSE:
+            prob = w_a[:, None] * tl.exp(-scale * sd / s - lse_a[:, None])
+        else:
+            lse_b = tl.load(lse_ptr + rb, mask=mb, other=0.0).to(tl.float64)
+            w_b = tl.load(w_ptr + rb, mask=mb, other=0.0).to(tl.float64)
+            prob = w_b[None, :] * tl.exp(-scale * sd / s - lse_b[None, :])
+        prob = tl.where(ma[:, None] & mb[None, :], prob, 0.0)
+        # sinh(sqrt(c) d) = sqrt(u (u + 2)); at d = 0 the reference's gradient is 0
+        sinh = tl.sqrt(u * (u + 2.0))
+        w = tl.where(sinh > 0.0, -scale * prob / (s * tl.where(sinh > 0.0, sinh, 1.0)), 0.0)
+        b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
+        acc += tl.dot(w, b)
+        wb0 += tl.sum(w * b0[None, :], axis=1)
+        if A_OWNS_LSE:
+            # du/dc = (u - (x0 - y0)^2 / (2 x0 y0)) / c; d = sd / s adds -d / (2c) per dL/dd
+            gap = a0[:, None] - b0[None, :]
+            du_dc = (u - gap * gap / (2.0 * a0[:, None] * b0[None, :])) / c
+            dc += tl.sum(w * du_dc + scale * prob * sd / (2.0 * c * s), axis=1)
+            dscale += tl.sum(-prob * sd / s, axis=1)
+    a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
+    a0 = tl.sqrt(1.0 / c + tl.sum(a * a, axis=1))
+    da = c * (a * (wb0 / a0)[:, None] - acc)
+    tl.store(da_ptr + ra[:, None] * K + kk[None, :], da, mask=ma[:, None] & (kk < K)[None, :])
+    if A_OWNS_LSE:
+        tl.store(dcs_ptr + pid * 2, tl.sum(dc, axis=0))
+        tl.store(dcs_ptr + pid * 2 + 1, tl.sum(dscale, axis=0))
+
+
+@triton.jit
+def expmap0_kernel(u_ptr, c_ptr, out_ptr, R, K, su_r, su_k, BM: tl.constexpr,
+                   KP: tl.constexpr):
+    """Rows of ambient tangent vectors at the origin (time part ignored) to points:
+    ys = sinhc(t) us, y0 = cosh(t)/sqrt(c), t = sqrt(c) |us|. out is (R, K + 1), contiguous."""
+    rows = tl.program_id(0) * BM + tl.arange(0, BM)
+    ok = rows < R
+    kk = tl.arange(0, KP)
+    c = tl.load(c_ptr).to(tl.float64)
+    us = _load_rows(u_ptr + su_k, rows, ok, kk, kk < K, su_r, su_k)
+    t = tl.sqrt(c * tl.sum(us * us, axis=1))
+    sinhc, cosh = _sinhc_cosh(t)
+    out = out_ptr + rows[:, None] * (K + 1)
+    tl.store(out_ptr + rows * (K + 1), cosh / tl.sqrt(c), mask=ok)
+    tl.store(out + 1 + kk[None, :], sinhc[:, None] * us, mask=ok[:, None] & (kk < K)[None, :])
+
+
+@triton.jit
+def expmap0_grad_kernel(u_ptr, c_ptr, g_ptr, du_ptr, dc_ptr, R, K, su_r, su_k,
+                        BM: tl.constexpr, KP: tl.constexpr):
+    """du = k gs + (g0 sqrt(c) k + (gs.us) (cosh t - k) / |us|^2) us, k = sinhc(t);
+    dc = (g0 (t sinh t - cosh t) / c + (gs.us) (cosh t - k) / sqrt(c)) / (2 sqrt(c)) per row.
+    (cosh t - k) / |us|^2 is formed in float64, where its cancellation costs eps64 |gs|."""
+    rows = tl.program_id(0) * BM + tl.arange(0, BM)
+    ok = rows < R
+    kk = tl.arange(0, KP)
+    c = tl.load(c_ptr).to(tl.float64)
+    s = tl.sqrt(c)
+    us = _load_rows(u_ptr + su_k, rows, ok, kk, kk < K, su_r, su_k)
+    g0 = tl.load(g_ptr + rows * (K + 1), mask=ok, other=0.0).to(tl.float64)
+    gs = _load_rows(g_ptr + 1, rows, ok, kk, kk < K, K + 1, 1)
+    r2 = tl.sum(us * us, axis=1)
+    t = tl.sqrt(c * r2)
+    k, cosh = _sinhc_cosh(t)
+    gu = tl.sum(gs * us, axis=1)
+    bend = tl.where(r2 > 0.0, (cosh - k) / tl.where(r2 > 0.0, r2, 1.0), 0.0)
+    du = k[:, None] * gs + (g0 * s * k + gu * bend)[:, None] * us
+    tl.store(du_ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], du,
+             mask=ok[:, None] & (kk < K)[None, :])
+    tl.store(du_ptr + rows * (K + 1), tl.zeros((BM,), dtype=tl.float64), mask=ok)
+    ds = g0 * (t * t * k - cosh) / c + gu * (cosh - k) / s
+    tl.store(dc_ptr + rows, ds / (2.0 * s), mask=ok)
+
+
+@triton.jit
+def logmap0_kernel(y_ptr, c_ptr, out_ptr, R, K, sy_r, sy_k, BM: tl.constexpr,
+                   KP: tl.constexpr):
+    """Rows of points to tangent vectors at the origin: us = asinhc(t) ys, u0 = 0."""
+    rows = tl.program_id(0) * BM + tl.arange(0, BM)
+    ok = rows < R
+    kk = tl.arange(0, KP)
+    c = tl.load(c_ptr).to(tl.float64)
+    ys = _load_rows(y_ptr + sy_k, rows, ok, kk, kk < K, sy_r, sy_k)
+    h = _asinhc(tl.sqrt(c * tl.sum(ys * ys, axis=1)))
+    tl.store(out_ptr + rows * (K + 1), tl.zeros((BM,), dtype=tl.float64), mask=ok)
+    tl.store(out_ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], h[:, None] * ys,
+             mask=ok[:, None] & (kk < K)[None, :])
+
+
+@triton.jit
+def logmap0_grad_kernel(y_ptr, c_ptr, g_ptr, dy_ptr, dc_ptr, R, K, sy_r, sy_k,
+                        BM: tl.constexpr, KP: tl.constexpr):
+    """dy = h gs + (gs.ys) (1/sqrt(1+t^2) - h) / |ys|^2 ys, h = asinhc(t);
+    dc = (gs.ys) (1/sqrt(1+t^2) - h) / sqrt(c) / (2 sqrt(c)) per row."""
+    rows = tl.program_id(0) * BM + tl.arange(0, BM)
+    ok = rows < R
+    kk = tl.arange(0, KP)
+    c = tl.load(c_ptr).to(tl.float64)
+    s = tl.sqrt(c)
+    ys = _load_rows(y_ptr + sy_k, rows, ok, kk, kk < K, sy_r, sy_k)
+    gs = _load_rows(g_ptr + 1, rows, ok, kk, kk < K, K + 1, 1)
+    r2 = tl.sum(ys * ys, axis=1)
+    t = tl.sqrt(c * r2)
+    h = _asinhc(t)
+    bend = 1.0 / tl.sqrt(1.0 + t * t) - h
+    gy = tl.sum(gs * ys, axis=1)
+    scale = tl.where(r2 > 0.0, gy * bend / tl.where(r2 > 0.0, r2, 1.0), 0.0)
+    dy = h[:, None] * gs + scale[:, None] * ys
+    tl.store(dy_ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], dy,
+             mask=ok[:, None] & (kk < K)[None, :])
+    tl.store(dy_ptr + rows * (K + 1), tl.zeros((BM,), dtype=tl.float64), mask=ok)
+    tl.store(dc_ptr + rows, gy * bend / (2.0 * c), mask=ok)

@@ -1,0 +1,248 @@
+"""Host side of the Triton kernels: torch operators in the ``lorentz`` namespace.
+
+Each is a ``torch.library.triton_op`` (its body, launches included, is traceable, so it is
+also its own fake implementation and torch.compile(fullgraph=True) sees the kernels) with
+``register_autograd``. Tensors in: float16, bfloat16 or float32 points, ``c`` and ``scale``
+as one-element float64 tensors (learnable ones receive gradients); float32 results, float64
+where they feed a loss. Gradients come back in the dtype of the input they belong to.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+from array_api_compat import torch as xp_torch
+from torch.library import register_autograd, triton_op, wrap_triton
+
+from .. import _reference as ref
+from . import kernels as K
+
+# relative error of d allowed from the GEMM before a pair is recomputed: the numba kernels'
+# float32 budget (2e-6 bound, less the output rounding and logs)
+TOL = 5e-7
+BLOCK = 32  # rows and columns of a distance tile; tl.dot wants >= 16
+BLOCK_K = 32  # depth of one GEMM step
+BLOCK_K_EXACT = 8  # depth of one step of the exact recompute, whose temporaries are 3-D
+ROWS = 16  # rows per program of the origin maps
+KNN_KEYS = 4096  # keys per distance block of knn: memory O(N (k + KNN_KEYS))
+
+
+def _kp(n: int) -> int:
+    return max(16, triton.next_power_of_2(n))
+
+
+def _scalar(c, like: torch.Tensor) -> torch.Tensor:
+    """c as a 0-d float64 tensor on the device of ``like`` (autograd kept)."""
+    if isinstance(c, float):
+        return torch.tensor(c, dtype=torch.float64, device=like.device)
+    return c.reshape(()).to(torch.float64)
+
+
+# ------------------------------------------------------------------ pairwise distance
+
+
+@triton_op("lorentz::pairwise_dist", mutates_args={})
+def _pairwise_dist(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    m, n = xs.shape[0], ys.shape[0]
+    out = torch.empty((m, n), dtype=torch.float32, device=xs.device)
+    _launch_pairwise(xs, ys, c, out)
+    return out
+
+
+def _launch_pairwise(xs, ys, c, out):
+    m, n = xs.shape[0], ys.shape[0]
+    grid = (triton.cdiv(m, BLOCK), triton.cdiv(n, BLOCK))
+    wrap_triton(K.pairwise_dist_kernel)[grid](
+        xs, ys, c, out, m, n, xs.shape[1], xs.stride(0), xs.stride(1), ys.stride(0),
+        ys.stride(1), out.stride(0), out.stride(1), TOL,
+        BM=BLOCK, BN=BLOCK, BK=BLOCK_K, BKR=BLOCK_K_EXACT)
+
+
+def _pairwise_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs, output)
+
+
+def _pairwise_backward(ctx, grad):
+    """From the saved distances: with W = dL/du = grad / (sqrt(c) sinh(sqrt(c) d)),
+    dx = c (xs/x0 (W y0) - W ys) and dy likewise, two GEMMs in float64 (their cancellation
+    for near pairs costs eps64 |ys| / d relative: below float32's rounding for d > 1e-8)."""
+    xs, ys, c, d = ctx.saved_tensors
+    x, y, c64 = xs.double(), ys.double(), c.double()
+    s = torch.sqrt(c64)
+    x0 = torch.sqrt(1.0 / c64 + (x * x).sum(1))
+    y0 = torch.sqrt(1.0 / c64 + (y * y).sum(1))
+    sd = s * d.double()
+    sinh = torch.sinh(sd)
+    g = grad.double()
+    w = torch.where(sinh > 0, g / (s * torch.where(sinh > 0, sinh, 1.0)), 0.0)
+    dx = c64 * (x * ((w @ y0) / x0)[:, None] - w @ y)
+    dy = c64 * (y * ((w.T @ x0) / y0)[:, None] - w.T @ x)
+    u = 2.0 * torch.sinh(sd / 2.0) ** 2
+    gap = x0[:, None] - y0[None, :]
+    du_dc = (u - gap * gap / (2.0 * x0[:, None] * y0[None, :])) / c64
+    dc = (w * du_dc - g * sd / (2.0 * c64 * s)).sum()
+    return dx.to(xs.dtype), dy.to(ys.dtype), dc.to(c.dtype).reshape(c.shape)
+
+
+register_autograd("lorentz::pairwise_dist", _pairwise_backward, setup_context=_pairwise_setup)
+
+
+def pairwise_dist(x, y, c):
+    """Ambient (N, n+1), (M, n+1) -> (N, M) float32."""
+    return _pairwise_dist(x[:, 1:], y[:, 1:], _scalar(c, x))
+
+
+# ------------------------------------------------------------------ origin maps
+
+
+def _origin_map(kernel, a, c):
+    r, n = a.shape[0], a.shape[1] - 1
+    out = torch.empty((r, n + 1), dtype=torch.float32, device=a.device)
+    wrap_triton(kernel)[(triton.cdiv(r, ROWS),)](
+        a, c, out, r, n, a.stride(0), a.stride(1), BM=ROWS, KP=_kp(n))
+    return out
+
+
+def _origin_map_grad(kernel, a, c, grad):
+    r, n = a.shape[0], a.shape[1] - 1
+    da = torch.empty((r, n + 1), dtype=torch.float64, device=a.device)
+    dc = torch.empty((r,), dtype=torch.float64, device=a.device)
+    wrap_triton(kernel)[(triton.cdiv(r, ROWS),)](
+        a, c, grad.contiguous(), da, dc, r, n, a.stride(0), a.stride(1), BM=ROWS, KP=_kp(n))
+    return da.to(a.dtype), dc.sum().to(c.dtype).reshape(c.shape)
+
+
+@triton_op("lorentz::expmap0", mutates_args={})
+def _expmap0(u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    return _origin_map(K.expmap0_kernel, u, c)
+
+
+@triton_op("lorentz::expmap0_backward", mutates_args={})
+def _expmap0_backward(u: torch.Tensor, c: torch.Tensor,
+                      grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return _origin_map_grad(K.expmap0_grad_kernel, u, c, grad)
+
+
+@triton_op("lorentz::logmap0", mutates_args={})
+def _logmap0(y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    return _origin_map(K.logmap0_kernel, y, c)
+
+
+@triton_op("lorentz::logmap0_backward", mutates_args={})
+def _logmap0_backward(y: torch.Tensor, c: torch.Tensor,
+                      grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return _origin_map_grad(K.logmap0_grad_kernel, y, c, grad)
+
+
+def _save_inputs(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+register_autograd("lorentz::expmap0", lambda ctx, g: _expmap0_backward(*ctx.saved_tensors, g),
+                  setup_context=_save_inputs)
+register_autograd("lorentz::logmap0", lambda ctx, g: _logmap0_backward(*ctx.saved_tensors, g),
+                  setup_context=_save_inputs)
+
+
+def _rows(a):
+    return a.reshape(-1, a.shape[-1])
+
+
+def expmap0(u, c):
+    return _expmap0(_rows(u), _scalar(c, u)).reshape(u.shape)
+
+
+def logmap0(y, c):
+    return _logmap0(_rows(y), _scalar(c, y)).reshape(y.shape)
+
+
+# ------------------------------------------------------------------ k nearest neighbours
+
+
+@triton_op("lorentz::knn", mutates_args={})
+def _knn(qs: torch.Tensor, ks: torch.Tensor, c: torch.Tensor,
+         k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best so far merged with each block of keys by a stable sort: earlier keys come
+    first among equal distances, so ties keep the lower index (the numba kernel's contract).
+    Distances in float64 so the order is the exact one up to float64 rounding."""
+    n_q, n_k = qs.shape[0], ks.shape[0]
+    best_d = torch.empty((n_q, 0), dtype=torch.float64, device=qs.device)
+    best_i = torch.empty((n_q, 0), dtype=torch.int64, device=qs.device)
+    for col in range(0, n_k, KNN_KEYS):
+        block = ks[col : col + KNN_KEYS]
+        d = torch.empty((n_q, block.shape[0]), dtype=torch.float64, device=qs.device)
+        _launch_pairwise(qs, block, c, d)
+        idx = torch.arange(col, col + block.shape[0], device=qs.device).expand(n_q, -1)
+        d, order = torch.sort(torch.cat([best_d, d], 1), dim=1, stable=True)
+        best_d = d[:, :k]
+        best_i = torch.gather(torch.cat([best_i, idx], 1), 1, order[:, :k])
+    return best_d.to(torch.float32), best_i
+
+
+def knn(q, keys, k, c):
+    """Distances and indices; where an input needs a gradient the distances of the chosen
+    pairs are recomputed by the differentiable reference (N k pairs)."""
+    cc = _scalar(c, q)
+    d, i = _knn(q[:, 1:], keys[:, 1:], cc, k)
+    needs = (q.requires_grad or keys.requires_grad
+             or (isinstance(c, torch.Tensor) and c.requires_grad))
+    if torch.is_grad_enabled() and needs:
+        d = ref.dist(q.double()[:, None, :], keys.double()[i], cc.reshape(1, 1, 1), xp=xp_torch)
+        d = d[..., 0]
+    return d, i
+
+
+# ------------------------------------------------------------------ MERU's contrastive term
+
+
+@triton_op("lorentz::neg_dist_lse", mutates_args={})
+def _neg_dist_lse(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
+                  scale: torch.Tensor) -> torch.Tensor:
+    m = xs.shape[0]
+    lse = torch.empty((m,), dtype=torch.float64, device=xs.device)
+    wrap_triton(K.neg_dist_lse_kernel)[(triton.cdiv(m, BLOCK),)](
+        xs, ys, c, scale, lse, m, ys.shape[0], xs.shape[1], xs.stride(0), xs.stride(1),
+        ys.stride(0), ys.stride(1), TOL, BM=BLOCK, BN=BLOCK, BK=BLOCK_K, BKR=BLOCK_K_EXACT)
+    return lse
+
+
+def _lse_grad(a, b, c, scale, lse, w, owns):
+    m = a.shape[0]
+    blocks = triton.cdiv(m, BLOCK)
+    da = torch.empty((m, a.shape[1]), dtype=torch.float64, device=a.device)
+    parts = torch.zeros((blocks, 2), dtype=torch.float64, device=a.device)
+    wrap_triton(K.neg_dist_lse_grad_kernel)[(blocks,)](
+        a, b, c, scale, lse, w, da, parts, m, b.shape[0], a.shape[1], a.stride(0),
+        a.stride(1), b.stride(0), b.stride(1), TOL, A_OWNS_LSE=owns, BM=BLOCK, BN=BLOCK,
+        BK=BLOCK_K, BKR=BLOCK_K_EXACT, KP=_kp(a.shape[1]))
+    return da.to(a.dtype), parts[:, 0].sum(), parts[:, 1].sum()
+
+
+@triton_op("lorentz::neg_dist_lse_backward", mutates_args={})
+def _neg_dist_lse_backward(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor,
+    lse: torch.Tensor, grad: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two launches that each recompute the tiles: one over rows of xs (dxs, dc, dscale),
+    one over rows of ys (dys). Memory is linear: no M x N buffer."""
+    w = grad.to(torch.float64).contiguous()
+    dxs, dc, dscale = _lse_grad(xs, ys, c, scale, lse, w, True)
+    dys, _, _ = _lse_grad(ys, xs, c, scale, lse, w, False)
+    return dxs, dys, dc.to(c.dtype).reshape(c.shape), dscale.to(scale.dtype).reshape(scale.shape)
+
+
+def _lse_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs, output)
+
+
+def _lse_backward(ctx, grad):
+    return _neg_dist_lse_backward(*ctx.saved_tensors, grad)
+
+
+register_autograd("lorentz::neg_dist_lse", _lse_backward, setup_context=_lse_setup)
+
+
+def neg_dist_lse(xs, ys, c, scale):
+    """lse[i] = log sum_j exp(-scale d(x_i, y_j)) for space-only rows (MERU's embeddings):
+    the log-sum-exp of one direction of the contrastive loss, never forming the logits."""
+    return _neg_dist_lse(xs, ys, _scalar(c, xs), _scalar(scale, xs))
