@@ -8,60 +8,10 @@ import pytest
 
 import lorentz
 from accuracy import BOUND, OPS, measure
+from kernel_cases import DTYPES, KINDS, agree, inputs, points, rng
 from lorentz._dispatch import select
 
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
-
-rng = np.random.default_rng(11)
-
-
-def _points(space, c=1.0, dtype=np.float64):
-    space = np.asarray(space, dtype=dtype)
-    x0 = np.sqrt(1 / c + np.sum(space.astype(np.float64) ** 2, -1, keepdims=True))
-    return np.concatenate([x0.astype(dtype), space], -1)
-
-
-def inputs(kind: str, dtype, c: float):
-    """(x, y) point sets of shapes (N, n+1), (M, n+1) for each kind of test input."""
-    if kind == "random":
-        return _points(rng.normal(size=(37, 5)), c, dtype), _points(rng.normal(size=(29, 5)), c, dtype)
-    if kind == "near-duplicate":
-        base = rng.normal(size=(20, 6)) * 3
-        moved = base + 1e-6 * rng.normal(size=base.shape)
-        return _points(base, c, dtype), _points(np.concatenate([base, moved]), c, dtype)
-    if kind == "far":
-        r = 1e3 if dtype == np.float32 else 1e4
-        base = rng.normal(size=(16, 4))
-        base = r * base / np.linalg.norm(base, axis=1, keepdims=True)
-        near = base * (1 + 1e-5) + 1e-3 * rng.normal(size=base.shape)
-        return _points(base, c, dtype), _points(np.concatenate([base, near]), c, dtype)
-    if kind == "n=1":
-        return _points(rng.normal(size=(9, 1)) * 5, c, dtype), _points(rng.normal(size=(7, 1)) * 5, c, dtype)
-    if kind == "one row":
-        return _points(rng.normal(size=(1, 3)), c, dtype), _points(rng.normal(size=(8, 3)), c, dtype)
-    if kind == "one column":
-        return _points(rng.normal(size=(8, 3)), c, dtype), _points(rng.normal(size=(1, 3)), c, dtype)
-    if kind == "non-contiguous":
-        x = _points(rng.normal(size=(30, 4)), c, dtype)[::3]
-        y = np.asfortranarray(_points(rng.normal(size=(12, 4)), c, dtype))[::2]
-        return x, y
-    if kind == "fortran":
-        return (np.asfortranarray(_points(rng.normal(size=(10, 4)), c, dtype)),
-                np.asfortranarray(_points(rng.normal(size=(11, 4)), c, dtype)))
-    raise ValueError(kind)
-
-
-KINDS = ["random", "near-duplicate", "far", "n=1", "one row", "one column", "non-contiguous", "fortran"]
-DTYPES = [np.float32, np.float64]
-
-
-def _agree(a, b, dtype):
-    # both sides meet the accuracy bound against the exact value, so they agree to twice it
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape
-    scale = np.maximum(np.abs(b), np.finfo(np.float64).tiny)
-    assert np.all(np.abs(a - b) <= 2 * BOUND[np.dtype(dtype).name] * scale)
-
 
 @pytest.mark.parametrize("c", [1.0, 0.3])
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -71,7 +21,7 @@ def test_pairwise_dist(kind, dtype, c):
     got = lorentz.pairwise_dist(x, y, c=c, implementation="numba")
     want = lorentz.pairwise_dist(x, y, c=c, implementation="reference")
     assert got.dtype == dtype
-    _agree(got, want, dtype)
+    agree(got, want, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -94,11 +44,11 @@ def test_dist_rows(kind, dtype):
     x, y = inputs(kind, dtype, 1.0)
     m = min(x.shape[0], y.shape[0])
     got = lorentz.dist(x[:m], y[:m], implementation="numba")
-    _agree(got, lorentz.dist(x[:m], y[:m], implementation="reference"), dtype)
+    agree(got, lorentz.dist(x[:m], y[:m], implementation="reference"), dtype)
     # broadcasting and keepdim as the reference does
     got = lorentz.dist(x[:, None], y[None, :], keepdim=True, implementation="numba")
     want = lorentz.dist(x[:, None], y[None, :], keepdim=True, implementation="reference")
-    _agree(got, want, dtype)
+    agree(got, want, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -130,7 +80,7 @@ def test_knn_matches_reference(kind, dtype):
     d, i = lorentz.knn(x, y, k, implementation="numba")
     d_ref, i_ref = lorentz.knn(x, y, k, implementation="reference")
     assert i.dtype == np.int64 and d.dtype == dtype and d.shape == (x.shape[0], k)
-    _agree(d, d_ref, dtype)
+    agree(d, d_ref, dtype)
     ulp = np.spacing(np.abs(d_ref).astype(dtype)).astype(np.float64)
     differ = i != i_ref
     # a different neighbour only where two distances tie within 4 ulp
@@ -139,16 +89,16 @@ def test_knn_matches_reference(kind, dtype):
 
 
 def test_knn_breaks_ties_by_lower_index():
-    x = _points(rng.normal(size=(1, 3)))
-    y = np.concatenate([_points(rng.normal(size=(4, 3)) + 5), x, x, x])  # three exact ties
+    x = points(rng.normal(size=(1, 3)))
+    y = np.concatenate([points(rng.normal(size=(4, 3)) + 5), x, x, x])  # three exact ties
     for impl in ("numba", "reference"):
         d, i = lorentz.knn(x, y, 2, implementation=impl)
         assert i.tolist() == [[4, 5]] and d.tolist() == [[0.0, 0.0]]
 
 
 def test_knn_over_many_tiles_against_brute_force():
-    x = _points(rng.normal(size=(300, 8)), dtype=np.float32)
-    y = _points(rng.normal(size=(9000, 8)), dtype=np.float32)  # several key tiles
+    x = points(rng.normal(size=(300, 8)), dtype=np.float32)
+    y = points(rng.normal(size=(9000, 8)), dtype=np.float32)  # several key tiles
     d, i = lorentz.knn(x, y, 4, implementation="numba")
     full = lorentz.pairwise_dist(x, y, implementation="numba")
     # pairwise_dist takes float32's log for float32 results (<= 2e-7 from knn's float64 log)
@@ -198,7 +148,7 @@ def test_automatic_choice():
 @pytest.mark.parametrize("impl", ["numba", "reference"])
 def test_empty_inputs(impl):
     none = np.zeros((0, 3))
-    keys = _points(rng.normal(size=(5, 2)))
+    keys = points(rng.normal(size=(5, 2)))
     d, i = lorentz.knn(none, keys, 2, implementation=impl)
     assert d.shape == (0, 2) and i.shape == (0, 2)
     assert lorentz.pairwise_dist(none, keys, implementation=impl).shape == (0, 5)

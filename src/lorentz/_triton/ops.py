@@ -2,17 +2,22 @@
 
 Each is a ``torch.library.triton_op`` (its body, launches included, is traceable, so it is
 also its own fake implementation and torch.compile(fullgraph=True) sees the kernels) with
-``register_autograd``. Tensors in: float16, bfloat16 or float32 points, ``c`` and ``scale``
+``register_autograd``. Under Triton's interpreter (TRITON_INTERPRET=1, CPU tensors) kernels
+are plain Python that tracing cannot capture: there each is an opaque ``custom_op`` whose
+fake implementation is the same body with the launches skipped. Tensors in: float16, bfloat16 or float32 points, ``c`` and ``scale``
 as one-element float64 tensors (learnable ones receive gradients); float32 results, float64
 where they feed a loss. Gradients come back in the dtype of the input they belong to.
 """
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 from array_api_compat import torch as xp_torch
-from torch.library import register_autograd, triton_op, wrap_triton
+from torch._subclasses.fake_tensor import is_fake
+from torch.library import custom_op, register_autograd, triton_op, wrap_triton
 
 from .. import _reference as ref
 from . import kernels as K
@@ -25,6 +30,26 @@ BLOCK_K = 32  # depth of one GEMM step
 BLOCK_K_EXACT = 8  # depth of one step of the exact recompute, whose temporaries are 3-D
 ROWS = 16  # rows per program of the origin maps
 KNN_KEYS = 4096  # keys per distance block of knn: memory O(N (k + KNN_KEYS))
+
+
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"  # read as triton.jit reads it
+
+
+def _operator(name: str):
+    def define(fn):
+        if not INTERPRET:
+            return triton_op(name, mutates_args={})(fn)
+        op = custom_op(name, mutates_args=())(fn)
+        op.register_fake(fn)
+        return op
+
+    return define
+
+
+def _launch(kernel, grid, *args, **meta):
+    if INTERPRET and any(is_fake(a) for a in args if isinstance(a, torch.Tensor)):
+        return  # shapes only: the interpreter would read the data
+    wrap_triton(kernel)[grid](*args, **meta)
 
 
 def _kp(n: int) -> int:
@@ -41,7 +66,7 @@ def _scalar(c, like: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------ pairwise distance
 
 
-@triton_op("lorentz::pairwise_dist", mutates_args={})
+@_operator("lorentz::pairwise_dist")
 def _pairwise_dist(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     m, n = xs.shape[0], ys.shape[0]
     out = torch.empty((m, n), dtype=torch.float32, device=xs.device)
@@ -52,7 +77,7 @@ def _pairwise_dist(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor) -> torch
 def _launch_pairwise(xs, ys, c, out):
     m, n = xs.shape[0], ys.shape[0]
     grid = (triton.cdiv(m, BLOCK), triton.cdiv(n, BLOCK))
-    wrap_triton(K.pairwise_dist_kernel)[grid](
+    _launch(K.pairwise_dist_kernel, grid,
         xs, ys, c, out, m, n, xs.shape[1], xs.stride(0), xs.stride(1), ys.stride(0),
         ys.stride(1), out.stride(0), out.stride(1), TOL,
         BM=BLOCK, BN=BLOCK, BK=BLOCK_K, BKR=BLOCK_K_EXACT)
@@ -98,7 +123,7 @@ def pairwise_dist(x, y, c):
 def _origin_map(kernel, a, c):
     r, n = a.shape[0], a.shape[1] - 1
     out = torch.empty((r, n + 1), dtype=torch.float32, device=a.device)
-    wrap_triton(kernel)[(triton.cdiv(r, ROWS),)](
+    _launch(kernel, (triton.cdiv(r, ROWS),),
         a, c, out, r, n, a.stride(0), a.stride(1), BM=ROWS, KP=_kp(n))
     return out
 
@@ -107,28 +132,28 @@ def _origin_map_grad(kernel, a, c, grad):
     r, n = a.shape[0], a.shape[1] - 1
     da = torch.empty((r, n + 1), dtype=torch.float64, device=a.device)
     dc = torch.empty((r,), dtype=torch.float64, device=a.device)
-    wrap_triton(kernel)[(triton.cdiv(r, ROWS),)](
+    _launch(kernel, (triton.cdiv(r, ROWS),),
         a, c, grad.contiguous(), da, dc, r, n, a.stride(0), a.stride(1), BM=ROWS, KP=_kp(n))
     return da.to(a.dtype), dc.sum().to(c.dtype).reshape(c.shape)
 
 
-@triton_op("lorentz::expmap0", mutates_args={})
+@_operator("lorentz::expmap0")
 def _expmap0(u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return _origin_map(K.expmap0_kernel, u, c)
 
 
-@triton_op("lorentz::expmap0_backward", mutates_args={})
+@_operator("lorentz::expmap0_backward")
 def _expmap0_backward(u: torch.Tensor, c: torch.Tensor,
                       grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return _origin_map_grad(K.expmap0_grad_kernel, u, c, grad)
 
 
-@triton_op("lorentz::logmap0", mutates_args={})
+@_operator("lorentz::logmap0")
 def _logmap0(y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return _origin_map(K.logmap0_kernel, y, c)
 
 
-@triton_op("lorentz::logmap0_backward", mutates_args={})
+@_operator("lorentz::logmap0_backward")
 def _logmap0_backward(y: torch.Tensor, c: torch.Tensor,
                       grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return _origin_map_grad(K.logmap0_grad_kernel, y, c, grad)
@@ -159,7 +184,7 @@ def logmap0(y, c):
 # ------------------------------------------------------------------ k nearest neighbours
 
 
-@triton_op("lorentz::knn", mutates_args={})
+@_operator("lorentz::knn")
 def _knn(qs: torch.Tensor, ks: torch.Tensor, c: torch.Tensor,
          k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The k best so far merged with each block of keys by a stable sort: earlier keys come
@@ -195,12 +220,12 @@ def knn(q, keys, k, c):
 # ------------------------------------------------------------------ MERU's contrastive term
 
 
-@triton_op("lorentz::neg_dist_lse", mutates_args={})
+@_operator("lorentz::neg_dist_lse")
 def _neg_dist_lse(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
                   scale: torch.Tensor) -> torch.Tensor:
     m = xs.shape[0]
     lse = torch.empty((m,), dtype=torch.float64, device=xs.device)
-    wrap_triton(K.neg_dist_lse_kernel)[(triton.cdiv(m, BLOCK),)](
+    _launch(K.neg_dist_lse_kernel, (triton.cdiv(m, BLOCK),),
         xs, ys, c, scale, lse, m, ys.shape[0], xs.shape[1], xs.stride(0), xs.stride(1),
         ys.stride(0), ys.stride(1), TOL, BM=BLOCK, BN=BLOCK, BK=BLOCK_K, BKR=BLOCK_K_EXACT)
     return lse
@@ -211,14 +236,14 @@ def _lse_grad(a, b, c, scale, lse, w, owns):
     blocks = triton.cdiv(m, BLOCK)
     da = torch.empty((m, a.shape[1]), dtype=torch.float64, device=a.device)
     parts = torch.zeros((blocks, 2), dtype=torch.float64, device=a.device)
-    wrap_triton(K.neg_dist_lse_grad_kernel)[(blocks,)](
+    _launch(K.neg_dist_lse_grad_kernel, (blocks,),
         a, b, c, scale, lse, w, da, parts, m, b.shape[0], a.shape[1], a.stride(0),
         a.stride(1), b.stride(0), b.stride(1), TOL, A_OWNS_LSE=owns, BM=BLOCK, BN=BLOCK,
         BK=BLOCK_K, BKR=BLOCK_K_EXACT, KP=_kp(a.shape[1]))
     return da.to(a.dtype), parts[:, 0].sum(), parts[:, 1].sum()
 
 
-@triton_op("lorentz::neg_dist_lse_backward", mutates_args={})
+@_operator("lorentz::neg_dist_lse_backward")
 def _neg_dist_lse_backward(
     xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor,
     lse: torch.Tensor, grad: torch.Tensor,

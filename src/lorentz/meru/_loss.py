@@ -6,6 +6,7 @@ from __future__ import annotations
 import lorentz
 
 from .._backend import namespace
+from .._dispatch import triton_missing, triton_ops
 
 
 def _logsumexp(a, xp):
@@ -22,18 +23,52 @@ def _contrastive(image, text, targets, all_image, scale, curv, xp):
     logits = -scale * lorentz.pairwise_dist(image, text, c=curv)  # (B, M)
     if all_image is None:  # captions against this batch's images: the (B, B) block of logits
         to_image = xp.permute_dims(xp.take(logits, targets, axis=1), (1, 0))
-        labels = xp.arange(image.shape[0])
+        labels = xp.arange(image.shape[0], device=getattr(image, "device", None))
     else:
         to_image = -scale * lorentz.pairwise_dist(xp.take(text, targets, axis=0), all_image, c=curv)
         labels = targets
     return 0.5 * (_cross_entropy(logits, targets, xp) + _cross_entropy(to_image, labels, xp))
 
 
+def _contrastive_fused(image, text, targets, all_image, scale, curv, xp):
+    """_contrastive from space parts by the Triton kernels: each direction's log-sum-exp
+    streams over the other side (the B x M logits are never stored); the positive logits,
+    B pairs, come from the exact reference distance."""
+    ops = triton_ops()
+    caption = xp.take(text, targets, axis=0)
+    cols = image if all_image is None else all_image
+
+    def point(a):  # float64, like the log-sum-exps, so lse - pos keeps its digits
+        return lorentz.from_space(xp.astype(a, xp.float64), c=curv)
+
+    pair = point(caption)
+    pos = -scale * lorentz.dist(point(image), pair, c=curv)
+    pos_back = pos if all_image is None else -scale * lorentz.dist(
+        pair, point(xp.take(all_image, targets, axis=0)), c=curv)
+    forward = xp.mean(ops.neg_dist_lse(image, text, curv, scale) - pos)
+    back = xp.mean(ops.neg_dist_lse(caption, cols, curv, scale) - pos_back)
+    return 0.5 * (forward + back)
+
+
+def _use_triton(implementation, xp, curv, image) -> bool:
+    if implementation not in (None, "reference", "triton"):
+        raise ValueError(
+            f"meru_loss: implementation must be None, 'reference' or 'triton', got {implementation!r}"
+        )
+    if implementation == "reference":
+        return False
+    missing = triton_missing(xp, curv, image.dtype, getattr(image, "device", None))
+    if implementation == "triton" and missing:
+        raise ValueError(f"meru_loss: implementation='triton' cannot run here: {missing}")
+    return missing is None and (implementation == "triton" or image.device.type == "cuda")
+
+
 def _entailment(general, specific, eta, curv, xp):
     """mean(max(0, angle - eta * half_aperture)): ``specific`` should lie in the cone of
     ``general``, whose aperture is scaled by eta."""
     angle = lorentz.exterior_angle(general, specific, c=curv)
-    return xp.mean(xp.maximum(angle - eta * lorentz.half_aperture(general, c=curv), 0.0))
+    excess = angle - eta * lorentz.half_aperture(general, c=curv)
+    return xp.mean(xp.maximum(excess, xp.zeros_like(excess)))  # a Python 0.0 breaks torch.compile
 
 
 def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None,
@@ -72,8 +107,10 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         box text over text (scaled by ``eta_intra``).
     eta_inter, eta_intra : float
         Aperture scales per pair type (1.0: MERU's cones).
-    implementation : {None, "reference"}
-        Only the reference is available in this version.
+    implementation : {None, "reference", "triton"}
+        None picks the Triton kernels for CUDA tensors (float16, bfloat16, float32) where
+        triton is installed: the contrastive term then streams over tiles (online softmax),
+        memory linear in B + M, the result in float32 at least.
 
     Notes
     -----
@@ -81,28 +118,41 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     gradients stay finite when an image and its caption coincide, where MERU's acosh clamp
     gives NaN gradients.
     """
-    if implementation not in (None, "reference"):
-        raise ValueError(f"meru_loss: implementation={implementation!r} is not available; use None")
     xp = namespace(image=image, text=text)
     if image.ndim != 2 or text.ndim != 2:
         raise ValueError(
             f"image and text must be (B, n) and (M, n), got {tuple(image.shape)} and {tuple(text.shape)}"
         )
     b = image.shape[0]
+    own = xp.arange(b, device=getattr(image, "device", None))
     if targets is None:
         if text.shape[0] < b:
             raise ValueError(f"without targets, text needs at least B = {b} rows, got {text.shape[0]}")
-        targets = xp.arange(b)
+        targets = own
     elif tuple(targets.shape) != (b,):
         raise ValueError(f"targets must have shape ({b},), got {tuple(targets.shape)}")
-    pi, pt = lorentz.from_space(image, c=curv), lorentz.from_space(text, c=curv)
-    gathered = None if all_image is None else lorentz.from_space(all_image, c=curv)
-    contrastive = _contrastive(pi, pt, targets, gathered, logit_scale, curv, xp)
+    fused = _use_triton(implementation, xp, curv, image)
+    # the fused path computes in float32 at least (half-precision inputs under autocast)
+    wide = xp.result_type(image.dtype, xp.float32) if fused else image.dtype
+
+    def point(a):
+        return lorentz.from_space(xp.astype(a, wide), c=curv)
+
+    pi, pt = point(image), point(text)
+    if fused:
+        contrastive = _contrastive_fused(image, text, targets, all_image, logit_scale, curv, xp)
+    else:
+        gathered = None if all_image is None else lorentz.from_space(all_image, c=curv)
+        contrastive = _contrastive(pi, pt, targets, gathered, logit_scale, curv, xp)
     caption = xp.take(pt, targets, axis=0)
     entailment = _entailment(caption, pi, eta_inter, curv, xp)
     if boxes is not None:
-        bi, bt = (lorentz.from_space(a, c=curv) for a in boxes)
-        box_contrastive = _contrastive(bi, bt, xp.arange(b), None, logit_scale, curv, xp)
+        bi, bt = (point(a) for a in boxes)
+        if fused:
+            box_contrastive = _contrastive_fused(boxes[0], boxes[1], own, None, logit_scale,
+                                                 curv, xp)
+        else:
+            box_contrastive = _contrastive(bi, bt, own, None, logit_scale, curv, xp)
         contrastive = 0.5 * (contrastive + box_contrastive)
         entailment = 0.25 * (
             entailment
@@ -110,6 +160,8 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
             + _entailment(bi, pi, eta_intra, curv, xp)
             + _entailment(bt, caption, eta_intra, curv, xp)
         )
+    if fused:  # the log-sum-exps come in float64
+        contrastive, entailment = xp.astype(contrastive, wide), xp.astype(entailment, wide)
     return {
         "loss": contrastive + entail_weight * entailment,
         "contrastive": contrastive,

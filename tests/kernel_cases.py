@@ -1,0 +1,58 @@
+"""Inputs shared by the tests of the compiled kernels (numba, Triton) against the reference:
+random, near-duplicate, far-from-origin and odd-shaped point sets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accuracy import BOUND
+
+rng = np.random.default_rng(11)
+
+
+def points(space, c=1.0, dtype=np.float64):
+    space = np.asarray(space, dtype=dtype)
+    x0 = np.sqrt(1 / c + np.sum(space.astype(np.float64) ** 2, -1, keepdims=True))
+    return np.concatenate([x0.astype(dtype), space], -1)
+
+
+def inputs(kind: str, dtype, c: float):
+    """(x, y) point sets of shapes (N, n+1), (M, n+1) for each kind of test input."""
+    if kind == "random":
+        return points(rng.normal(size=(37, 5)), c, dtype), points(rng.normal(size=(29, 5)), c, dtype)
+    if kind == "near-duplicate":
+        base = rng.normal(size=(20, 6)) * 3
+        moved = base + 1e-6 * rng.normal(size=base.shape)
+        return points(base, c, dtype), points(np.concatenate([base, moved]), c, dtype)
+    if kind == "far":
+        r = 1e3 if dtype == np.float32 else 1e4
+        base = rng.normal(size=(16, 4))
+        base = r * base / np.linalg.norm(base, axis=1, keepdims=True)
+        near = base * (1 + 1e-5) + 1e-3 * rng.normal(size=base.shape)
+        return points(base, c, dtype), points(np.concatenate([base, near]), c, dtype)
+    if kind == "n=1":
+        return points(rng.normal(size=(9, 1)) * 5, c, dtype), points(rng.normal(size=(7, 1)) * 5, c, dtype)
+    if kind == "one row":
+        return points(rng.normal(size=(1, 3)), c, dtype), points(rng.normal(size=(8, 3)), c, dtype)
+    if kind == "one column":
+        return points(rng.normal(size=(8, 3)), c, dtype), points(rng.normal(size=(1, 3)), c, dtype)
+    if kind == "non-contiguous":
+        x = points(rng.normal(size=(30, 4)), c, dtype)[::3]
+        y = np.asfortranarray(points(rng.normal(size=(12, 4)), c, dtype))[::2]
+        return x, y
+    if kind == "fortran":
+        return (np.asfortranarray(points(rng.normal(size=(10, 4)), c, dtype)),
+                np.asfortranarray(points(rng.normal(size=(11, 4)), c, dtype)))
+    raise ValueError(kind)
+
+
+KINDS = ["random", "near-duplicate", "far", "n=1", "one row", "one column", "non-contiguous", "fortran"]
+DTYPES = [np.float32, np.float64]
+
+
+def agree(a, b, dtype):
+    # both sides meet the accuracy bound against the exact value, so they agree to twice it
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape
+    scale = np.maximum(np.abs(b), np.finfo(np.float64).tiny)
+    assert np.all(np.abs(a - b) <= 2 * BOUND[np.dtype(dtype).name] * scale)
