@@ -143,3 +143,50 @@ class GPUMemory:
 
     def track_gpu_peak_bytes_knn(self, size):
         return self._peak(lambda: lorentz.knn(self.x, self.x, min(10, size)))
+
+    def track_gpu_peak_bytes_meru_loss(self, size):
+        from lorentz.meru import meru_loss
+
+        s = self.x[:, 1:].clone().requires_grad_()
+        return self._peak(lambda: meru_loss(s, s, curv=1.0, logit_scale=10.0)["loss"].backward())
+
+
+class Kernels:
+    """The operations with compiled kernels, per implementation: numba on numpy arrays, Triton
+    on CUDA tensors (skipped where not installed or without a GPU), the reference beside them."""
+
+    params = (["reference", "numba", "triton"], ["pairwise_dist", "knn", "expmap0", "logmap0"],
+              [8] if SMOKE else [1_000, 100_000])
+    param_names = ["implementation", "op", "size"]
+    timeout = 600
+
+    def setup(self, implementation, op, size):
+        rng = np.random.default_rng(0)
+        x = lorentz.from_space(rng.standard_normal((size, DIM)).astype(np.float32))
+        self.sync = lambda: None
+        if implementation == "numba":
+            try:
+                lorentz.dist(x[0], x[0], implementation="numba")
+            except ValueError as e:
+                raise NotImplementedError(str(e)) from None
+        if implementation == "triton":
+            try:
+                import torch
+            except ImportError:
+                raise NotImplementedError("torch is not installed") from None
+            if not torch.cuda.is_available():
+                raise NotImplementedError("no CUDA device")
+            x = torch.from_numpy(x).cuda()
+            self.sync = torch.cuda.synchronize  # kernels run asynchronously
+        self.x, self.kw = x, {"implementation": implementation}
+        self.rows = min(size, 1000)
+
+    def time_kernel(self, implementation, op, size):
+        x, kw = self.x, self.kw
+        if op == "pairwise_dist":
+            lorentz.pairwise_dist(x[: self.rows], x[: self.rows], **kw)
+        elif op == "knn":
+            lorentz.knn(x[:100], x, min(10, x.shape[0]), **kw)
+        else:
+            getattr(lorentz, op)(x, **kw)
+        self.sync()

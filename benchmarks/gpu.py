@@ -1,0 +1,215 @@
+"""The Triton kernels against MERU-style eager torch and torch.compile of it, on one GPU.
+
+    python benchmarks/gpu.py [--write] [--json out.json]
+    TRITON_INTERPRET=1 python benchmarks/gpu.py --smoke   # tiny sizes on the CPU: checks the script
+
+Same inputs for every row (float32, space components ~ N(0, 0.3^2), 512 dims, curv 1):
+pairwise_dist 16384 x 16384, expmap0 of 2,097,152 tangent vectors, MERU's loss forward and
+backward at B = 32768 (and B = 131072, which eager torch cannot hold). Each result is checked
+against the library's reference in float64 (on the first 1024 rows where the full problem is
+too large for float64). Times by triton.testing.do_bench (median); peak GiB is
+max_memory_allocated above what was allocated before the call. Prints one table and, with
+--json, writes the rows; --write puts the table, card and versions into RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+import lorentz
+from lorentz.meru import meru_loss
+from _common import write_section
+
+CURV, SCALE = 1.0, 10.0
+CHECK_ROWS = 1024
+
+
+# ---------------------------------------------------------------- MERU-style eager torch
+
+
+def meru_time(x):
+    return torch.sqrt(1 / CURV + torch.sum(x**2, dim=-1, keepdim=True))
+
+
+def meru_pairwise_dist(x, y, eps=1e-8):
+    xyl = x @ y.T - meru_time(x) @ meru_time(y).T
+    return torch.acosh(torch.clamp(-CURV * xyl, min=1 + eps)) / CURV**0.5
+
+
+def meru_expmap0(u, eps=1e-8):
+    r = CURV**0.5 * torch.norm(u, dim=-1, keepdim=True)
+    return torch.sinh(torch.clamp(r, min=eps, max=10.397)) * u / torch.clamp(r, min=eps)
+
+
+def meru_oxy_angle(x, y, eps=1e-8):
+    x0, y0 = meru_time(x)[:, 0], meru_time(y)[:, 0]
+    c_xyl = CURV * (torch.sum(x * y, dim=-1) - x0 * y0)
+    acos_numer = y0 + c_xyl * x0
+    acos_denom = torch.sqrt(torch.clamp(c_xyl**2 - 1, min=eps))
+    return torch.acos(torch.clamp(acos_numer / (torch.norm(x, dim=-1) * acos_denom + eps), -1 + eps, 1 - eps))
+
+
+def meru_half_aperture(x, min_radius=0.1, eps=1e-8):
+    arg = 2 * min_radius / (torch.norm(x, dim=-1) * CURV**0.5 + eps)
+    return torch.asin(torch.clamp(arg, -1 + eps, 1 - eps))
+
+
+def meru_style_loss(image, text):
+    logits = -SCALE * meru_pairwise_dist(image, text)
+    labels = torch.arange(image.shape[0], device=image.device)
+    contrastive = 0.5 * (torch.nn.functional.cross_entropy(logits, labels)
+                         + torch.nn.functional.cross_entropy(logits.T, labels))
+    angle = meru_oxy_angle(text, image)
+    entailment = torch.clamp(angle - meru_half_aperture(text), min=0).mean()
+    return contrastive + 0.2 * entailment
+
+
+# ---------------------------------------------------------------- measurement
+
+
+def bench(fn, device):
+    if device == "cuda":
+        import triton.testing
+
+        return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+    fn()
+    t = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - t)
+
+
+def peak_gib(fn, device):
+    if device != "cuda":
+        return float("nan")
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - before) / 2**30
+
+
+def rel_err(got, want):
+    got, want = got.double(), want.double()
+    return float((got - want).abs().max() / want.abs().max())
+
+
+def run_case(name, fns, check, device):
+    """fns: label -> (callable returning the result, callable to time). One row per label."""
+    rows = []
+    for label, (result, timed) in fns.items():
+        try:
+            err = check(result())
+            ms = bench(timed, device)
+            gib = peak_gib(timed, device)
+        except torch.OutOfMemoryError:
+            err, ms, gib = float("nan"), float("nan"), float("inf")
+            torch.cuda.empty_cache()
+        rows.append({"work": name, "implementation": label, "ms": ms, "peak_gib": gib, "max_rel_err": err})
+        print(f"{name:34s} {label:16s} {ms:10.3f} ms {gib:8.3f} GiB  err {err:.1e}", flush=True)
+    return rows
+
+
+def inputs(rows, dim, device, seed):
+    g = torch.Generator(device=device).manual_seed(seed)
+    return 0.3 * torch.randn(rows, dim, device=device, generator=g)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (CPU interpreter)")
+    parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
+    parser.add_argument("--json", help="write the rows to this file")
+    args = parser.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        parser.error("no GPU: run with TRITON_INTERPRET=1 and --smoke")
+    dim = 16 if args.smoke else 512
+    n_pair = 64 if args.smoke else 16384
+    n_exp = 256 if args.smoke else 2_097_152
+    batches = [48] if args.smoke else [32768, 131072]
+    compiled_dist = torch.compile(meru_pairwise_dist)
+    compiled_exp = torch.compile(meru_expmap0)
+    compiled_loss = torch.compile(meru_style_loss)
+    rows = []
+
+    # pairwise distance
+    x, y = inputs(n_pair, dim, device, 0), inputs(n_pair, dim, device, 1)
+    px, py = lorentz.from_space(x), lorentz.from_space(y)
+    k = min(CHECK_ROWS, n_pair)
+    want = lorentz.pairwise_dist(px[:k].double(), py.double(), implementation="reference")
+    with torch.no_grad():
+        rows += run_case(f"pairwise_dist {n_pair}x{n_pair}", {
+            "eager": (lambda: meru_pairwise_dist(x, y)[:k], lambda: meru_pairwise_dist(x, y)),
+            "torch.compile": (lambda: compiled_dist(x, y)[:k], lambda: compiled_dist(x, y)),
+            "lorentz triton": (lambda: lorentz.pairwise_dist(px, py, implementation="triton")[:k],
+                               lambda: lorentz.pairwise_dist(px, py, implementation="triton")),
+        }, lambda got: rel_err(got, want), device)
+    del x, y, px, py, want
+
+    # exponential map at the origin
+    u = inputs(n_exp, dim, device, 2)
+    ut = torch.cat([torch.zeros_like(u[:, :1]), u], 1)
+    want = lorentz.expmap0(ut[:CHECK_ROWS].double(), implementation="reference")[:, 1:]
+    with torch.no_grad():
+        rows += run_case(f"expmap0 {n_exp}x{dim}", {
+            "eager": (lambda: meru_expmap0(u[:CHECK_ROWS]), lambda: meru_expmap0(u)),
+            "torch.compile": (lambda: compiled_exp(u)[:CHECK_ROWS], lambda: compiled_exp(u)),
+            "lorentz triton": (lambda: lorentz.expmap0(ut[:CHECK_ROWS], implementation="triton")[:, 1:],
+                               lambda: lorentz.expmap0(ut, implementation="triton")),
+        }, lambda got: rel_err(got, want), device)
+    del u, ut, want
+
+    # MERU's loss, forward and backward; checked on the first CHECK_ROWS image-caption pairs
+    def step(loss_fn, image, text):
+        image.grad = text.grad = None
+        loss = loss_fn(image, text)
+        loss.backward()
+        return torch.cat([loss.detach().reshape(1), image.grad.reshape(-1), text.grad.reshape(-1)])
+
+    def ours(image, text):
+        return meru_loss(image, text, curv=CURV, logit_scale=SCALE, implementation="triton")["loss"]
+
+    def reference(image, text):
+        return meru_loss(image, text, curv=CURV, logit_scale=SCALE, implementation="reference")["loss"]
+
+    for b in batches:
+        image = inputs(b, dim, device, 3).requires_grad_()
+        text = inputs(b, dim, device, 4).requires_grad_()
+        k = min(CHECK_ROWS, b)
+        few = [a[:k].detach().clone().requires_grad_() for a in (image, text)]
+        want = step(reference, *[a.detach().double().requires_grad_() for a in few])
+        impls = {"eager": meru_style_loss, "torch.compile": compiled_loss, "lorentz triton": ours}
+        if b > 32768:  # eager and compiled torch keep B x B matrices: only ours runs
+            impls = {"lorentz triton": ours}
+        fns = {label: (lambda f=f: step(f, *few), lambda f=f: step(f, image, text))
+               for label, f in impls.items()}
+        rows += run_case(f"meru_loss fwd+bwd B={b}", fns, lambda got: rel_err(got, want), device)
+        del image, text
+
+    card = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "CPU (interpreter)"
+    import triton
+
+    header = (f"{card}; torch {torch.__version__}, triton {triton.__version__}, "
+              f"{time.strftime('%Y-%m-%d')}; float32, {dim} dims, N(0, 0.3^2) space components")
+    table = ["| work | implementation | ms | peak GiB | max rel err vs float64 |", "|---|---|---|---|---|"]
+    table += [f"| {r['work']} | {r['implementation']} | {r['ms']:.3f} | {r['peak_gib']:.3f} | {r['max_rel_err']:.1e} |"
+              for r in rows]
+    print(header)
+    print("\n".join(table))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": header, "rows": rows}, f, indent=1)
+    if args.write:
+        write_section("gpu", "## GPU kernels (benchmarks/gpu.py)\n\n" + header + "\n\n" + "\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
