@@ -74,7 +74,8 @@ def expmap0(u, *, c=1.0, implementation=None):
     c : float or array
         Curvature is :math:`-c`.
     implementation : {None, "reference", "numba", "triton"}
-        None picks numba for numpy float32/float64 inputs (scalar ``c``) when installed.
+        None picks the Triton kernels for CUDA tensors (float16/bfloat16/float32, scalar
+        ``c``) and numba for numpy float32/float64 inputs (scalar ``c``) when installed.
 
     Returns
     -------
@@ -114,7 +115,8 @@ def logmap0(y, *, c=1.0, implementation=None):
     c : float or array
         Curvature is :math:`-c`.
     implementation : {None, "reference", "numba", "triton"}
-        None picks numba for numpy float32/float64 inputs (scalar ``c``) when installed.
+        None picks the Triton kernels for CUDA tensors (float16/bfloat16/float32, scalar
+        ``c``) and numba for numpy float32/float64 inputs (scalar ``c``) when installed.
 
     Notes
     -----

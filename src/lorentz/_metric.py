@@ -152,7 +152,8 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
     c : float or 0-d array
         Curvature is :math:`-c`.
     implementation : {None, "reference", "numba", "triton"}
-        None picks numba for numpy float32/float64 inputs (scalar ``c``) when installed.
+        None picks the Triton kernels for CUDA tensors (float16/bfloat16/float32, scalar
+        ``c``) and numba for numpy float32/float64 inputs (scalar ``c``) when installed.
 
     Returns
     -------

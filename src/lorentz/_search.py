@@ -22,7 +22,8 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
     c : float or 0-d array
         Curvature is :math:`-c`.
     implementation : {None, "reference", "numba", "triton"}
-        None picks numba for numpy float32/float64 inputs when numba is installed.
+        None picks the Triton kernels for CUDA tensors (float16/bfloat16/float32, scalar
+        ``c``) and numba for numpy float32/float64 inputs (scalar ``c``) when installed.
 
     Returns
     -------
