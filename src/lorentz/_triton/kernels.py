@@ -19,7 +19,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-EPS64 = 2.0**-52
+EPS64 = tl.constexpr(2.0**-52)  # a jit function reads only constexpr globals
 
 
 @triton.jit
