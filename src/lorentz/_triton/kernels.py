@@ -103,29 +103,36 @@ def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
     slack = (K + 4) * EPS64 * c
     redo = (g >= 0.0) & (slack * p > tol * 2.0 * same) & ma[:, None] & mb[None, :]
     if tl.max(redo.to(tl.int32)) > 0:
-        # |xs^ys|^2 = |s|^2 |D_perp|^2 with s the shorter point and D = xs - ys
-        a_short = na[:, None] <= nb[None, :]
-        ns = tl.where(a_short, na[:, None], nb[None, :])
+        # |xs^ys|^2 = |s|^2 |D_perp|^2 with s the shorter point and D = xs - ys. D_perp is formed
+        # against both points and the shorter chosen per pair afterwards: a per-pair choice of
+        # the 3-D operand does not compile with triton 3.6 (a layout-conversion pass fails)
         dd = tl.zeros((BM, BN), dtype=tl.float64)
-        sd = tl.zeros((BM, BN), dtype=tl.float64)
+        ad = tl.zeros((BM, BN), dtype=tl.float64)
+        bd = tl.zeros((BM, BN), dtype=tl.float64)
         for k0 in range(0, K, BKR):
             kk = k0 + tl.arange(0, BKR)
             a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
             b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
             diff = a[:, None, :] - b[None, :, :]
-            short = tl.where(a_short[:, :, None], a[:, None, :], b[None, :, :])
             dd += tl.sum(diff * diff, axis=2)
-            sd += tl.sum(short * diff, axis=2)
-        along = tl.where(ns > 0.0, sd / tl.where(ns > 0.0, ns, 1.0), 0.0)
-        perp = tl.zeros((BM, BN), dtype=tl.float64)
+            ad += tl.sum(a[:, None, :] * diff, axis=2)
+            bd += tl.sum(b[None, :, :] * diff, axis=2)
+        along_a = tl.where(na > 0.0, 1.0 / tl.where(na > 0.0, na, 1.0), 0.0)[:, None] * ad
+        along_b = tl.where(nb > 0.0, 1.0 / tl.where(nb > 0.0, nb, 1.0), 0.0)[None, :] * bd
+        perp_a = tl.zeros((BM, BN), dtype=tl.float64)
+        perp_b = tl.zeros((BM, BN), dtype=tl.float64)
         for k0 in range(0, K, BKR):
             kk = k0 + tl.arange(0, BKR)
             a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
             b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
-            short = tl.where(a_short[:, :, None], a[:, None, :], b[None, :, :])
-            q = (a[:, None, :] - b[None, :, :]) - along[:, :, None] * short
-            perp += tl.sum(q * q, axis=2)
-        exact = (dd + c * ns * perp) / (p + inv_c + g)
+            diff = a[:, None, :] - b[None, :, :]
+            qa = diff - along_a[:, :, None] * a[:, None, :]
+            qb = diff - along_b[:, :, None] * b[None, :, :]
+            perp_a += tl.sum(qa * qa, axis=2)
+            perp_b += tl.sum(qb * qb, axis=2)
+        a_short = na[:, None] <= nb[None, :]
+        wedge = tl.where(a_short, na[:, None] * perp_a, nb[None, :] * perp_b)
+        exact = (dd + c * wedge) / (p + inv_c + g)
         u = tl.where(redo, exact, u)
     # rounding can leave the GEMM form a hair below 0 (padding rows, coincident points)
     return tl.maximum(u, 0.0), a0, b0
