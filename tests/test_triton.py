@@ -331,6 +331,8 @@ def test_dispatch_errors():
         lorentz.pairwise_dist(x.cpu().numpy(), x.cpu().numpy(), implementation="triton")
     with pytest.raises(ValueError, match="meru_loss: implementation='triton' cannot run here"):
         meru_loss(x.double(), x.double(), curv=1.0, logit_scale=1.0, implementation="triton")
+    with pytest.raises(ValueError, match="implementation must be None, 'reference' or 'triton'"):
+        meru_loss(x, x, curv=1.0, logit_scale=1.0, implementation="numba")
 
 
 def test_without_gpu_or_interpreter_the_other_implementations_work():
