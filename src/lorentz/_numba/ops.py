@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import kernels as K
@@ -17,6 +19,9 @@ KNN_TOL = {np.dtype(np.float32): 2.0**-23, np.dtype(np.float64): 2.0**-52}
 # which must stay under 64 MiB of extra memory in all
 PAIRWISE_TILE = 1 << 22
 KNN_TILE = 1 << 21
+# dist runs on the calling thread below this many space components in all (rows x n): with
+# n = 16 the serial loop is ahead up to 64 rows and the thread pool from 256 (2 cores)
+DIST_SERIAL_WORK = 2048
 
 
 def _space(a: np.ndarray) -> np.ndarray:
@@ -29,11 +34,13 @@ def _time64(xs: np.ndarray, c: float) -> np.ndarray:
 
 
 def dist(x, y, c: float, dtype) -> np.ndarray:
-    x, y = np.broadcast_arrays(x, y)
+    if x.shape != y.shape:  # broadcast_arrays and np.prod cost more than the kernel on one pair
+        x, y = np.broadcast_arrays(x, y)
     shape = x.shape[:-1]
     n = x.shape[-1] - 1
-    out = np.empty(int(np.prod(shape)), dtype=dtype)
-    K.dist_rows(_space(x).reshape(-1, n), _space(y).reshape(-1, n), c, out)
+    out = np.empty(math.prod(shape), dtype=dtype)
+    kernel = K.dist_rows_serial if out.size * n < DIST_SERIAL_WORK else K.dist_rows
+    kernel(_space(x).reshape(-1, n), _space(y).reshape(-1, n), c, out)
     return out.reshape(shape)
 
 
