@@ -3,7 +3,7 @@
 As Nickel & Kiela evaluate it: for every noun u with hypernyms, all other nouns are sorted by
 distance from u; a hypernym's rank is 1 + the number of non-hypernyms nearer than it (the
 other hypernyms are not counted against it), MR is the mean over all (u, hypernym) pairs, and
-MAP the mean over u of the average precision of that ordering.
+MAP the mean over u of the average precision of that ordering. Ties count as not nearer.
 """
 
 from __future__ import annotations
@@ -31,16 +31,15 @@ def mean_rank_and_map(
     for lo in progress(range(0, len(nouns), block), desc="reconstruction", leave=False):
         rows = nouns[lo : lo + block]
         d = np.array(distances(rows), dtype=np.float64)
-        d[np.arange(len(rows)), rows] = np.inf  # u itself is never a candidate
-        label = np.zeros(d.shape, dtype=bool)
-        for r in range(len(rows)):
-            label[r, dst[bounds[lo + r] : bounds[lo + r + 1]]] = True
-        # positions of the hypernyms in each row's ascending order
-        sorted_label = np.take_along_axis(label, np.argsort(d, axis=1, kind="stable"), axis=1)
-        r, pos = np.nonzero(sorted_label)
-        k = np.concatenate([np.arange(c) for c in sorted_label.sum(axis=1)])  # hypernyms before
-        rank_sum += float(np.sum(pos - k + 1))
-        precision = (k + 1) / (pos + 1)
-        counts = np.bincount(r, minlength=len(rows))
-        ap_sum += float(np.sum(np.bincount(r, weights=precision, minlength=len(rows)) / counts))
+        for r, u in enumerate(rows):
+            row = d[r]
+            row[u] = np.inf  # u itself is never a candidate
+            hyper = np.sort(row[dst[bounds[lo + r] : bounds[lo + r + 1]]])
+            # nearer[j]: nouns strictly nearer than the j-th nearest hypernym, from where each
+            # noun falls among the hypernyms (no sort of the whole row: O(n log h), not n log n)
+            falls = np.searchsorted(hyper, row, side="right")
+            nearer = np.cumsum(np.bincount(falls, minlength=len(hyper) + 1))[: len(hyper)]
+            before = np.searchsorted(hyper, hyper, side="left")  # hypernyms strictly nearer
+            rank_sum += float(np.sum(nearer - before + 1))
+            ap_sum += float(np.mean((before + 1) / (nearer + 1)))
     return rank_sum / len(src), ap_sum / len(nouns)
