@@ -109,3 +109,24 @@ def test_finite_and_on_the_manifold_where_geoopt_is_not():
         assert torch.isfinite(p.grad).all()
         opt.step()
     lorentz.check_point(p.detach(), atol=1e-5)
+
+
+def test_far_out_tangent_vectors_keep_their_norm_through_inner_proju_and_expmap():
+    """At x0 ~ 8e8 a tangent vector of norm 0.5 has components ~ 4e8: the ambient inner product
+    cancels to 0 (what RiemannianAdam's second moment would be built from), and the orthogonal
+    projection turns one ulp of u0 into a step of 15.9. Found as a 2-D WordNet run gone NaN."""
+    m = Lorentz(1.0)
+    origin = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    x = lorentz.expmap0(torch.tensor([0.0, 20.0, -7.0], dtype=torch.float64))
+    u = lorentz.transport(origin, x, torch.tensor([0.0, 0.3, 0.4], dtype=torch.float64))
+    assert float(lorentz.inner(u, u)) == 0.0  # the ambient form: every digit lost
+    # representing u in float64 moves its norm by ~ eps x0 (1.7e-8 measured)
+    assert float(m.inner(x, u)) == pytest.approx(0.25, rel=1e-7)
+    bumped = u.clone()
+    bumped[0] = torch.nextafter(u[0], torch.tensor(float("inf"), dtype=torch.float64))
+    assert float(lorentz.dist(x, m.expmap(x, bumped))) == pytest.approx(0.5, rel=1e-7)
+    orthogonal = lorentz.expmap(x, lorentz.project_tangent(x, bumped))
+    assert float(lorentz.dist(x, orthogonal)) > 10  # what the orthogonal projection does
+    # a vector that is not tangent at all is still projected orthogonally
+    v = torch.tensor([3.0, 1.0, 2.0], dtype=torch.float64)
+    assert torch.equal(m.proju(x, v), lorentz.project_tangent(x, v))
