@@ -26,7 +26,7 @@ from lorentz.geoopt import Lorentz
 class Settings:
     dim: int = 5
     epochs: int = 200
-    batch: int = 256
+    batch: int = 1024
     negatives: int = 10
     lr: float = 0.1
     burn_in: int = 10  # epochs at lr / 10 first, so the points spread before they move fast
