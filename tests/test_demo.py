@@ -82,6 +82,9 @@ def test_training_is_reproducible_by_seed():
     from lorentz.demo.embedding import Settings, train
 
     names, edges = wordnet.load("mammals")
-    runs = [train(edges, len(names), "lorentz", Settings(dim=2, epochs=2, seed=s)) for s in (3, 3, 4)]
-    a, b, c = (r.points.detach().numpy() for r in runs)
-    assert np.array_equal(a, b) and not np.allclose(a, c)
+    for sparse in (False, True):
+        runs = [train(edges, len(names), "lorentz", Settings(dim=2, epochs=2, seed=s, sparse=sparse))
+                for s in (3, 3, 4)]
+        a, b, c = (r.points.detach().numpy() for r in runs)
+        assert np.array_equal(a, b) and not np.allclose(a, c)
+        assert np.all(np.isfinite(a))
