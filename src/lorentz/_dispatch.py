@@ -13,8 +13,8 @@ IMPLEMENTATIONS = (None, "reference", "numba", "triton")
 
 # Automatic choice: numba for numpy float32/float64 inputs once the work (pairs, or array
 # elements for the origin maps) reaches these sizes. benchmarks/crossover.py measured the
-# compiled kernels ahead at every size on a 2-core machine (1 pair: 78 us against 154 us),
-# so the thresholds are 1; the first call in a process also pays numba's import and the load
+# compiled kernels ahead at every size on a 2-core machine (benchmarks/overhead.py, one pair
+# of float64 points: 35 us against 129 us), so the thresholds are 1; the first call in a process also pays numba's import and the load
 # of its on-disk cache (about 1 s; about 4 s the very first time, when it compiles).
 NUMBA_MIN_WORK = {
     "dist": 1,
