@@ -82,9 +82,10 @@ def dist(x, y, *, c=1.0, keepdim=False, implementation=None):
         and may be a learnable tensor.
     keepdim : bool
         Keep the reduced last axis.
-    implementation : {None, "reference", "numba", "triton"}
+    implementation : {None, "reference", "numba"}
         None picks the compiled numba kernel for numpy float32/float64 inputs with a scalar
-        ``c`` when numba is installed, else the array-API reference.
+        ``c`` when numba is installed, else the array-API reference (there is no Triton
+        kernel for ``dist``: an elementwise distance is memory-bound).
 
     Returns
     -------
