@@ -4,9 +4,11 @@ Each is a ``torch.library.triton_op`` (its body, launches included, is traceable
 also its own fake implementation and torch.compile(fullgraph=True) sees the kernels) with
 ``register_autograd``. Under Triton's interpreter (TRITON_INTERPRET=1, CPU tensors) kernels
 are plain Python that tracing cannot capture: there each is an opaque ``custom_op`` whose
-fake implementation is the same body with the launches skipped. Tensors in: float16, bfloat16 or float32 points, ``c`` and ``scale``
-as one-element float64 tensors (learnable ones receive gradients); float32 results, float64
-where they feed a loss. Gradients come back in the dtype of the input they belong to.
+fake implementation is the same body with the launches skipped.
+
+Tensors in: float16, bfloat16 or float32 points, ``c`` and ``scale`` as one-element float64
+tensors (learnable ones receive gradients); float32 results, float64 where they feed a loss.
+Gradients come back in the dtype of the input they belong to.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def _launch(kernel, grid, *args, **meta):
 
 
 def _kp(n: int) -> int:
+    """The dimension padded to a power of two (a whole row per program)."""
     return max(16, triton.next_power_of_2(n))
 
 
