@@ -69,6 +69,15 @@ def _load_rows(ptr, rows, row_ok, cols, col_ok, stride_r, stride_k):
 
 
 @triton.jit
+def _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k, BKR: tl.constexpr):
+    """Coordinates k0 .. k0 + BKR of the rows of a and b, and every pairwise difference (3-D)."""
+    kk = k0 + tl.arange(0, BKR)
+    a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
+    b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
+    return a, b, a[:, None, :] - b[None, :, :]
+
+
+@triton.jit
 def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
             BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, BKR: tl.constexpr):
     """u = cosh(sqrt(c) d) - 1 for the rows ra of a against the rows rb of b (space parts),
@@ -110,10 +119,8 @@ def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
         ad = tl.zeros((BM, BN), dtype=tl.float64)
         bd = tl.zeros((BM, BN), dtype=tl.float64)
         for k0 in range(0, K, BKR):
-            kk = k0 + tl.arange(0, BKR)
-            a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
-            b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
-            diff = a[:, None, :] - b[None, :, :]
+            a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
+                                     BKR)
             dd += tl.sum(diff * diff, axis=2)
             ad += tl.sum(a[:, None, :] * diff, axis=2)
             bd += tl.sum(b[None, :, :] * diff, axis=2)
@@ -122,10 +129,8 @@ def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
         perp_a = tl.zeros((BM, BN), dtype=tl.float64)
         perp_b = tl.zeros((BM, BN), dtype=tl.float64)
         for k0 in range(0, K, BKR):
-            kk = k0 + tl.arange(0, BKR)
-            a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
-            b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
-            diff = a[:, None, :] - b[None, :, :]
+            a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
+                                     BKR)
             qa = diff - along_a[:, :, None] * a[:, None, :]
             qb = diff - along_b[:, :, None] * b[None, :, :]
             perp_a += tl.sum(qa * qa, axis=2)
