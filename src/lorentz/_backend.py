@@ -153,7 +153,8 @@ def prepare(c, *, rows: tuple[str, ...] = (), min_dim: int = 2, cast: bool = Tru
 
     Returns ``(xp, arrays, c, dtype, batch_shape)``: the arrays in the compute dtype (in the
     order given), ``c`` from :func:`curvature`, the output dtype (the promoted input dtype)
-    and the broadcast batch shape. Names in ``rows`` must be 2-D (pairwise functions);
+    and the broadcast batch shape. Names in ``rows`` hold rows (pairwise functions): at least
+    2-D, and left out of the batch shape;
     ``min_dim`` is the least last dimension (2 for ambient arrays, 1 for space parts).
     """
     xp = namespace(**arrays)
@@ -163,8 +164,8 @@ def prepare(c, *, rows: tuple[str, ...] = (), min_dim: int = 2, cast: bool = Tru
         _check_dtype(name, a, xp)
         if a.ndim == 0:
             raise ValueError(f"{name} must have shape (..., n+1), got a 0-d array")
-        if name in rows and a.ndim != 2:
-            raise ValueError(f"{name} must have shape (N, n+1), got {tuple(a.shape)}")
+        if name in rows and a.ndim < 2:
+            raise ValueError(f"{name} must have shape (..., N, n+1), got {tuple(a.shape)}")
         dims[name] = a.shape[-1]
     first = names[0]
     for name in names[1:]:

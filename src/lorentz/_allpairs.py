@@ -1,0 +1,395 @@
+"""All-pairs distances at matrix-multiply speed, exact: the algorithm of the numba and Triton
+kernels written once against the array API.
+
+One GEMM per tile gives u = -c<x,y>_L - 1 for every pair: with a = [x0, xs, 1] and
+b = [c y0, -c ys, -1] (time coordinates re-derived from the space parts), u = a . b. That form
+cancels for near pairs, so each pair's error is bounded a priori and the pairs whose bound
+could miss the accuracy contract are recomputed by the cancellation-free formula
+(``_reference.cosh_minus_one``). The bound: the dot product of length n + 2 errs by at most
+(n + 2) eps sum |a_k b_k| <= 3 (n + 2) eps c x0 y0 (as c x0 y0 >= 1), and the roundings of
+x0, y0, c y0 and c ys add (n + 5) eps c x0 y0; below 4 (n + 3) eps c x0 y0 in all. d moves by
+at most that over sqrt(u (u + 2)), at most err / (2u) relative to d (see the numba kernels),
+so a pair is good to ``tol`` when u >= kappa x0 y0, kappa = 4 (n + 3) eps c / (2 tol). The
+test is made against x0_i max_j y0_j (one comparison per pair, no outer product): a superset
+of the pairs that need it, usually the diagonal of pairwise_dist(x, x) and little else.
+
+The recompute set is data-dependent. Eagerly (numpy, torch, cupy, array-api-strict) it is a
+boolean mask: nonzero, gather, recompute, masked assignment. Under jax (eager or jit) it is a
+``lax.while_loop`` over chunks of max(N, M) pairs taken with ``nonzero(size=...)``: one chunk,
+one extra pass over the mask, in the usual case. Gradients (``_allpairs_autodiff``) come from
+the same tiles through GEMMs, with the recomputed pairs' gradients formed exactly.
+
+Functions here take space parts with leading batch dimensions (B, N, n) and (B, M, n) in the
+input dtype and ``c`` as a float or an array of shape (1,); nothing here records autograd.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._backend import compute_dtype
+from ._reference import cosh_minus_one, time
+
+# float64 elements of one (rows x M) tile: 32 MiB, the numba kernels' tile
+TILE = 1 << 22
+# relative error of d allowed from the GEMM before a pair is recomputed: the numba kernels'
+# budget (float32: 5e-7 against the 2e-6 contract, after the float32 epilogue's 3e-7 worst
+# case; float64: 2e-13 against 1e-12)
+TOL32, TOL64 = 5e-7, 2e-13
+
+
+def is_jax(xp) -> bool:
+    return getattr(xp, "__name__", "").startswith("jax")
+
+
+def is_torch(xp) -> bool:
+    return getattr(xp, "__name__", "").endswith("torch")
+
+
+def tol(xp, dtype) -> float:
+    return TOL64 if dtype == xp.float64 else TOL32
+
+
+def epilogue_dtype(xp, dtype, work):
+    """The dtype d is formed in from an exact u: the output's (float32 for half precision),
+    never wider than the work dtype. From float64 u rounded to float32 (6e-8) the float32
+    sqrt and asinh add about 2 ulp: <= 3e-7 relative, inside the 2e-6 contract, at half the
+    memory traffic of float64."""
+    if dtype == xp.float64 or work == xp.float32:
+        return work
+    return xp.float32
+
+
+def _sqrt(c):
+    return math.sqrt(c) if isinstance(c, float) else c ** 0.5
+
+
+class Side:
+    """One operand's space parts in the work dtype, its time coordinates and its GEMM rows."""
+
+    def __init__(self, s, c, *, xp, work, left: bool):
+        self.s = xp.astype(s, work) if s.dtype != work else s
+        self.x0 = time(self.s, c, xp=xp)
+        one = xp.ones_like(self.x0)
+        if left:
+            self.gemm = xp.concat([self.x0, self.s, one], axis=-1)
+        else:
+            self.gemm = xp.concat([c * self.x0, -c * self.s, -one], axis=-1)
+
+    def rows(self, start, stop):
+        return self.s[..., start:stop, :], self.x0[..., start:stop, :], self.gemm[..., start:stop, :]
+
+
+def kappa(n: int, c, work, xp, tolerance: float):
+    eps = float(xp.finfo(work).eps)
+    return 4.0 * (n + 3) * eps * c / (2.0 * tolerance)
+
+
+def tile_u(xs, x0, xg, right: Side, c, tolerance, *, xp):
+    """u for a tile of rows (B, R, .) against every row of ``right``: the GEMM value, with
+    the pairs whose bound could miss ``tolerance`` recomputed exactly. Returns (u, cand)."""
+    u = xp.matmul(xg, xp.matrix_transpose(right.gemm))
+    k = kappa(xs.shape[-1], c, u.dtype, xp, tolerance)
+    ymax = xp.max(right.x0, axis=-2, keepdims=True)  # (B, 1, 1)
+    cand = u < (k * x0) * ymax
+    return recompute(u, cand, xs, right.s, c, xp=xp), cand
+
+
+# ------------------------------------------------------------------ the recompute set
+
+
+def for_pairs(cand, state, step, *, xp):
+    """Apply ``step(state, b, i, j, valid)`` to the pairs (b, i, j) where ``cand`` (B, R, M)
+    is true. Eagerly all at once (valid None); under jax in chunks of max(R, M) pairs, padded
+    entries marked invalid, so that shapes are static for jit."""
+    if not is_jax(xp):
+        if not bool(xp.any(cand)):
+            return state
+        b, i, j = xp.nonzero(cand)
+        return step(state, b, i, j, None)
+    import jax
+
+    nb, r, m = cand.shape
+    total = nb * r * m
+    cap = min(total, max(r, m))
+
+    def body(carry):
+        state, todo = carry
+        (idx,) = xp.nonzero(todo, size=cap, fill_value=total)
+        valid = idx < total
+        safe = xp.where(valid, idx, 0)
+        b, rem = safe // (r * m), safe % (r * m)
+        state = step(state, b, rem // m, rem % m, valid)
+        return state, todo.at[idx].set(False, mode="drop")
+
+    todo = xp.reshape(cand, (-1,))
+    state, _ = jax.lax.while_loop(lambda carry: xp.any(carry[1]), body, (state, todo))
+    return state
+
+
+def gather(s, b, i, *, xp):
+    """Rows i of batch b of s (B, R, n), as (K, n)."""
+    nb, r, n = s.shape
+    return xp.take(xp.reshape(s, (nb * r, n)), b * r + i, axis=0)
+
+
+def recompute(u, cand, xs, ys, c, *, xp):
+    """u with the pairs in ``cand`` replaced by the cancellation-free formula."""
+    nb, r, m = u.shape
+
+    def step(u, b, i, j, valid):
+        exact = cosh_minus_one(gather(xs, b, i, xp=xp), gather(ys, b, j, xp=xp), c, xp=xp)[:, 0]
+        if valid is None:
+            u[cand] = exact  # nonzero and the mask list pairs in the same (row-major) order
+            return u
+        flat = xp.where(valid, (b * r + i) * m + j, nb * r * m)
+        return xp.reshape(xp.reshape(u, (-1,)).at[flat].set(exact, mode="drop"), u.shape)
+
+    return for_pairs(cand, u, step, xp=xp)
+
+
+def scaled_dist(u, out_dtype, *, xp):
+    """sqrt(c) d = 2 asinh(sqrt(u/2)) from an exact u >= 0 (NaN stays NaN)."""
+    v = xp.astype(u, out_dtype) if u.dtype != out_dtype else u
+    return 2.0 * xp.asinh(xp.sqrt(0.5 * v))
+
+
+def row_step(n_rows: int, m_rows: int) -> int:
+    return max(1, min(n_rows, TILE // max(1, m_rows)))
+
+
+# ------------------------------------------------------------------ forward passes
+
+
+def pairwise_dist(xs, ys, c, *, xp):
+    """(B, N, M) distances in the dtype of xs from space parts (B, N, n), (B, M, n)."""
+    dtype = xs.dtype
+    work = compute_dtype(xp, getattr(xs, "device", None))
+    tolerance = tol(xp, dtype)
+    right = Side(ys, c, xp=xp, work=work, left=False)
+    left = Side(xs, c, xp=xp, work=work, left=True)
+    ep = epilogue_dtype(xp, dtype, work)
+    inv = 1.0 / _sqrt(c)
+    n_rows = xs.shape[-2]
+    if n_rows == 0 or ys.shape[-2] == 0:
+        return xp.zeros((*xs.shape[:-1], ys.shape[-2]), dtype=dtype)
+    step = row_step(n_rows, ys.shape[-2])
+    blocks = []
+    for r in range(0, n_rows, step):
+        u, _ = tile_u(*left.rows(r, r + step), right, c, tolerance, xp=xp)
+        d = scaled_dist(u, ep, xp=xp) * (xp.astype(inv, ep) if not isinstance(inv, float) else inv)
+        blocks.append(xp.astype(d, dtype) if d.dtype != dtype else d)
+    return blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=-2)
+
+
+def neg_dist_lse(xs, ys, c, scale, *, xp):
+    """Both log-sum-exps of the logits a = -scale d(x_i, y_j), streamed over tiles of rows of
+    xs: (lse over j for each i, lse over i for each j), in the work dtype. Memory: one tile."""
+    work = compute_dtype(xp, getattr(xs, "device", None))
+    right = Side(ys, c, xp=xp, work=work, left=False)
+    left = Side(xs, c, xp=xp, work=work, left=True)
+    inv = 1.0 / _sqrt(c)
+    n_rows, m_rows = xs.shape[-2], ys.shape[-2]
+    step = row_step(n_rows, m_rows)
+    rows = []
+    col_max = xp.full((m_rows,), -math.inf, dtype=work)
+    col_sum = xp.zeros((m_rows,), dtype=work)
+    for r in range(0, n_rows, step):
+        u, _ = tile_u(*left.rows(r, r + step), right, c, TOL64, xp=xp)
+        a = (-scale * inv) * scaled_dist(u, work, xp=xp)[0]
+        rows.append(_lse(a, 1, xp))
+        new_max = xp.maximum(col_max, xp.max(a, axis=0))
+        col_sum = col_sum * xp.exp(col_max - new_max) + xp.sum(xp.exp(a - new_max), axis=0)
+        col_max = new_max
+    row_lse = xp.concat(rows, axis=0) if len(rows) != 1 else rows[0]
+    return row_lse, col_max + xp.log(col_sum)
+
+
+def _lse(a, axis, xp):
+    m = xp.max(a, axis=axis, keepdims=True)
+    return xp.squeeze(m, axis=axis) + xp.log(xp.sum(xp.exp(a - m), axis=axis))
+
+
+# ------------------------------------------------------------------ gradients
+
+
+def _add_rows(acc, rows, vals, *, xp):
+    """acc with vals added at rows (repeated rows accumulate): torch and jax only, the two
+    libraries with autograd; jax drops out-of-range rows (the padding of for_pairs)."""
+    if is_jax(xp):
+        return acc.at[rows].add(vals, mode="drop")
+    return acc.index_add(0, rows, vals)
+
+
+def tile_grads(gd, d, xs, x0, right: Side, c, tolerance, *, xp):
+    """Gradients of sum(gd * d) over a tile (B, R, M) of distances d(xs_i, ys_j), all in the
+    work dtype: (gxs (B, R, n), gys (B, M, n), gc).
+
+    With W = gd / (sqrt(c) sinh(sqrt(c) d)) (0 where d = 0: the zero subgradient, NaN kept)
+    and du/dxs = c (y0 xs / x0 - ys), the sums over pairs are GEMMs:
+        gxs = c (xs (W y0) / x0 - W ys),   gys = c (ys (W^T x0) / y0 - W^T xs).
+    Those cancel for near pairs far out (eps |ys| / d relative), so the pairs that the
+    forward pass recomputes are left out of the GEMMs and added exactly, with
+    y0 - x0 = -(D.S) / (x0 + y0), D = xs - ys, S = xs + ys:
+        du/dxs = c (D - xs (D.S) / ((x0 + y0) x0)),   du/dys = c (-D + ys (D.S) / ((x0 + y0) y0)).
+    dd/dc = -d / (2c) + (u - (x0 - y0)^2 / (2 x0 y0)) / (c sqrt(c) sinh(sqrt(c) d)), the time
+    coordinates depending on c.
+    """
+    s = _sqrt(c)
+    y0, ys = right.x0, right.s
+    sd = s * d
+    half = xp.sinh(0.5 * sd)
+    u = 2.0 * half * half
+    sh = 2.0 * half * xp.sqrt(1.0 + half * half)
+    zero = sh == 0
+    w = xp.where(zero, 0.0, gd / (s * xp.where(zero, 1.0, sh)))
+    k = kappa(xs.shape[-1], c, u.dtype, xp, tolerance)
+    cand = u < (k * x0) * xp.max(y0, axis=-2, keepdims=True)
+    wg = xp.where(cand, 0.0, w)
+    wt = xp.matrix_transpose(wg)
+    y0t = xp.matrix_transpose(y0)
+    gxs = c * (xs * (xp.matmul(wg, y0) / x0) - xp.matmul(wg, ys))
+    gys = c * (ys * (xp.matmul(wt, x0) / y0) - xp.matmul(wt, xs))
+    gap = x0 - y0t
+    du_dc = (u - gap * gap / (2.0 * x0 * y0t)) / c
+    gc = xp.sum(w * du_dc - gd * sd / (2.0 * c * s))
+    nb, r, n = xs.shape
+    m = ys.shape[-2]
+
+    def step(state, b, i, j, valid):
+        gx, gy = state
+        xg, yg = gather(xs, b, i, xp=xp), gather(ys, b, j, xp=xp)
+        x0g, y0g = gather(x0, b, i, xp=xp), gather(y0, b, j, xp=xp)
+        wc = c * xp.take(xp.reshape(w, (-1,)), (b * r + i) * m + j)[:, None]
+        if valid is not None:
+            wc = xp.where(valid[:, None], wc, 0.0)
+        diff, dot = xg - yg, xp.sum((xg - yg) * (xg + yg), axis=-1, keepdims=True)
+        den = x0g + y0g
+        gx = _add_rows(gx, b * r + i, wc * (diff - xg * dot / (den * x0g)), xp=xp)
+        gy = _add_rows(gy, b * m + j, wc * (yg * dot / (den * y0g) - diff), xp=xp)
+        return gx, gy
+
+    gx, gy = for_pairs(cand, (xp.reshape(gxs, (nb * r, n)), xp.reshape(gys, (nb * m, n))),
+                       step, xp=xp)
+    return xp.reshape(gx, xs.shape), xp.reshape(gy, ys.shape), gc
+
+
+def pairwise_dist_grads(gd, d, xs, ys, c, *, xp):
+    """(gxs, gys, gc) of sum(gd * pairwise_dist(xs, ys, c)), in the work dtype, tile by tile."""
+    work = compute_dtype(xp, getattr(xs, "device", None))
+    tolerance = tol(xp, xs.dtype)
+    right = Side(ys, c, xp=xp, work=work, left=False)
+    left = Side(xs, c, xp=xp, work=work, left=True)
+    gd, d = xp.astype(gd, work), xp.astype(d, work)
+    step = row_step(xs.shape[-2], ys.shape[-2])
+    gx, gy, gc = [], xp.zeros_like(right.s), 0.0
+    for r in range(0, xs.shape[-2], step):
+        xs_r, x0_r, _ = left.rows(r, r + step)
+        a, b, g = tile_grads(gd[..., r : r + step, :], d[..., r : r + step, :], xs_r, x0_r,
+                             right, c, tolerance, xp=xp)
+        gx.append(a)
+        gy, gc = gy + b, gc + g
+    gx = xp.concat(gx, axis=-2) if len(gx) != 1 else gx[0]
+    return gx, gy, gc
+
+
+def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, xs, ys, c, scale, *, xp):
+    """(gxs, gys, gc, gscale) of sum(g_row * row_lse + g_col * col_lse) (see neg_dist_lse):
+    each tile is recomputed, its softmax weights formed from the saved log-sum-exps, and the
+    distance gradients taken by tile_grads. Memory: one tile."""
+    work = compute_dtype(xp, getattr(xs, "device", None))
+    right = Side(ys, c, xp=xp, work=work, left=False)
+    left = Side(xs, c, xp=xp, work=work, left=True)
+    inv = 1.0 / _sqrt(c)
+    step = row_step(xs.shape[-2], ys.shape[-2])
+    gx, gy, gc, gscale = [], xp.zeros_like(right.s), 0.0, 0.0
+    for r in range(0, xs.shape[-2], step):
+        xs_r, x0_r, xg_r = left.rows(r, r + step)
+        u, _ = tile_u(xs_r, x0_r, xg_r, right, c, TOL64, xp=xp)
+        d = inv * scaled_dist(u, work, xp=xp)
+        a = -scale * d[0]
+        ga = (g_row[r : r + step, None] * xp.exp(a - row_lse[r : r + step, None])
+              + g_col[None, :] * xp.exp(a - col_lse[None, :]))
+        gscale = gscale - xp.sum(ga * d[0])
+        gxs, gys, g = tile_grads((-scale * ga)[None], d, xs_r, x0_r, right, c, TOL64, xp=xp)
+        gx.append(gxs)
+        gy, gc = gy + gys, gc + g
+    gx = xp.concat(gx, axis=-2) if len(gx) != 1 else gx[0]
+    return gx, gy, gc, gscale
+
+
+# ------------------------------------------------------------------ nearest neighbours
+
+
+def smallest_k(u, k: int, *, xp):
+    """The k smallest entries of each row of u (R, C) and their columns, ascending, equal
+    values in column order: a selection (topk, argpartition) where the library has one, a
+    stable sort of the rows that hold a tie at the k-th value."""
+    if k >= u.shape[1]:
+        order = xp.argsort(u, axis=1, stable=True)
+        return xp.take_along_axis(u, order, axis=1), order
+    name = getattr(xp, "__name__", "")
+    if is_torch(xp):
+        import torch
+
+        vals, idx = torch.topk(u, k, dim=1, largest=False, sorted=False)
+    elif name.endswith("numpy"):
+        import numpy as np
+
+        idx = np.argpartition(u, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(u, idx, axis=1)
+    elif is_jax(xp):
+        import jax
+
+        neg, idx = jax.lax.top_k(-u, k)  # ascending, equal values in column order
+        return -neg, idx
+    else:
+        order = xp.argsort(u, axis=1, stable=True)[:, :k]
+        return xp.take_along_axis(u, order, axis=1), order
+    # a selection may take any of several keys tied at the k-th value: such rows are sorted
+    kth = xp.max(vals, axis=1, keepdims=True)
+    tied = xp.sum(xp.astype(u <= kth, xp.int32), axis=1) > k
+    if bool(xp.any(tied)):
+        rows = xp.nonzero(tied)[0]
+        order = xp.argsort(xp.take(u, rows, axis=0), axis=1, stable=True)[:, :k]
+        vals[rows] = xp.take_along_axis(xp.take(u, rows, axis=0), order, axis=1)
+        idx[rows] = order
+    by_index = xp.argsort(idx, axis=1)
+    idx, vals = xp.take_along_axis(idx, by_index, axis=1), xp.take_along_axis(vals, by_index, axis=1)
+    by_value = xp.argsort(vals, axis=1, stable=True)
+    return xp.take_along_axis(vals, by_value, axis=1), xp.take_along_axis(idx, by_value, axis=1)
+
+
+# queries per block and key-tile elements of knn: memory O(N k + KNN_TILE)
+KNN_ROWS = 1024
+KNN_TILE = 1 << 21
+
+
+def knn_indices(qs, ks, k: int, c, *, xp):
+    """Indices (N, k) of the k keys nearest each query, ascending, ties to the lower index;
+    from u (monotone in d), tile by tile with a stable merge (running best first)."""
+    work = compute_dtype(xp, getattr(qs, "device", None))
+    tolerance = TOL64 if work == xp.float64 else TOL32
+    n_q, n_k = qs.shape[0], ks.shape[0]
+    rows = max(1, min(n_q, KNN_ROWS))
+    cols = max(k, KNN_TILE // rows)
+    left = Side(qs[None], c, xp=xp, work=work, left=True)
+    out = []
+    for r in range(0, n_q, rows):
+        best_u = best_i = None
+        q_rows = left.rows(r, r + rows)
+        for col in range(0, n_k, cols):
+            right = Side(ks[None, col : col + cols], c, xp=xp, work=work, left=False)
+            u, _ = tile_u(*q_rows, right, c, tolerance, xp=xp)
+            vals, idx = smallest_k(u[0], min(k, u.shape[2]), xp=xp)
+            idx = idx + col
+            if best_u is not None:
+                vals = xp.concat([best_u, vals], axis=1)
+                idx = xp.concat([best_i, idx], axis=1)
+                order = xp.argsort(vals, axis=1, stable=True)[:, :k]
+                vals, idx = xp.take_along_axis(vals, order, axis=1), xp.take_along_axis(idx, order, axis=1)
+            best_u, best_i = vals, idx
+        out.append(xp.astype(best_i, xp.int64))
+    if not out:
+        return xp.zeros((0, k), dtype=xp.int64)
+    return out[0] if len(out) == 1 else xp.concat(out, axis=0)
