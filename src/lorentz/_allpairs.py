@@ -183,8 +183,10 @@ def pairwise_dist(xs, ys, c, *, xp):
 
 
 def neg_dist_lse(xs, ys, c, scale, *, xp):
-    """Both log-sum-exps of the logits a = -scale d(x_i, y_j), streamed over tiles of rows of
-    xs: (lse over j for each i, lse over i for each j), in the work dtype. Memory: one tile."""
+    """Both log-sum-exps of the logits a = -scale d(x_i, y_j) for space parts (N, n), (M, n),
+    streamed over tiles of rows of xs: (lse over j for each i, lse over i for each j), in the
+    work dtype. Memory: one tile."""
+    xs, ys = xp.expand_dims(xs, axis=0), xp.expand_dims(ys, axis=0)
     work = compute_dtype(xp, getattr(xs, "device", None))
     right = Side(ys, c, xp=xp, work=work, left=False)
     left = Side(xs, c, xp=xp, work=work, left=True)
@@ -196,7 +198,7 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
     col_sum = xp.zeros((m_rows,), dtype=work)
     for r in range(0, n_rows, step):
         u, _ = tile_u(*left.rows(r, r + step), right, c, TOL64, xp=xp)
-        a = (-scale * inv) * scaled_dist(u, work, xp=xp)[0]
+        a = (-scale * inv) * scaled_dist(u, work, xp=xp)[0, ...]
         rows.append(_lse(a, 1, xp))
         new_max = xp.maximum(col_max, xp.max(a, axis=0))
         col_sum = col_sum * xp.exp(col_max - new_max) + xp.sum(xp.exp(a - new_max), axis=0)
@@ -297,6 +299,7 @@ def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, xs, ys, c, scale, *, xp):
     """(gxs, gys, gc, gscale) of sum(g_row * row_lse + g_col * col_lse) (see neg_dist_lse):
     each tile is recomputed, its softmax weights formed from the saved log-sum-exps, and the
     distance gradients taken by tile_grads. Memory: one tile."""
+    xs, ys = xp.expand_dims(xs, axis=0), xp.expand_dims(ys, axis=0)
     work = compute_dtype(xp, getattr(xs, "device", None))
     right = Side(ys, c, xp=xp, work=work, left=False)
     left = Side(xs, c, xp=xp, work=work, left=True)
@@ -307,15 +310,15 @@ def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, xs, ys, c, scale, *, xp):
         xs_r, x0_r, xg_r = left.rows(r, r + step)
         u, _ = tile_u(xs_r, x0_r, xg_r, right, c, TOL64, xp=xp)
         d = inv * scaled_dist(u, work, xp=xp)
-        a = -scale * d[0]
+        a = -scale * d[0, ...]
         ga = (g_row[r : r + step, None] * xp.exp(a - row_lse[r : r + step, None])
               + g_col[None, :] * xp.exp(a - col_lse[None, :]))
-        gscale = gscale - xp.sum(ga * d[0])
-        gxs, gys, g = tile_grads((-scale * ga)[None], d, xs_r, x0_r, right, c, TOL64, xp=xp)
+        gscale = gscale - xp.sum(ga * d[0, ...])
+        gxs, gys, g = tile_grads(xp.expand_dims(-scale * ga, axis=0), d, xs_r, x0_r, right, c, TOL64, xp=xp)
         gx.append(gxs)
         gy, gc = gy + gys, gc + g
     gx = xp.concat(gx, axis=-2) if len(gx) != 1 else gx[0]
-    return gx, gy, gc, gscale
+    return gx[0, ...], gy[0, ...], gc, gscale
 
 
 # ------------------------------------------------------------------ nearest neighbours
@@ -373,15 +376,15 @@ def knn_indices(qs, ks, k: int, c, *, xp):
     n_q, n_k = qs.shape[0], ks.shape[0]
     rows = max(1, min(n_q, KNN_ROWS))
     cols = max(k, KNN_TILE // rows)
-    left = Side(qs[None], c, xp=xp, work=work, left=True)
+    left = Side(xp.expand_dims(qs, axis=0), c, xp=xp, work=work, left=True)
     out = []
     for r in range(0, n_q, rows):
         best_u = best_i = None
         q_rows = left.rows(r, r + rows)
         for col in range(0, n_k, cols):
-            right = Side(ks[None, col : col + cols], c, xp=xp, work=work, left=False)
+            right = Side(xp.expand_dims(ks[col : col + cols, :], axis=0), c, xp=xp, work=work, left=False)
             u, _ = tile_u(*q_rows, right, c, tolerance, xp=xp)
-            vals, idx = smallest_k(u[0], min(k, u.shape[2]), xp=xp)
+            vals, idx = smallest_k(u[0, ...], min(k, u.shape[2]), xp=xp)
             idx = idx + col
             if best_u is not None:
                 vals = xp.concat([best_u, vals], axis=1)

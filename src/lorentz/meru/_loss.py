@@ -5,49 +5,37 @@ from __future__ import annotations
 
 import lorentz
 
-from .._backend import namespace
+from .._allpairs_autodiff import ops as allpairs_ops
+from .._backend import compute_dtype, namespace
 from .._dispatch import triton_missing, triton_ops
 
 
-def _logsumexp(a, xp):
-    m = xp.max(a, axis=1, keepdims=True)
-    return m[:, 0] + xp.log(xp.sum(xp.exp(a - m), axis=1))
-
-
-def _cross_entropy(logits, labels, xp):
-    return xp.mean(_logsumexp(logits, xp) - xp.take_along_axis(logits, labels[:, None], axis=1)[:, 0])
-
-
-def _contrastive(image, text, targets, all_image, scale, curv, xp):
-    """Points in, the symmetric cross-entropy of MERU (see meru_loss)."""
-    logits = -scale * lorentz.pairwise_dist(image, text, c=curv)  # (B, M)
-    if all_image is None:  # captions against this batch's images: the (B, B) block of logits
-        to_image = xp.permute_dims(xp.take(logits, targets, axis=1), (1, 0))
-        labels = xp.arange(image.shape[0], device=getattr(image, "device", None))
-    else:
-        to_image = -scale * lorentz.pairwise_dist(xp.take(text, targets, axis=0), all_image, c=curv)
-        labels = targets
-    return 0.5 * (_cross_entropy(logits, targets, xp) + _cross_entropy(to_image, labels, xp))
-
-
-def _contrastive_fused(image, text, targets, all_image, scale, curv, xp):
-    """_contrastive from space parts by the Triton kernels: each direction's log-sum-exp
-    streams over the other side (the B x M logits are never stored); the positive logits,
-    B pairs, come from the exact reference distance."""
-    ops = triton_ops()
+def _contrastive(image, text, targets, all_image, scale, curv, xp, fused):
+    """MERU's symmetric cross-entropy from space parts, each direction's log-sum-exp streamed
+    over tiles (the B x M logits are never stored): by the Triton kernels (``fused``) or by
+    the reference tiles. The positive logits, B pairs, come from the exact distance, in the
+    work dtype like the log-sum-exps, so lse - pos keeps its digits."""
+    work = compute_dtype(xp, getattr(image, "device", None))
     caption = xp.take(text, targets, axis=0)
-    cols = image if all_image is None else all_image
 
-    def point(a):  # float64, like the log-sum-exps, so lse - pos keeps its digits
-        return lorentz.from_space(xp.astype(a, xp.float64), c=curv)
+    def point(a):
+        return lorentz.from_space(xp.astype(a, work), c=curv)
 
     pair = point(caption)
     pos = -scale * lorentz.dist(point(image), pair, c=curv)
     pos_back = pos if all_image is None else -scale * lorentz.dist(
         pair, point(xp.take(all_image, targets, axis=0)), c=curv)
-    forward = xp.mean(ops.neg_dist_lse(image, text, curv, scale) - pos)
-    back = xp.mean(ops.neg_dist_lse(caption, cols, curv, scale) - pos_back)
-    return 0.5 * (forward + back)
+    if fused:
+        ops = triton_ops()
+        forward = ops.neg_dist_lse(image, text, curv, scale)
+        back = ops.neg_dist_lse(caption, image if all_image is None else all_image, curv, scale)
+    else:
+        ops = allpairs_ops(xp)
+        forward, by_text = ops.neg_dist_lse(image, text, curv, scale)
+        # without gathered images the captions' logits are columns of the same tiles
+        back = (xp.take(by_text, targets, axis=0) if all_image is None
+                else ops.neg_dist_lse(caption, all_image, curv, scale)[0])
+    return 0.5 * (xp.mean(forward - pos) + xp.mean(back - pos_back))
 
 
 def _use_triton(implementation, xp, curv, image) -> bool:
@@ -109,8 +97,10 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         Aperture scales per pair type (1.0: MERU's cones).
     implementation : {None, "reference", "triton"}
         None picks the Triton kernels for CUDA tensors (float16, bfloat16, float32) where
-        triton is installed: the contrastive term then streams over tiles (online softmax),
-        memory linear in B + M, the result in float32 at least.
+        triton is installed (the result then in float32 at least), the reference otherwise.
+        Both stream the contrastive term over tiles (online softmax; the reference's tiles
+        are GEMMs of up to 32 MiB), so memory is linear in B + M, and both recompute their
+        tiles in the backward pass.
 
     Notes
     -----
@@ -139,20 +129,13 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         return lorentz.from_space(xp.astype(a, wide), c=curv)
 
     pi, pt = point(image), point(text)
-    if fused:
-        contrastive = _contrastive_fused(image, text, targets, all_image, logit_scale, curv, xp)
-    else:
-        gathered = None if all_image is None else lorentz.from_space(all_image, c=curv)
-        contrastive = _contrastive(pi, pt, targets, gathered, logit_scale, curv, xp)
+    contrastive = _contrastive(image, text, targets, all_image, logit_scale, curv, xp, fused)
     caption = xp.take(pt, targets, axis=0)
     entailment = _entailment(caption, pi, eta_inter, curv, xp)
     if boxes is not None:
         bi, bt = (point(a) for a in boxes)
-        if fused:
-            box_contrastive = _contrastive_fused(boxes[0], boxes[1], own, None, logit_scale,
-                                                 curv, xp)
-        else:
-            box_contrastive = _contrastive(bi, bt, own, None, logit_scale, curv, xp)
+        box_contrastive = _contrastive(boxes[0], boxes[1], own, None, logit_scale, curv, xp,
+                                       fused)
         contrastive = 0.5 * (contrastive + box_contrastive)
         entailment = 0.25 * (
             entailment
@@ -160,8 +143,8 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
             + _entailment(bi, pi, eta_intra, curv, xp)
             + _entailment(bt, caption, eta_intra, curv, xp)
         )
-    if fused:  # the log-sum-exps come in float64
-        contrastive, entailment = xp.astype(contrastive, wide), xp.astype(entailment, wide)
+    # the log-sum-exps come in the work dtype
+    contrastive, entailment = xp.astype(contrastive, wide), xp.astype(entailment, wide)
     return {
         "loss": contrastive + entail_weight * entailment,
         "contrastive": contrastive,
