@@ -51,8 +51,12 @@ def test_batch_shapes_that_do_not_broadcast(xp):
 
 
 def test_pairwise_needs_matrices(xp):
-    with pytest.raises(ValueError, match=r"y must have shape \(N, n\+1\)"):
+    with pytest.raises(ValueError, match=r"y must have shape \(\.\.\., N, n\+1\)"):
         lorentz.pairwise_dist(asarray(xp, P), asarray(xp, P[0]))
+    with pytest.raises(ValueError, match=r"queries and keys must have shape \(N, n\+1\)"):
+        lorentz.knn(asarray(xp, P[None]), asarray(xp, P), 1)
+    with pytest.raises(ValueError, match=r"the batch shapes of x and y do not broadcast"):
+        lorentz.pairwise_dist(asarray(xp, np.stack([P, P])), asarray(xp, np.stack([P, P, P])))
 
 
 @pytest.mark.parametrize("c", [0.0, -1.0, math.nan, math.inf, -math.inf])

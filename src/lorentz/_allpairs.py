@@ -8,10 +8,13 @@ could miss the accuracy contract are recomputed by the cancellation-free formula
 (``_reference.cosh_minus_one``). The bound: the dot product of length n + 2 errs by at most
 (n + 2) eps sum |a_k b_k| <= 3 (n + 2) eps c x0 y0 (as c x0 y0 >= 1), and the roundings of
 x0, y0, c y0 and c ys add (n + 5) eps c x0 y0; below 4 (n + 3) eps c x0 y0 in all. d moves by
-at most that over sqrt(u (u + 2)), at most err / (2u) relative to d (see the numba kernels),
-so a pair is good to ``tol`` when u >= kappa x0 y0, kappa = 4 (n + 3) eps c / (2 tol). The
-test is made against x0_i max_j y0_j (one comparison per pair, no outer product): a superset
-of the pairs that need it, usually the diagonal of pairwise_dist(x, x) and little else.
+at most that over sqrt(u (u + 2)), so its relative error is at most that over
+f(u) = sqrt(u (u + 2)) acosh(1 + u), and a pair is good to ``tol`` when
+f(u) >= 4 (n + 3) eps c x0 y0 / tol. f is increasing, so this is u >= T = f^-1(...): T is
+taken per row against x0_i max_j y0_j (one comparison per pair, no outer product), an upper
+bound of f^-1 found by bisection on the N rows. That flags a superset of the pairs that need
+it: usually the diagonal of pairwise_dist(x, x) and little else. (The simpler bound
+f(u) >= 2u flags every pair of random 512-dimensional float64 points.)
 
 The recompute set is data-dependent. Eagerly (numpy, torch, cupy, array-api-strict) it is a
 boolean mask: nonzero, gather, recompute, masked assignment. Under jax (eager or jit) it is a
@@ -77,21 +80,30 @@ class Side:
             self.gemm = xp.concat([c * self.x0, -c * self.s, -one], axis=-1)
 
     def rows(self, start, stop):
+        stop = min(stop, self.s.shape[-2])  # array-api-strict refuses stops past the end
         return self.s[..., start:stop, :], self.x0[..., start:stop, :], self.gemm[..., start:stop, :]
 
 
-def kappa(n: int, c, work, xp, tolerance: float):
-    eps = float(xp.finfo(work).eps)
-    return 4.0 * (n + 3) * eps * c / (2.0 * tolerance)
+def threshold(x0, ymax, n: int, c, tolerance: float, *, xp):
+    """T per row: pairs with u >= T are good to ``tolerance`` from the GEMM (see above).
+    Bisection for f(T) = v keeps an upper end of the bracket: never below the true root.
+    f(u) >= 2u puts the root in [0, v/2]."""
+    eps = float(xp.finfo(x0.dtype).eps)
+    v = (4.0 * (n + 3) * eps / tolerance) * (c * x0) * ymax
+    lo, hi = xp.zeros_like(v), 0.5 * v
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        low = xp.sqrt(mid * (mid + 2.0)) * xp.log1p(mid + xp.sqrt(mid * (mid + 2.0))) < v
+        lo, hi = xp.where(low, mid, lo), xp.where(low, hi, mid)
+    return hi * (1.0 + 4.0 * eps)  # the bisection's own roundings
 
 
 def tile_u(xs, x0, xg, right: Side, c, tolerance, *, xp):
     """u for a tile of rows (B, R, .) against every row of ``right``: the GEMM value, with
     the pairs whose bound could miss ``tolerance`` recomputed exactly. Returns (u, cand)."""
     u = xp.matmul(xg, xp.matrix_transpose(right.gemm))
-    k = kappa(xs.shape[-1], c, u.dtype, xp, tolerance)
     ymax = xp.max(right.x0, axis=-2, keepdims=True)  # (B, 1, 1)
-    cand = u < (k * x0) * ymax
+    cand = u < threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp)
     return recompute(u, cand, xs, right.s, c, xp=xp), cand
 
 
@@ -188,6 +200,7 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
     work dtype. Memory: one tile."""
     xs, ys = xp.expand_dims(xs, axis=0), xp.expand_dims(ys, axis=0)
     work = compute_dtype(xp, getattr(xs, "device", None))
+    tolerance = tol(xp, xs.dtype)
     right = Side(ys, c, xp=xp, work=work, left=False)
     left = Side(xs, c, xp=xp, work=work, left=True)
     inv = 1.0 / _sqrt(c)
@@ -197,7 +210,7 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
     col_max = xp.full((m_rows,), -math.inf, dtype=work)
     col_sum = xp.zeros((m_rows,), dtype=work)
     for r in range(0, n_rows, step):
-        u, _ = tile_u(*left.rows(r, r + step), right, c, TOL64, xp=xp)
+        u, _ = tile_u(*left.rows(r, r + step), right, c, tolerance, xp=xp)
         a = (-scale * inv) * scaled_dist(u, work, xp=xp)[0, ...]
         rows.append(_lse(a, 1, xp))
         new_max = xp.maximum(col_max, xp.max(a, axis=0))
@@ -245,8 +258,8 @@ def tile_grads(gd, d, xs, x0, right: Side, c, tolerance, *, xp):
     sh = 2.0 * half * xp.sqrt(1.0 + half * half)
     zero = sh == 0
     w = xp.where(zero, 0.0, gd / (s * xp.where(zero, 1.0, sh)))
-    k = kappa(xs.shape[-1], c, u.dtype, xp, tolerance)
-    cand = u < (k * x0) * xp.max(y0, axis=-2, keepdims=True)
+    ymax = xp.max(y0, axis=-2, keepdims=True)
+    cand = u < threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp)
     wg = xp.where(cand, 0.0, w)
     wt = xp.matrix_transpose(wg)
     y0t = xp.matrix_transpose(y0)
@@ -287,8 +300,9 @@ def pairwise_dist_grads(gd, d, xs, ys, c, *, xp):
     gx, gy, gc = [], xp.zeros_like(right.s), 0.0
     for r in range(0, xs.shape[-2], step):
         xs_r, x0_r, _ = left.rows(r, r + step)
-        a, b, g = tile_grads(gd[..., r : r + step, :], d[..., r : r + step, :], xs_r, x0_r,
-                             right, c, tolerance, xp=xp)
+        rows = slice(r, r + xs_r.shape[-2])
+        a, b, g = tile_grads(gd[..., rows, :], d[..., rows, :], xs_r, x0_r, right, c, tolerance,
+                             xp=xp)
         gx.append(a)
         gy, gc = gy + b, gc + g
     gx = xp.concat(gx, axis=-2) if len(gx) != 1 else gx[0]
@@ -301,6 +315,7 @@ def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, xs, ys, c, scale, *, xp):
     distance gradients taken by tile_grads. Memory: one tile."""
     xs, ys = xp.expand_dims(xs, axis=0), xp.expand_dims(ys, axis=0)
     work = compute_dtype(xp, getattr(xs, "device", None))
+    tolerance = tol(xp, xs.dtype)
     right = Side(ys, c, xp=xp, work=work, left=False)
     left = Side(xs, c, xp=xp, work=work, left=True)
     inv = 1.0 / _sqrt(c)
@@ -308,13 +323,13 @@ def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, xs, ys, c, scale, *, xp):
     gx, gy, gc, gscale = [], xp.zeros_like(right.s), 0.0, 0.0
     for r in range(0, xs.shape[-2], step):
         xs_r, x0_r, xg_r = left.rows(r, r + step)
-        u, _ = tile_u(xs_r, x0_r, xg_r, right, c, TOL64, xp=xp)
+        u, _ = tile_u(xs_r, x0_r, xg_r, right, c, tolerance, xp=xp)
         d = inv * scaled_dist(u, work, xp=xp)
         a = -scale * d[0, ...]
-        ga = (g_row[r : r + step, None] * xp.exp(a - row_lse[r : r + step, None])
+        ga = (g_row[r : r + xs_r.shape[-2], None] * xp.exp(a - row_lse[r : r + xs_r.shape[-2], None])
               + g_col[None, :] * xp.exp(a - col_lse[None, :]))
         gscale = gscale - xp.sum(ga * d[0, ...])
-        gxs, gys, g = tile_grads(xp.expand_dims(-scale * ga, axis=0), d, xs_r, x0_r, right, c, TOL64, xp=xp)
+        gxs, gys, g = tile_grads(xp.expand_dims(-scale * ga, axis=0), d, xs_r, x0_r, right, c, tolerance, xp=xp)
         gx.append(gxs)
         gy, gc = gy + gys, gc + g
     gx = xp.concat(gx, axis=-2) if len(gx) != 1 else gx[0]
@@ -372,7 +387,8 @@ def knn_indices(qs, ks, k: int, c, *, xp):
     """Indices (N, k) of the k keys nearest each query, ascending, ties to the lower index;
     from u (monotone in d), tile by tile with a stable merge (running best first)."""
     work = compute_dtype(xp, getattr(qs, "device", None))
-    tolerance = TOL64 if work == xp.float64 else TOL32
+    # ranks as an exact sort up to one float32 ulp (the numba kernel's contract), 2e-13 in float64
+    tolerance = 2.0**-23 if qs.dtype != xp.float64 else TOL64
     n_q, n_k = qs.shape[0], ks.shape[0]
     rows = max(1, min(n_q, KNN_ROWS))
     cols = max(k, KNN_TILE // rows)
@@ -382,7 +398,7 @@ def knn_indices(qs, ks, k: int, c, *, xp):
         best_u = best_i = None
         q_rows = left.rows(r, r + rows)
         for col in range(0, n_k, cols):
-            right = Side(xp.expand_dims(ks[col : col + cols, :], axis=0), c, xp=xp, work=work, left=False)
+            right = Side(xp.expand_dims(ks[col : min(col + cols, n_k), :], axis=0), c, xp=xp, work=work, left=False)
             u, _ = tile_u(*q_rows, right, c, tolerance, xp=xp)
             vals, idx = smallest_k(u[0, ...], min(k, u.shape[2]), xp=xp)
             idx = idx + col

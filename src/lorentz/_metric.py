@@ -196,9 +196,9 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
         return numba_ops().pairwise_dist(x, y, c, dtype)
     if chosen == "triton":
         return finish(xp, triton_ops().pairwise_dist(x, y, c), dtype)
-    n, m, k = x.shape[-2], y.shape[-2], x.shape[-1] - 1
-    xs = xp.reshape(xp.broadcast_to(_as(xp, x[..., 1:], dtype), (*lead, n, k)), (-1, n, k))
-    ys = xp.reshape(xp.broadcast_to(_as(xp, y[..., 1:], dtype), (*lead, m, k)), (-1, m, k))
+    n, m, k, nb = x.shape[-2], y.shape[-2], x.shape[-1] - 1, math.prod(lead)
+    xs = xp.reshape(xp.broadcast_to(_as(xp, x[..., 1:], dtype), (*lead, n, k)), (nb, n, k))
+    ys = xp.reshape(xp.broadcast_to(_as(xp, y[..., 1:], dtype), (*lead, m, k)), (nb, m, k))
     return xp.reshape(allpairs_ops(xp).pairwise_dist(xs, ys, c), (*lead, n, m))
 
 
