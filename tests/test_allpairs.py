@@ -54,7 +54,7 @@ def test_without_the_recompute_the_bound_is_missed(monkeypatch, dtype, radius, g
     """The cases above exercise the recompute: with it disabled the GEMM value misses."""
     x, y = near_far(dtype, radius, gap)
     x, y = lorentz.project(x, c=c), lorentz.project(y, c=c)
-    monkeypatch.setattr(_allpairs, "recompute", lambda u, cand, xs, ys, c, *, xp: u)
+    monkeypatch.setattr(_allpairs, "recompute", lambda sd, cand, xs, ys, c, *, xp: sd)
     with np.errstate(invalid="ignore"):  # a GEMM u below 0 gives NaN: a miss too
         d = lorentz.pairwise_dist(x, y, c=c, implementation="reference")
     assert not worst_error(d, x, y, c) <= BOUND[dtype]

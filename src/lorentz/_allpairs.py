@@ -91,20 +91,22 @@ def threshold(x0, ymax, n: int, c, tolerance: float, *, xp):
     eps = float(xp.finfo(x0.dtype).eps)
     v = (4.0 * (n + 3) * eps / tolerance) * (c * x0) * ymax
     lo, hi = xp.zeros_like(v), 0.5 * v
-    for _ in range(40):
+    for _ in range(16):  # hi - root <= v / 2^17: a few more pairs flagged than necessary
         mid = 0.5 * (lo + hi)
         low = xp.sqrt(mid * (mid + 2.0)) * xp.log1p(mid + xp.sqrt(mid * (mid + 2.0))) < v
         lo, hi = xp.where(low, mid, lo), xp.where(low, hi, mid)
     return hi * (1.0 + 4.0 * eps)  # the bisection's own roundings
 
 
-def tile_u(xs, x0, xg, right: Side, c, tolerance, *, xp):
-    """u for a tile of rows (B, R, .) against every row of ``right``: the GEMM value, with
-    the pairs whose bound could miss ``tolerance`` recomputed exactly. Returns (u, cand)."""
+def tile_dist(xs, x0, xg, right: Side, c, tolerance, out_dtype, *, xp):
+    """sqrt(c) d for a tile of rows (B, R, .) against every row of ``right``, in ``out_dtype``:
+    from the GEMM value of u, with the pairs whose bound could miss ``tolerance`` recomputed
+    exactly. Distances, not u, are patched, so the GEMM's output is read once more only.
+    Returns (sqrt(c) d, the recomputed pairs)."""
     u = xp.matmul(xg, xp.matrix_transpose(right.gemm))
     ymax = xp.max(right.x0, axis=-2, keepdims=True)  # (B, 1, 1)
     cand = u < threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp)
-    return recompute(u, cand, xs, right.s, c, xp=xp), cand
+    return recompute(scaled_dist(u, out_dtype, xp=xp), cand, xs, right.s, c, xp=xp), cand
 
 
 # ------------------------------------------------------------------ the recompute set
@@ -145,25 +147,30 @@ def gather(s, b, i, *, xp):
     return xp.take(xp.reshape(s, (nb * r, n)), b * r + i, axis=0)
 
 
-def recompute(u, cand, xs, ys, c, *, xp):
-    """u with the pairs in ``cand`` replaced by the cancellation-free formula."""
-    nb, r, m = u.shape
+def recompute(sd, cand, xs, ys, c, *, xp):
+    """sqrt(c) d with the pairs in ``cand`` replaced by the cancellation-free formula."""
+    nb, r, m = sd.shape
 
-    def step(u, b, i, j, valid):
-        exact = cosh_minus_one(gather(xs, b, i, xp=xp), gather(ys, b, j, xp=xp), c, xp=xp)[:, 0]
+    def step(sd, b, i, j, valid):
+        u = cosh_minus_one(gather(xs, b, i, xp=xp), gather(ys, b, j, xp=xp), c, xp=xp)[:, 0]
+        exact = scaled_dist(u, sd.dtype, xp=xp)
         if valid is None:
-            u[cand] = exact  # nonzero and the mask list pairs in the same (row-major) order
-            return u
+            sd[cand] = exact  # nonzero and the mask list pairs in the same (row-major) order
+            return sd
         flat = xp.where(valid, (b * r + i) * m + j, nb * r * m)
-        return xp.reshape(xp.reshape(u, (-1,)).at[flat].set(exact, mode="drop"), u.shape)
+        return xp.reshape(xp.reshape(sd, (-1,)).at[flat].set(exact, mode="drop"), sd.shape)
 
-    return for_pairs(cand, u, step, xp=xp)
+    return for_pairs(cand, sd, step, xp=xp)
 
 
 def scaled_dist(u, out_dtype, *, xp):
-    """sqrt(c) d = 2 asinh(sqrt(u/2)) from an exact u >= 0 (NaN stays NaN)."""
+    """sqrt(c) d = acosh(1 + u) = log1p(u + sqrt(u (u + 2))) from u >= 0: a sum of positive
+    terms, then log1p, exact at u ~ 0; one sqrt and one log a pair where 2 asinh(sqrt(u/2))
+    costs two of each (1.4x the time under jax). A GEMM value below 0 (a flagged pair, to be
+    recomputed) gives 0, not a NaN; NaN stays NaN."""
     v = xp.astype(u, out_dtype) if u.dtype != out_dtype else u
-    return 2.0 * xp.asinh(xp.sqrt(0.5 * v))
+    v = xp.maximum(v, xp.zeros_like(v))
+    return xp.log1p(v + xp.sqrt(v * (v + 2.0)))
 
 
 def row_step(n_rows: int, m_rows: int) -> int:
@@ -188,8 +195,8 @@ def pairwise_dist(xs, ys, c, *, xp):
     step = row_step(n_rows, ys.shape[-2])
     blocks = []
     for r in range(0, n_rows, step):
-        u, _ = tile_u(*left.rows(r, r + step), right, c, tolerance, xp=xp)
-        d = scaled_dist(u, ep, xp=xp) * (xp.astype(inv, ep) if not isinstance(inv, float) else inv)
+        sd, _ = tile_dist(*left.rows(r, r + step), right, c, tolerance, ep, xp=xp)
+        d = sd * (xp.astype(inv, ep) if not isinstance(inv, float) else inv)
         blocks.append(xp.astype(d, dtype) if d.dtype != dtype else d)
     return blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=-2)
 
@@ -210,8 +217,8 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
     col_max = xp.full((m_rows,), -math.inf, dtype=work)
     col_sum = xp.zeros((m_rows,), dtype=work)
     for r in range(0, n_rows, step):
-        u, _ = tile_u(*left.rows(r, r + step), right, c, tolerance, xp=xp)
-        a = (-scale * inv) * scaled_dist(u, work, xp=xp)[0, ...]
+        sd, _ = tile_dist(*left.rows(r, r + step), right, c, tolerance, work, xp=xp)
+        a = (-scale * inv) * sd[0, ...]
         rows.append(_lse(a, 1, xp))
         new_max = xp.maximum(col_max, xp.max(a, axis=0))
         col_sum = col_sum * xp.exp(col_max - new_max) + xp.sum(xp.exp(a - new_max), axis=0)
@@ -236,57 +243,69 @@ def _add_rows(acc, rows, vals, *, xp):
     return acc.index_add(0, rows, vals)
 
 
-def tile_grads(gd, d, xs, x0, right: Side, c, tolerance, *, xp):
-    """Gradients of sum(gd * d) over a tile (B, R, M) of distances d(xs_i, ys_j), all in the
-    work dtype: (gxs (B, R, n), gys (B, M, n), gc).
+def tile_grads(gd, sd, xs, x0, right: Side, c, tolerance, *, xp):
+    """Gradients of sum(gd * d) over a tile (B, R, M) of distances d(xs_i, ys_j), given
+    sd = sqrt(c) d, all in the work dtype: (gxs (B, R, n), gys (B, M, n), gc).
 
-    With W = gd / (sqrt(c) sinh(sqrt(c) d)) (0 where d = 0: the zero subgradient, NaN kept)
-    and du/dxs = c (y0 xs / x0 - ys), the sums over pairs are GEMMs:
+    With W = gd / (sqrt(c) sinh(sd)) and du/dxs = c (y0 xs / x0 - ys), the sums over pairs
+    are GEMMs:
         gxs = c (xs (W y0) / x0 - W ys),   gys = c (ys (W^T x0) / y0 - W^T xs).
-    Those cancel for near pairs far out (eps |ys| / d relative), so the pairs that the
-    forward pass recomputes are left out of the GEMMs and added exactly, with
-    y0 - x0 = -(D.S) / (x0 + y0), D = xs - ys, S = xs + ys:
-        du/dxs = c (D - xs (D.S) / ((x0 + y0) x0)),   du/dys = c (-D + ys (D.S) / ((x0 + y0) y0)).
-    dd/dc = -d / (2c) + (u - (x0 - y0)^2 / (2 x0 y0)) / (c sqrt(c) sinh(sqrt(c) d)), the time
-    coordinates depending on c.
+    Those cancel for near pairs far out (eps |ys| / d relative), so the pairs flagged as the
+    forward pass flags them are left out of the GEMMs and added exactly, with
+    x0 - y0 = (D.S) / (x0 + y0), D = xs - ys, S = xs + ys:
+        du/dxs = c (D - xs (D.S) / ((x0 + y0) x0)),   du/dys = c (-D + ys (D.S) / ((x0 + y0) y0)),
+    and W = 0 at d = 0 (the zero subgradient; NaN kept). With the time coordinates depending
+    on c, dd/dc = -d / (2c) + W (u - (x0 - y0)^2 / (2 x0 y0)) / c, where for the GEMM pairs
+    u - (x0 - y0)^2 / (2 x0 y0) = cosh(sd) - x0 / (2 y0) - y0 / (2 x0) sums by matrix-vector
+    products (those pairs have u >= T, so the cancellation costs eps (1 + u) / u, at most
+    2e-9 relative); the flagged pairs take the exact form.
     """
     s = _sqrt(c)
     y0, ys = right.x0, right.s
-    sd = s * d
-    half = xp.sinh(0.5 * sd)
-    u = 2.0 * half * half
-    sh = 2.0 * half * xp.sqrt(1.0 + half * half)
-    zero = sh == 0
-    w = xp.where(zero, 0.0, gd / (s * xp.where(zero, 1.0, sh)))
     ymax = xp.max(y0, axis=-2, keepdims=True)
-    cand = u < threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp)
-    wg = xp.where(cand, 0.0, w)
+    cand = sd < scaled_dist(threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp), sd.dtype, xp=xp)
+    # W sqrt(c) for the GEMM pairs; a flagged pair's inf or NaN (d = 0) is dropped by the where
+    wg = xp.where(cand, 0.0, gd / xp.sinh(sd))
     wt = xp.matrix_transpose(wg)
-    y0t = xp.matrix_transpose(y0)
-    gxs = c * (xs * (xp.matmul(wg, y0) / x0) - xp.matmul(wg, ys))
-    gys = c * (ys * (xp.matmul(wt, x0) / y0) - xp.matmul(wt, xs))
-    gap = x0 - y0t
-    du_dc = (u - gap * gap / (2.0 * x0 * y0t)) / c
-    gc = xp.sum(w * du_dc - gd * sd / (2.0 * c * s))
+    w_y0, wt_x0 = xp.matmul(wg, y0), xp.matmul(wt, x0)
+    k = c / s
+    gxs = k * (xs * (w_y0 / x0) - xp.matmul(wg, ys))
+    gys = k * (ys * (wt_x0 / y0) - xp.matmul(wt, xs))
+    gc = (_vdot(wg, xp.cosh(sd), xp=xp) - 0.5 * xp.sum(x0 * xp.matmul(wg, 1.0 / y0))
+          - 0.5 * xp.sum(w_y0 / x0)) / (c * s) - _vdot(gd, sd, xp=xp) / (2.0 * c * s)
     nb, r, n = xs.shape
     m = ys.shape[-2]
 
     def step(state, b, i, j, valid):
-        gx, gy = state
+        gx, gy, gc = state
         xg, yg = gather(xs, b, i, xp=xp), gather(ys, b, j, xp=xp)
         x0g, y0g = gather(x0, b, i, xp=xp), gather(y0, b, j, xp=xp)
-        wc = c * xp.take(xp.reshape(w, (-1,)), (b * r + i) * m + j)[:, None]
+        pair = (b * r + i) * m + j
+        sd_g = xp.take(xp.reshape(sd, (-1,)), pair)[:, None]
+        sh = xp.sinh(sd_g)
+        zero = sh == 0
+        w = xp.where(zero, 0.0, xp.take(xp.reshape(gd, (-1,)), pair)[:, None]
+                     / (s * xp.where(zero, 1.0, sh)))
         if valid is not None:
-            wc = xp.where(valid[:, None], wc, 0.0)
-        diff, dot = xg - yg, xp.sum((xg - yg) * (xg + yg), axis=-1, keepdims=True)
+            w = xp.where(valid[:, None], w, 0.0)
+        diff = xg - yg
+        dot = xp.sum(diff * (xg + yg), axis=-1, keepdims=True)
         den = x0g + y0g
-        gx = _add_rows(gx, b * r + i, wc * (diff - xg * dot / (den * x0g)), xp=xp)
-        gy = _add_rows(gy, b * m + j, wc * (yg * dot / (den * y0g) - diff), xp=xp)
-        return gx, gy
+        gx = _add_rows(gx, b * r + i, (c * w) * (diff - xg * dot / (den * x0g)), xp=xp)
+        gy = _add_rows(gy, b * m + j, (c * w) * (yg * dot / (den * y0g) - diff), xp=xp)
+        half = xp.sinh(0.5 * sd_g)
+        gap = dot / den
+        gc = gc + xp.sum(w * (2.0 * half * half - gap * gap / (2.0 * x0g * y0g))) / c
+        return gx, gy, gc
 
-    gx, gy = for_pairs(cand, (xp.reshape(gxs, (nb * r, n)), xp.reshape(gys, (nb * m, n))),
-                       step, xp=xp)
+    gx, gy, gc = for_pairs(
+        cand, (xp.reshape(gxs, (nb * r, n)), xp.reshape(gys, (nb * m, n)), gc), step, xp=xp)
     return xp.reshape(gx, xs.shape), xp.reshape(gy, ys.shape), gc
+
+
+def _vdot(a, b, *, xp):
+    """sum(a * b) over every element, in one pass where the library has a dot product."""
+    return xp.vecdot(xp.reshape(a, (-1,)), xp.reshape(b, (-1,)))
 
 
 def pairwise_dist_grads(gd, d, xs, ys, c, *, xp):
@@ -295,13 +314,13 @@ def pairwise_dist_grads(gd, d, xs, ys, c, *, xp):
     tolerance = tol(xp, xs.dtype)
     right = Side(ys, c, xp=xp, work=work, left=False)
     left = Side(xs, c, xp=xp, work=work, left=True)
-    gd, d = xp.astype(gd, work), xp.astype(d, work)
+    gd, sd = xp.astype(gd, work), _sqrt(c) * xp.astype(d, work)
     step = row_step(xs.shape[-2], ys.shape[-2])
     gx, gy, gc = [], xp.zeros_like(right.s), 0.0
     for r in range(0, xs.shape[-2], step):
         xs_r, x0_r, _ = left.rows(r, r + step)
         rows = slice(r, r + xs_r.shape[-2])
-        a, b, g = tile_grads(gd[..., rows, :], d[..., rows, :], xs_r, x0_r, right, c, tolerance,
+        a, b, g = tile_grads(gd[..., rows, :], sd[..., rows, :], xs_r, x0_r, right, c, tolerance,
                              xp=xp)
         gx.append(a)
         gy, gc = gy + b, gc + g
@@ -323,13 +342,14 @@ def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, xs, ys, c, scale, *, xp):
     gx, gy, gc, gscale = [], xp.zeros_like(right.s), 0.0, 0.0
     for r in range(0, xs.shape[-2], step):
         xs_r, x0_r, xg_r = left.rows(r, r + step)
-        u, _ = tile_u(xs_r, x0_r, xg_r, right, c, tolerance, xp=xp)
-        d = inv * scaled_dist(u, work, xp=xp)
-        a = -scale * d[0, ...]
-        ga = (g_row[r : r + xs_r.shape[-2], None] * xp.exp(a - row_lse[r : r + xs_r.shape[-2], None])
+        sd, _ = tile_dist(xs_r, x0_r, xg_r, right, c, tolerance, work, xp=xp)
+        a = (-scale * inv) * sd[0, ...]
+        rows = slice(r, r + xs_r.shape[-2])
+        ga = (g_row[rows, None] * xp.exp(a - row_lse[rows, None])
               + g_col[None, :] * xp.exp(a - col_lse[None, :]))
-        gscale = gscale - xp.sum(ga * d[0, ...])
-        gxs, gys, g = tile_grads(xp.expand_dims(-scale * ga, axis=0), d, xs_r, x0_r, right, c, tolerance, xp=xp)
+        gscale = gscale - inv * _vdot(ga, sd, xp=xp)
+        gxs, gys, g = tile_grads(xp.expand_dims(-scale * ga, axis=0), sd, xs_r, x0_r, right, c,
+                                 tolerance, xp=xp)
         gx.append(gxs)
         gy, gc = gy + gys, gc + g
     gx = xp.concat(gx, axis=-2) if len(gx) != 1 else gx[0]
@@ -385,7 +405,8 @@ KNN_TILE = 1 << 21
 
 def knn_indices(qs, ks, k: int, c, *, xp):
     """Indices (N, k) of the k keys nearest each query, ascending, ties to the lower index;
-    from u (monotone in d), tile by tile with a stable merge (running best first)."""
+    ranked by sqrt(c) d in the work dtype, tile by tile with a stable merge (running best
+    first)."""
     work = compute_dtype(xp, getattr(qs, "device", None))
     # ranks as an exact sort up to one float32 ulp (the numba kernel's contract), 2e-13 in float64
     tolerance = 2.0**-23 if qs.dtype != xp.float64 else TOL64
@@ -399,8 +420,8 @@ def knn_indices(qs, ks, k: int, c, *, xp):
         q_rows = left.rows(r, r + rows)
         for col in range(0, n_k, cols):
             right = Side(xp.expand_dims(ks[col : min(col + cols, n_k), :], axis=0), c, xp=xp, work=work, left=False)
-            u, _ = tile_u(*q_rows, right, c, tolerance, xp=xp)
-            vals, idx = smallest_k(u[0, ...], min(k, u.shape[2]), xp=xp)
+            sd, _ = tile_dist(*q_rows, right, c, tolerance, work, xp=xp)
+            vals, idx = smallest_k(sd[0, ...], min(k, sd.shape[2]), xp=xp)
             idx = idx + col
             if best_u is not None:
                 vals = xp.concat([best_u, vals], axis=1)
