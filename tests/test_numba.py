@@ -154,3 +154,55 @@ def test_empty_inputs(impl):
     assert lorentz.pairwise_dist(none, keys, implementation=impl).shape == (0, 5)
     assert lorentz.expmap0(none, implementation=impl).shape == (0, 3)
     assert lorentz.dist(none, none, implementation=impl).shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_serial_and_threaded_rows_agree(dtype):
+    """Every kernel's calling-thread branch (small work) against its thread-pool branch."""
+    from lorentz._numba import kernels as K, ops
+
+    x, y = inputs("near-duplicate", dtype, 0.7)
+    xs, ys = x[:, 1:], y[:, 1:]
+    x0, y0 = ops._time64(xs, 0.7), ops._time64(ys, 0.7)
+    gram = xs.astype(np.float64) @ ys.astype(np.float64).T
+    runs = {}
+    for serial in (True, False):
+        d = np.empty(len(xs))
+        K.dist_rows(xs, ys[: len(xs)], 0.7, d, serial)
+        pw = np.empty((len(xs), len(ys)))
+        K.pairwise_epilogue(xs, ys, gram, x0, y0, 0, 0.7, 2e-13, False, pw, serial)
+        bu, bi = np.full((len(xs), 3), np.inf), np.full((len(xs), 3), -1)
+        K.knn_tile(xs, ys, gram, x0, y0, 0, 0, 0.7, 2.0**-52, bu, bi, serial)
+        e, g = np.empty(x.shape), np.empty(x.shape)
+        K.expmap0_rows(x / 4, 0.7, e, serial)
+        K.logmap0_rows(x, 0.7, g, serial)
+        runs[serial] = (d, pw, bu, bi, e, g)
+    for a, b in zip(runs[True], runs[False]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_small_work_takes_the_calling_thread(monkeypatch):
+    """ops picks the serial branch below SERIAL_WORK and the thread pool above it."""
+    from lorentz._numba import kernels as K, ops
+
+    seen = []
+
+    def spy(kernel):
+        def call(*args):
+            seen.append(args[-1])
+            return kernel(*args)
+
+        return call
+
+    for name in ("pairwise_epilogue", "knn_tile", "expmap0_rows", "logmap0_rows", "dist_rows"):
+        monkeypatch.setattr(K, name, spy(getattr(K, name)))
+    small = points(np.random.default_rng(0).normal(size=(3, 4)))
+    large = points(np.random.default_rng(1).normal(size=(64, 64)))
+    for x, serial in ((small, True), (large, False)):
+        seen.clear()
+        lorentz.pairwise_dist(x, x, implementation="numba")
+        lorentz.knn(x, x, 2, implementation="numba")
+        lorentz.expmap0(x / 4, implementation="numba")
+        lorentz.logmap0(x, implementation="numba")
+        lorentz.dist(x, x, implementation="numba")
+        assert seen == [serial] * 5, (serial, seen)

@@ -95,41 +95,77 @@ def _gemm_u(p, g, c, slack, tol):
     return u, slack * p <= tol * 2.0 * u
 
 
+# Each kernel below takes ``serial``: True runs its rows on the calling thread, for small work,
+# where starting the thread pool costs more than the rows do, and while other processes hold
+# every core it waits a scheduler time slice for its workers (8 ms a call measured on 2 busy
+# cores, against 4 us for one pair). The rows themselves are one inlined function per kernel.
+
+
+@nb.njit(inline="always", **_OPTS)
+def _dist_row(i, x, y, c, out):
+    out[i] = _scaled_dist(_u_exact(x[i], y[i], c)) / math.sqrt(c)
+
+
 @nb.njit(parallel=True, **_OPTS)
-def dist_rows(x, y, c, out):
+def dist_rows(x, y, c, out, serial):
     """out[i] = d(x[i], y[i]); x, y of shape (N, n) (space parts)."""
-    sqrt_c = math.sqrt(c)
-    for i in nb.prange(x.shape[0]):
-        out[i] = _scaled_dist(_u_exact(x[i], y[i], c)) / sqrt_c
+    if serial:
+        for i in range(x.shape[0]):
+            _dist_row(i, x, y, c, out)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _dist_row(i, x, y, c, out)
 
 
-@nb.njit(**_OPTS)
-def dist_rows_serial(x, y, c, out):
-    """dist_rows on the calling thread, for few rows: starting the thread pool costs more than
-    they do, and while other processes hold every core it waits a scheduler time slice for its
-    workers (8 ms a call measured on 2 busy cores, against 4 us for one pair here)."""
-    sqrt_c = math.sqrt(c)
-    for i in range(x.shape[0]):
-        out[i] = _scaled_dist(_u_exact(x[i], y[i], c)) / sqrt_c
-
-
-@nb.njit(parallel=True, **_OPTS)
-def pairwise_epilogue(xs, ys, gram, x0, y0, row0, c, tol, single, out):
-    """out[row0 + i, j] = d(xs[row0+i], ys[j]) from gram[i, j] = xs.ys (float64);
-    ``single``: out is float32, whose budget allows float32's log."""
+@nb.njit(inline="always", **_OPTS)
+def _epilogue_row(i, xs, ys, gram, x0, y0, row0, c, tol, single, out):
     inv_sqrt_c = 1.0 / math.sqrt(c)
     slack = (xs.shape[1] + 4) * EPS64 * c
-    for i in nb.prange(gram.shape[0]):
-        r = row0 + i
-        for j in range(gram.shape[1]):
-            u, ok = _gemm_u(x0[r] * y0[j], gram[i, j], c, slack, tol)
-            if not ok:  # the GEMM value could miss the bound: recompute exactly
-                u = _u_exact(xs[r], ys[j], c)
-            out[r, j] = (_scaled_dist_f32(u) if single else _scaled_dist(u)) * inv_sqrt_c
+    r = row0 + i
+    for j in range(gram.shape[1]):
+        u, ok = _gemm_u(x0[r] * y0[j], gram[i, j], c, slack, tol)
+        if not ok:  # the GEMM value could miss the bound: recompute exactly
+            u = _u_exact(xs[r], ys[j], c)
+        out[r, j] = (_scaled_dist_f32(u) if single else _scaled_dist(u)) * inv_sqrt_c
 
 
 @nb.njit(parallel=True, **_OPTS)
-def knn_tile(qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i):
+def pairwise_epilogue(xs, ys, gram, x0, y0, row0, c, tol, single, out, serial):
+    """out[row0 + i, j] = d(xs[row0+i], ys[j]) from gram[i, j] = xs.ys (float64);
+    ``single``: out is float32, whose budget allows float32's log."""
+    if serial:
+        for i in range(gram.shape[0]):
+            _epilogue_row(i, xs, ys, gram, x0, y0, row0, c, tol, single, out)
+    else:
+        for i in nb.prange(gram.shape[0]):
+            _epilogue_row(i, xs, ys, gram, x0, y0, row0, c, tol, single, out)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _knn_row(i, qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i):
+    k = best_u.shape[1]
+    slack = (qs.shape[1] + 4) * EPS64 * c
+    r = row0 + i
+    for j in range(gram.shape[1]):
+        p = q0[r] * k0[j]
+        if c * (p - gram[i, j]) - 1.0 - slack * p >= best_u[r, k - 1]:
+            continue  # cannot enter even at its most favourable rounding
+        u, ok = _gemm_u(p, gram[i, j], c, slack, tol)
+        if not ok:
+            u = _u_exact(qs[r], ks[j], c)
+        if u >= best_u[r, k - 1]:
+            continue
+        m = k - 1
+        while m > 0 and best_u[r, m - 1] > u:
+            best_u[r, m] = best_u[r, m - 1]
+            best_i[r, m] = best_i[r, m - 1]
+            m -= 1
+        best_u[r, m] = u
+        best_i[r, m] = col0 + j
+
+
+@nb.njit(parallel=True, **_OPTS)
+def knn_tile(qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i, serial):
     # ks, k0: this tile's keys; col0: index of its first key
     """Merge one (query block x key block) tile into the running k best per query.
 
@@ -137,32 +173,19 @@ def knn_tile(qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i):
     (u is monotone in d). A key must be strictly smaller to enter, and keys arrive in
     index order, so ties keep the lower index.
     """
-    k = best_u.shape[1]
-    slack = (qs.shape[1] + 4) * EPS64 * c
-    for i in nb.prange(gram.shape[0]):
-        r = row0 + i
-        for j in range(gram.shape[1]):
-            p = q0[r] * k0[j]
-            if c * (p - gram[i, j]) - 1.0 - slack * p >= best_u[r, k - 1]:
-                continue  # cannot enter even at its most favourable rounding
-            u, ok = _gemm_u(p, gram[i, j], c, slack, tol)
-            if not ok:
-                u = _u_exact(qs[r], ks[j], c)
-            if u >= best_u[r, k - 1]:
-                continue
-            m = k - 1
-            while m > 0 and best_u[r, m - 1] > u:
-                best_u[r, m] = best_u[r, m - 1]
-                best_i[r, m] = best_i[r, m - 1]
-                m -= 1
-            best_u[r, m] = u
-            best_i[r, m] = col0 + j
+    if serial:
+        for i in range(gram.shape[0]):
+            _knn_row(i, qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i)
+    else:
+        for i in nb.prange(gram.shape[0]):
+            _knn_row(i, qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i)
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(**_OPTS)
 def u_to_dist(best_u, c, out):
+    """(N, k) entries: O(N k) work, always on the calling thread."""
     sqrt_c = math.sqrt(c)
-    for i in nb.prange(best_u.shape[0]):
+    for i in range(best_u.shape[0]):
         for j in range(best_u.shape[1]):
             out[i, j] = _scaled_dist(best_u[i, j]) / sqrt_c
 
@@ -177,26 +200,42 @@ def _space_sq(row):
     return s
 
 
+@nb.njit(inline="always", **_OPTS)
+def _expmap0_row(i, u, c, out):
+    s = _space_sq(u[i])
+    t = math.sqrt(c) * math.sqrt(s)
+    k = math.sinh(t) / t if t > 0.0 else 1.0
+    out[i, 0] = math.sqrt(1.0 / c + k * k * s)  # x0 = sqrt(1/c + |xs|^2), |xs| = k |us|
+    for j in range(1, u.shape[1]):
+        out[i, j] = k * np.float64(u[i, j])
+
+
 @nb.njit(parallel=True, **_OPTS)
-def expmap0_rows(u, c, out):
+def expmap0_rows(u, c, out, serial):
     """out[i] = expmap0(u[i]); u (N, n+1), out (N, n+1); the time part of u is ignored."""
-    sqrt_c = math.sqrt(c)
-    for i in nb.prange(u.shape[0]):
-        s = _space_sq(u[i])
-        t = sqrt_c * math.sqrt(s)
-        k = math.sinh(t) / t if t > 0.0 else 1.0
-        out[i, 0] = math.sqrt(1.0 / c + k * k * s)  # x0 = sqrt(1/c + |xs|^2), |xs| = k |us|
-        for j in range(1, u.shape[1]):
-            out[i, j] = k * np.float64(u[i, j])
+    if serial:
+        for i in range(u.shape[0]):
+            _expmap0_row(i, u, c, out)
+    else:
+        for i in nb.prange(u.shape[0]):
+            _expmap0_row(i, u, c, out)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _logmap0_row(i, y, c, out):
+    t = math.sqrt(c) * math.sqrt(_space_sq(y[i]))
+    k = math.asinh(t) / t if t > 0.0 else 1.0
+    out[i, 0] = 0.0
+    for j in range(1, y.shape[1]):
+        out[i, j] = k * np.float64(y[i, j])
 
 
 @nb.njit(parallel=True, **_OPTS)
-def logmap0_rows(y, c, out):
+def logmap0_rows(y, c, out, serial):
     """out[i] = logmap0(y[i]); time component 0."""
-    sqrt_c = math.sqrt(c)
-    for i in nb.prange(y.shape[0]):
-        t = sqrt_c * math.sqrt(_space_sq(y[i]))
-        k = math.asinh(t) / t if t > 0.0 else 1.0
-        out[i, 0] = 0.0
-        for j in range(1, y.shape[1]):
-            out[i, j] = k * np.float64(y[i, j])
+    if serial:
+        for i in range(y.shape[0]):
+            _logmap0_row(i, y, c, out)
+    else:
+        for i in nb.prange(y.shape[0]):
+            _logmap0_row(i, y, c, out)

@@ -19,9 +19,10 @@ KNN_TOL = {np.dtype(np.float32): 2.0**-23, np.dtype(np.float64): 2.0**-52}
 # which must stay under 64 MiB of extra memory in all
 PAIRWISE_TILE = 1 << 22
 KNN_TILE = 1 << 21
-# dist runs on the calling thread below this many space components in all (rows x n): with
-# n = 16 the serial loop is ahead up to 64 rows and the thread pool from 256 (2 cores)
-DIST_SERIAL_WORK = 2048
+# kernels run on the calling thread below this many space components in all (pairs x n, or
+# rows x n): with n = 16 the serial loop of dist is ahead up to 64 rows and the thread pool
+# from 256 (2 cores)
+SERIAL_WORK = 2048
 
 
 def _space(a: np.ndarray) -> np.ndarray:
@@ -39,8 +40,7 @@ def dist(x, y, c: float, dtype) -> np.ndarray:
     shape = x.shape[:-1]
     n = x.shape[-1] - 1
     out = np.empty(math.prod(shape), dtype=dtype)
-    kernel = K.dist_rows_serial if out.size * n < DIST_SERIAL_WORK else K.dist_rows
-    kernel(_space(x).reshape(-1, n), _space(y).reshape(-1, n), c, out)
+    K.dist_rows(_space(x).reshape(-1, n), _space(y).reshape(-1, n), c, out, out.size * n < SERIAL_WORK)
     return out.reshape(shape)
 
 
@@ -52,9 +52,10 @@ def pairwise_dist(x, y, c: float, dtype) -> np.ndarray:
     ys64 = ys.astype(np.float64)
     step = max(1, PAIRWISE_TILE // max(1, m_rows))
     tol = PAIRWISE_TOL[np.dtype(dtype)]
+    serial = out.size * xs.shape[1] < SERIAL_WORK
     for r in range(0, n_rows, step):
         gram = xs[r : r + step].astype(np.float64) @ ys64.T
-        K.pairwise_epilogue(xs, ys, gram, x0, y0, r, c, tol, out.dtype == np.float32, out)
+        K.pairwise_epilogue(xs, ys, gram, x0, y0, r, c, tol, out.dtype == np.float32, out, serial)
     return out
 
 
@@ -68,12 +69,13 @@ def knn(queries, keys, k: int, c: float, dtype):
     rows = max(1, min(n_q, 1024))
     cols = max(1, KNN_TILE // max(1, rows))
     tol = KNN_TOL[np.dtype(dtype)]
+    serial = n_q * n_k * qs.shape[1] < SERIAL_WORK
     for col in range(0, n_k, cols):  # keys outer: each key block is converted once
         block = ks[col : col + cols].astype(np.float64)
         k0 = np.sqrt(1.0 / c + np.einsum("ij,ij->i", block, block))
         for row in range(0, n_q, rows):
             gram = qs64[row : row + rows] @ block.T
-            K.knn_tile(qs, ks[col : col + cols], gram, q0, k0, row, col, c, tol, best_u, best_i)
+            K.knn_tile(qs, ks[col : col + cols], gram, q0, k0, row, col, c, tol, best_u, best_i, serial)
     out = np.empty((n_q, k), dtype=dtype)
     K.u_to_dist(best_u, c, out)
     return out, best_i
@@ -82,12 +84,12 @@ def knn(queries, keys, k: int, c: float, dtype):
 def expmap0(u, c: float, dtype) -> np.ndarray:
     flat = u.reshape(-1, u.shape[-1])
     out = np.empty(flat.shape, dtype=dtype)
-    K.expmap0_rows(flat, c, out)
+    K.expmap0_rows(flat, c, out, flat.size < SERIAL_WORK)
     return out.reshape(u.shape)
 
 
 def logmap0(y, c: float, dtype) -> np.ndarray:
     flat = y.reshape(-1, y.shape[-1])
     out = np.empty(flat.shape, dtype=dtype)
-    K.logmap0_rows(flat, c, out)
+    K.logmap0_rows(flat, c, out, flat.size < SERIAL_WORK)
     return out.reshape(y.shape)
