@@ -12,7 +12,7 @@ at most that over sqrt(u (u + 2)), so its relative error is at most that over
 f(u) = sqrt(u (u + 2)) acosh(1 + u), and a pair is good to ``tol`` when
 f(u) >= 4 (n + 3) eps c x0 y0 / tol. f is increasing, so this is u >= T = f^-1(...): T is
 taken per row against x0_i max_j y0_j (one comparison per pair, no outer product), an upper
-bound of f^-1 found by bisection on the N rows. That flags a superset of the pairs that need
+bound of f^-1 found by Newton's method on the N rows. That flags a superset of the pairs that need
 it: usually the diagonal of pairwise_dist(x, x) and little else. (The simpler bound
 f(u) >= 2u flags every pair of random 512-dimensional float64 points.)
 
@@ -86,16 +86,19 @@ class Side:
 
 def threshold(x0, ymax, n: int, c, tolerance: float, *, xp):
     """T per row: pairs with u >= T are good to ``tolerance`` from the GEMM (see above).
-    Bisection for f(T) = v keeps an upper end of the bracket: never below the true root.
-    f(u) >= 2u puts the root in [0, v/2]."""
+
+    With t = acosh(1 + u), f(u) = t sinh t is increasing and convex in u (f' = 1 + t coth t,
+    f'' = (coth t - t / sinh^2 t) / sinh t >= 0), so Newton's method started above the root,
+    at v/2 (f(u) >= 2u), stays above it: three steps, a few ulp of margin for their roundings.
+    """
     eps = float(xp.finfo(x0.dtype).eps)
     v = (4.0 * (n + 3) * eps / tolerance) * (c * x0) * ymax
-    lo, hi = xp.zeros_like(v), 0.5 * v
-    for _ in range(16):  # hi - root <= v / 2^17: a few more pairs flagged than necessary
-        mid = 0.5 * (lo + hi)
-        low = xp.sqrt(mid * (mid + 2.0)) * xp.log1p(mid + xp.sqrt(mid * (mid + 2.0))) < v
-        lo, hi = xp.where(low, mid, lo), xp.where(low, hi, mid)
-    return hi * (1.0 + 4.0 * eps)  # the bisection's own roundings
+    u = 0.5 * v
+    for _ in range(3):
+        s = xp.sqrt(u * (u + 2.0))
+        t = xp.log1p(u + s)
+        u = u - (t * s - v) / (1.0 + t * (1.0 + u) / s)
+    return u * (1.0 + 8.0 * eps)
 
 
 def tile_dist(xs, x0, xg, right: Side, c, tolerance, out_dtype, *, xp):
