@@ -54,7 +54,7 @@ def test_without_the_recompute_the_bound_is_missed(monkeypatch, dtype, radius, g
     """The cases above exercise the recompute: with it disabled the GEMM value misses."""
     x, y = near_far(dtype, radius, gap)
     x, y = lorentz.project(x, c=c), lorentz.project(y, c=c)
-    monkeypatch.setattr(_allpairs, "recompute", lambda sd, cand, xs, ys, c, *, xp: sd)
+    monkeypatch.setattr(_allpairs, "recompute", lambda sd, cand, xs, ys, c, *, xp, distance=True: sd)
     with np.errstate(invalid="ignore"):  # a GEMM u below 0 gives NaN: a miss too
         d = lorentz.pairwise_dist(x, y, c=c, implementation="reference")
     assert not worst_error(d, x, y, c) <= BOUND[dtype]
@@ -103,12 +103,12 @@ def test_tiles_and_chunks_past_their_boundaries(xp, monkeypatch):
 
 
 def test_jax_recompute_in_several_chunks_under_jit():
-    """More flagged pairs than one chunk holds (max(N, M)): the while loop takes them all."""
+    """Eight flagged pairs in every row: eight rounds of the while loop take them all."""
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     jnp = jax.numpy
     rng = np.random.default_rng(3)
-    s = 1e3 * np.ones((1, 3)) + 1e-6 * rng.normal(size=(8, 3))  # 64 near pairs, chunks of 8
+    s = 1e3 * np.ones((1, 3)) + 1e-6 * rng.normal(size=(8, 3))  # 64 near pairs
     x = lorentz.from_space(s)
     got = np.asarray(jax.jit(lambda a: lorentz.pairwise_dist(a, a))(jnp.asarray(x)))
     off = ~np.eye(8, dtype=bool)
@@ -218,16 +218,28 @@ def test_meru_loss_on_jax_against_torch():
         np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-9, atol=1e-12)
 
 
-def test_meru_loss_keeps_no_batch_by_batch_tensor_for_the_backward():
+def test_meru_loss_keeps_no_more_than_one_tile_for_the_backward(monkeypatch):
+    """Streaming over several tiles, autograd keeps nothing B x M; when one tile holds the
+    whole batch, that tile (at most TILE elements) is kept instead of recomputed."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(7)
     b, m = 40, 50
     image = torch.tensor(rng.normal(size=(b, 8)) * 0.3, requires_grad=True)
     text = torch.tensor(rng.normal(size=(m, 8)) * 0.3, requires_grad=True)
-    saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
-        loss = lorentz.meru.meru_loss(image, text, curv=1.0, logit_scale=10.0,
-                                      implementation="reference")["loss"]
-    assert max(saved) < b * m  # the largest is an (M, n) embedding
-    loss.backward()
-    assert torch.isfinite(image.grad).all() and torch.isfinite(text.grad).all()
+
+    def saved_sizes():
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t,
+                                                      lambda t: t):
+            loss = lorentz.meru.meru_loss(image, text, curv=1.0, logit_scale=10.0,
+                                          implementation="reference")["loss"]
+        grads = torch.autograd.grad(loss, [image, text])
+        return max(saved), grads
+
+    one_tile, want = saved_sizes()
+    assert one_tile == b * m <= _allpairs.TILE
+    monkeypatch.setattr(_allpairs, "TILE", 4 * m)  # four rows a tile
+    streamed, got = saved_sizes()
+    assert streamed < b * m  # the largest is an (M, n) embedding
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-15)

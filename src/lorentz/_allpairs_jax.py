@@ -31,20 +31,24 @@ dist.defvjp(dist_fwd, dist_bwd)
 
 @jax.custom_vjp
 def lse(xs, ys, c, scale):
-    return A.neg_dist_lse(xs, ys, c, scale, xp=xp)
+    return A.neg_dist_lse(xs, ys, c, scale, xp=xp)[:2]
 
 
 def lse_fwd(xs, ys, c, scale):
-    out = lse(xs, ys, c, scale)
-    return out, (xs, ys, c, scale, *out)
+    row, col, tile = A.neg_dist_lse(xs, ys, c, scale, xp=xp)
+    return (row, col), (xs, ys, c, scale, row, col, tile)
 
 
 def lse_bwd(res, g):
-    xs, ys, c, scale, row, col = res
-    gx, gy, gc, gs = A.neg_dist_lse_grads(g[0], g[1], row, col, xs, ys, c,
-                                          scale, xp=xp)
-    return (gx.astype(xs.dtype), gy.astype(ys.dtype),
-            xp.reshape(gc, c.shape).astype(c.dtype), xp.reshape(gs, xp.shape(scale)).astype(scale.dtype))
+    xs, ys, c, scale, row, col, tile = res
+    gx, gy, gc, gs = A.neg_dist_lse_grads(g[0], g[1], row, col, tile, xs, ys, c, scale, xp=xp)
+    return (
+        gx.astype(xs.dtype),
+        gy.astype(ys.dtype),
+        xp.reshape(gc, c.shape).astype(c.dtype),
+        xp.reshape(gs, xp.shape(scale)).astype(scale.dtype),
+    )
+
 
 lse.defvjp(lse_fwd, lse_bwd)
 

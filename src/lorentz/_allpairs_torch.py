@@ -49,27 +49,30 @@ register_autograd("lorentz::allpairs_dist",
 
 @custom_op("lorentz::allpairs_lse", mutates_args=())
 def lse(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
-        scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return A.neg_dist_lse(xs, ys, c1(c), scale, xp=xp)
 
 
 @lse.register_fake
 def _(xs, ys, c, scale):
-    return xs.new_empty((xs.shape[0],), dtype=c.dtype), xs.new_empty((ys.shape[0],), dtype=c.dtype)
+    n, m = xs.shape[0], ys.shape[0]
+    tile = (n, m) if A.keeps_tile(n, m) else (0, 0)
+    return (xs.new_empty((n,), dtype=c.dtype), xs.new_empty((m,), dtype=c.dtype),
+            xs.new_empty(tile, dtype=c.dtype))
 
 
 @custom_op("lorentz::allpairs_lse_backward", mutates_args=())
 def lse_backward(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor,
-                 row: torch.Tensor, col: torch.Tensor, g_row: torch.Tensor,
+                 row: torch.Tensor, col: torch.Tensor, tile: torch.Tensor, g_row: torch.Tensor,
                  g_col: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    gx, gy, gc, gs = A.neg_dist_lse_grads(g_row, g_col, row, col, xs, ys,
-                                          c1(c), scale, xp=xp)
+    gx, gy, gc, gs = A.neg_dist_lse_grads(g_row, g_col, row, col, tile, xs, ys, c1(c), scale,
+                                          xp=xp)
     return (gx.to(xs.dtype), gy.to(ys.dtype), torch.as_tensor(gc).to(c.dtype).reshape(c.shape),
             torch.as_tensor(gs).to(scale.dtype).reshape(scale.shape))
 
 
 @lse_backward.register_fake
-def _(xs, ys, c, scale, row, col, g_row, g_col):
+def _(xs, ys, c, scale, row, col, tile, g_row, g_col):
     return torch.empty_like(xs), torch.empty_like(ys), torch.empty_like(c), torch.empty_like(scale)
 
 
@@ -77,11 +80,12 @@ def lse_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs, *output)
 
 
-def lse_grad(ctx, g_row, g_col):
-    xs, ys, c, scale, row, col = ctx.saved_tensors
+def lse_grad(ctx, g_row, g_col, _):
+    xs, ys, c, scale, row, col, tile = ctx.saved_tensors
     g_row = torch.zeros_like(row) if g_row is None else g_row
     g_col = torch.zeros_like(col) if g_col is None else g_col
-    return lse_backward(xs, ys, c, scale, row, col, g_row, g_col)
+    return lse_backward(xs, ys, c, scale, row, col, tile, g_row, g_col)
+
 
 register_autograd("lorentz::allpairs_lse", lse_grad, setup_context=lse_setup)
 
@@ -102,7 +106,7 @@ class Ops:
 
     def neg_dist_lse(self, xs, ys, c, scale):
         cc = _scalar_c(c, xp, xs)
-        return lse(xs, ys, cc, torch.as_tensor(scale, dtype=cc.dtype, device=xs.device))
+        return lse(xs, ys, cc, torch.as_tensor(scale, dtype=cc.dtype, device=xs.device))[:2]
 
     def knn_indices(self, qs, ks, k, c):
         return knn(qs, ks, _scalar_c(c, xp, qs).detach(), k)
