@@ -10,7 +10,7 @@ same on numpy without numba (the array-API reference) against numpy's sgemm + ar
 forward + backward, B = 1024, 512 dims, on torch CPU against MERU's loss formula (both with
 the entailment term, weight 0.2); knn on torch
 CPU (1,000 queries x 200,000 keys x 64, k = 10) against a blockwise matmul + topk, with peak
-extra memory. Times are medians after a warm-up. Errors: the largest relative error against
+extra memory. Times are medians of 7 runs after a warm-up. Errors: the largest relative error against
 mpmath (lorentz.testing.mpref, 50 digits, on the rounded inputs) over 64 pairs of each result:
 the diagonal of a near copy of x (pairs ~1e-3 apart, where the GEMM form cancels) and random
 off-diagonal pairs.
@@ -29,8 +29,10 @@ import numpy as np
 import lorentz
 import lorentz.meru
 from _common import median_time, write_section
+from benchmarks.textbook import meru_loss_formula, meru_pairwise
 
 rng = np.random.default_rng(0)
+REPEAT = 7  # medians of 7 runs: this 2-core machine's timings move by 20% from run to run
 
 
 def space(n, dim, dtype=np.float32):
@@ -56,37 +58,6 @@ def mp_error(d, x, y, samples=64):
         exact = float(mpref.dist(x[i], y[j]))
         worst = max(worst, abs(d[i, j] - exact) / exact if exact else abs(d[i, j]))
     return worst
-
-
-def meru_pairwise(x, y, curv=1.0, eps=1e-8):
-    """MERU's pairwise_dist on space components, transcribed."""
-    import torch
-
-    xt = torch.sqrt(1 / curv + torch.sum(x**2, dim=-1, keepdim=True))
-    yt = torch.sqrt(1 / curv + torch.sum(y**2, dim=-1, keepdim=True))
-    return torch.acosh(torch.clamp(-curv * (x @ y.T - xt @ yt.T), min=1 + eps)) / curv**0.5
-
-
-def meru_loss_formula(image, text, curv, scale, entail_weight=0.2, min_radius=0.1, eps=1e-8):
-    """MERU's loss on one process, transcribed: logits -scale d and cross-entropy both ways,
-    plus its entailment term (half-aperture of the text, exterior angle of the image at it)."""
-    import torch
-
-    logits = -scale * meru_pairwise(image, text, curv)
-    labels = torch.arange(image.shape[0])
-    ce = torch.nn.functional.cross_entropy
-    contrastive = 0.5 * (ce(logits, labels) + ce(logits.T, labels))
-    x, y = text, image
-    x_norm = torch.norm(x, dim=-1)
-    aperture = torch.asin(torch.clamp(2 * min_radius / (x_norm * curv**0.5 + eps), -1 + eps, 1 - eps))
-    x_time = torch.sqrt(1 / curv + torch.sum(x**2, dim=-1))
-    y_time = torch.sqrt(1 / curv + torch.sum(y**2, dim=-1))
-    c_xyl = curv * (torch.sum(x * y, dim=-1) - x_time * y_time)
-    numer = y_time + c_xyl * x_time
-    denom = torch.sqrt(torch.clamp(c_xyl**2 - 1, min=eps))
-    angle = torch.acos(torch.clamp(numer / (x_norm * denom + eps), -1 + eps, 1 - eps))
-    entailment = torch.clamp(angle - aperture, min=0).mean()
-    return contrastive + entail_weight * entailment
 
 
 def peak_rss_mb(f):
@@ -132,8 +103,8 @@ def main():
 
         # torch CPU
         tx, ty, txs, tys = (torch.from_numpy(v) for v in (x, y, xs, ys))
-        t_text = median_time(lambda: meru_pairwise(txs, tys), 3)
-        t_lib = median_time(lambda: lorentz.pairwise_dist(tx, ty), 3)
+        t_text = median_time(lambda: meru_pairwise(txs, tys), REPEAT)
+        t_lib = median_time(lambda: lorentz.pairwise_dist(tx, ty), REPEAT)
         rows.append((f"torch CPU pairwise_dist {n}x{n}x{dim}", "MERU's formula", t_text, t_lib,
                      mp_error(meru_pairwise(txs, tys).numpy(), x, y),
                      mp_error(lorentz.pairwise_dist(tx, ty).numpy(), x, y)))
@@ -145,8 +116,8 @@ def main():
             y0 = np.sqrt(1 + np.sum(ys * ys, 1))
             return np.arccosh(np.maximum(np.outer(x0, y0) - g, 1))
 
-        t_text = median_time(np_text, 3)
-        t_lib = median_time(lambda: lorentz.pairwise_dist(x, y, implementation="reference"), 3)
+        t_text = median_time(np_text, REPEAT)
+        t_lib = median_time(lambda: lorentz.pairwise_dist(x, y, implementation="reference"), REPEAT)
         rows.append((f"numpy (no numba) pairwise_dist {n}x{n}x{dim}", "sgemm + arccosh", t_text, t_lib,
                      mp_error(np_text(), x, y),
                      mp_error(lorentz.pairwise_dist(x, y, implementation="reference"), x, y)))
@@ -160,8 +131,8 @@ def main():
             return jnp.arccosh(jnp.maximum(-g, 1.0))
 
         jax_lib = jax.jit(lambda x, y: lorentz.pairwise_dist(x, y))
-        t_text = median_time(lambda: jax_text(jx, jy).block_until_ready(), 3)
-        t_lib = median_time(lambda: jax_lib(jx, jy).block_until_ready(), 3)
+        t_text = median_time(lambda: jax_text(jx, jy).block_until_ready(), REPEAT)
+        t_lib = median_time(lambda: jax_lib(jx, jy).block_until_ready(), REPEAT)
         x64, y64 = x.astype(np.float64), y.astype(np.float64)
         rows.append((f"jax jit float64 pairwise_dist {n}x{n}x{dim}", "textbook jnp", t_text, t_lib,
                      mp_error(jax_text(jx, jy), x64, y64), mp_error(jax_lib(jx, jy), x64, y64)))
@@ -178,9 +149,9 @@ def main():
         loss.backward()
         return loss
 
-    t_text = median_time(lambda: step(lambda i, t: meru_loss_formula(i, t, curv, scale)), 3)
+    t_text = median_time(lambda: step(lambda i, t: meru_loss_formula(i, t, curv, scale)), REPEAT)
     t_lib = median_time(lambda: step(lambda i, t: lorentz.meru.meru_loss(
-        i, t, curv=curv, logit_scale=scale)["loss"]), 3)
+        i, t, curv=curv, logit_scale=scale)["loss"]), REPEAT)
     rows.append((f"torch CPU meru_loss fwd+bwd B={b}, {dim} dims", "MERU's loss", t_text, t_lib, None, None))
 
     # knn
@@ -200,8 +171,8 @@ def main():
             best_d, best_i = dv, di
         return best_d, best_i
 
-    t_text = median_time(topk_text, 3)
-    t_lib = median_time(lambda: lorentz.knn(q, keys, k), 3)
+    t_text = median_time(topk_text, REPEAT)
+    t_lib = median_time(lambda: lorentz.knn(q, keys, k), REPEAT)
     _, mem_text = peak_rss_mb(topk_text)
     _, mem_lib = peak_rss_mb(lambda: lorentz.knn(q, keys, k))
     rows.append((f"torch CPU knn {n_q}x{n_k}x{dim}, k={k}", "blockwise matmul + topk", t_text, t_lib,
@@ -209,7 +180,7 @@ def main():
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, jax {jax.__version__}"
     lines = [
-        f"`python benchmarks/allpairs.py` ({machine}; float32 inputs unless said, medians of 3"
+        f"`python benchmarks/allpairs.py` ({machine}; float32 inputs unless said, medians of 7"
         " after a warm-up; errors: max relative against mpmath over near and random pairs):",
         "",
         "| work | textbook | textbook time | lorentz time | ratio | textbook error | lorentz error |",
