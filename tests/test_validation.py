@@ -147,22 +147,58 @@ def test_check_tangent(xp):
         lorentz.check_tangent(asarray(xp, 2 * P), asarray(xp, U))
 
 
-def test_inputs_are_not_modified():
-    x, y, u = P.copy(), P[::-1].copy(), U.copy()
-    for a in (x, y, u):
-        a.flags.writeable = False  # any in-place write raises
-    for f in (
-        lambda: lorentz.dist(x, y),
+def _every_call(x, y, u, impl):
+    """Every public function on points x, y and tangent u at x; ``impl`` where it is taken."""
+    kw = {} if impl is None else {"implementation": impl}
+    v = np.concatenate([0 * u[..., :1], u[..., 1:]], axis=-1) if isinstance(u, np.ndarray) else u
+    return [
+        lambda: lorentz.dist(x, y, **kw),
+        lambda: lorentz.pairwise_dist(x, y, **kw),
+        lambda: lorentz.knn(x, y, 1, **kw),
+        lambda: lorentz.expmap0(v, **kw),
+        lambda: lorentz.logmap0(x, **kw),
+        lambda: lorentz.dist0(x),
+        lambda: lorentz.inner(x, y),
+        lambda: lorentz.norm(u),
         lambda: lorentz.expmap(x, u),
         lambda: lorentz.logmap(x, y),
         lambda: lorentz.transport(x, y, u),
         lambda: lorentz.project(x),
         lambda: lorentz.project_tangent(x, u),
+        lambda: lorentz.half_aperture(x),
         lambda: lorentz.exterior_angle(x, y),
-        lambda: lorentz.pairwise_dist(x, y),
-    ):
+        lambda: lorentz.to_poincare(x),
+        lambda: lorentz.from_poincare(lorentz.to_poincare(x)),
+        lambda: lorentz.to_space(x),
+        lambda: lorentz.from_space(x[..., 1:]),
+        lambda: lorentz.check_point(x),
+        lambda: lorentz.check_tangent(x, u),
+    ]
+
+
+@pytest.mark.parametrize("impl", [None, "reference", "numba"])
+def test_inputs_are_not_modified(impl):
+    """Read-only numpy inputs (an in-place write raises) through every function, on every
+    implementation that takes them."""
+    pytest.importorskip("numba")
+    x, y, u = P.copy(), P[::-1].copy(), U.copy()
+    for a in (x, y, u):
+        a.flags.writeable = False
+    for f in _every_call(x, y, u, impl):
         f()
     np.testing.assert_array_equal(x, P)
+    np.testing.assert_array_equal(u, U)
+
+
+def test_tensors_are_not_modified():
+    """torch has no read-only flag: the values after every call must be the values before."""
+    torch = pytest.importorskip("torch")
+    x, y, u = (torch.tensor(a) for a in (P, P[::-1].copy(), U))
+    before = [a.clone() for a in (x, y, u)]
+    for f in _every_call(x, y, u, None):
+        f()
+    for a, b in zip((x, y, u), before):
+        assert torch.equal(a, b)
 
 
 def test_library_dtype_and_device_are_kept(xp):

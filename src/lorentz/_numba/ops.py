@@ -19,6 +19,7 @@ KNN_TOL = {np.dtype(np.float32): 2.0**-23, np.dtype(np.float64): 2.0**-52}
 # which must stay under 64 MiB of extra memory in all
 PAIRWISE_TILE = 1 << 22
 KNN_TILE = 1 << 21
+KNN_ROWS = 1024  # queries per block of knn
 # kernels run on the calling thread below this many space components in all (pairs x n, or
 # rows x n): with n = 16 the serial loop of dist is ahead up to 64 rows and the thread pool
 # from 256 (2 cores)
@@ -66,7 +67,7 @@ def knn(queries, keys, k: int, c: float, dtype):
     qs64 = qs.astype(np.float64)
     best_u = np.full((n_q, k), np.inf)
     best_i = np.full((n_q, k), -1, dtype=np.int64)
-    rows = max(1, min(n_q, 1024))
+    rows = max(1, min(n_q, KNN_ROWS))
     cols = max(1, KNN_TILE // max(1, rows))
     tol = KNN_TOL[np.dtype(dtype)]
     serial = n_q * n_k * qs.shape[1] < SERIAL_WORK
