@@ -130,3 +130,47 @@ def test_far_out_tangent_vectors_keep_their_norm_through_inner_proju_and_expmap(
     # a vector that is not tangent at all is still projected orthogonally
     v = torch.tensor([3.0, 1.0, 2.0], dtype=torch.float64)
     assert torch.equal(m.proju(x, v), lorentz.project_tangent(x, v))
+
+
+def test_learnable_curvature_gradient_and_step_match_the_closed_form():
+    """A learnable c (stored as geoopt's k = 1/c) through a geoopt optimiser step: the gradient
+    of a sum of distances with respect to k, and the step, against the closed form
+    d(k) = acosh(1 + u) sqrt(k), u = (x0 y0 - xs.ys) / k - 1, x0 = sqrt(k + |xs|^2),
+    differentiated by mpmath."""
+    import mpmath
+
+    mpmath.mp.dps = 30
+    m = Lorentz(0.5, learnable=True)
+    x, y = _points(Lorentz(0.5), n=4), _points(Lorentz(0.5), n=4)
+    lr = 0.01
+    opt = geoopt.optim.RiemannianSGD([m.k], lr=lr)
+    loss = m.dist(x, y).sum()
+    loss.backward()
+    k0 = float(m.k.detach())
+    pairs = [(list(map(mpmath.mpf, a[1:].tolist())), list(map(mpmath.mpf, b[1:].tolist())))
+             for a, b in zip(x, y)]
+
+    def total(k):
+        out = 0
+        for xs, ys in pairs:
+            x0 = mpmath.sqrt(k + sum(v * v for v in xs))
+            y0 = mpmath.sqrt(k + sum(v * v for v in ys))
+            u = (x0 * y0 - sum(a * b for a, b in zip(xs, ys))) / k - 1
+            out += mpmath.acosh(1 + u) * mpmath.sqrt(k)
+        return out
+
+    want = float(mpmath.diff(total, mpmath.mpf(k0)))
+    # geoopt keeps k in float32: its gradient and step are float32 values
+    assert float(m.k.grad) == pytest.approx(want, rel=1e-6)
+    opt.step()
+    assert float(m.k.detach()) == pytest.approx(k0 - lr * want, rel=1e-7)
+
+
+def test_transp_projects_onto_the_tangent_space_first():
+    m = Lorentz(0.7)
+    x, y = _points(m), _points(m)
+    v = torch.randn(x.shape, generator=gen, dtype=torch.float64)  # not tangent at x
+    got = m.transp(x, y, v)
+    torch.testing.assert_close(got, lorentz.transport(x, y, m.proju(x, v), c=0.7), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(got, lorentz.transport(x, y, v, c=0.7), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(lorentz.inner(got, y), torch.zeros(len(y), dtype=torch.float64), rtol=0, atol=1e-10)
