@@ -19,9 +19,10 @@ def dot(a, b, *, xp):
 
 
 def sqrt0(q, *, xp):
-    """sqrt(max(q, 0)) whose gradient at 0 is the zero subgradient instead of inf."""
+    """sqrt(max(q, 0)) whose gradient at 0 is the zero subgradient instead of inf; NaN stays
+    NaN (a guard that mapped it to 0 would turn a NaN input into a finite answer)."""
     pos = q > 0
-    return xp.where(pos, xp.sqrt(xp.where(pos, q, 1.0)), 0.0)
+    return xp.where(pos, xp.sqrt(xp.where(pos, q, 1.0)), xp.where(q == q, 0.0, q))
 
 
 def norm0(v, *, xp):

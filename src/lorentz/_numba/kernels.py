@@ -153,8 +153,8 @@ def _knn_row(i, qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i):
         u, ok = _gemm_u(p, gram[i, j], c, slack, tol)
         if not ok:
             u = _u_exact(qs[r], ks[j], c)
-        if u >= best_u[r, k - 1]:
-            continue
+        if u >= best_u[r, k - 1] or u != u:
+            continue  # a NaN never enters: the host ranks rows left short again
         m = k - 1
         while m > 0 and best_u[r, m - 1] > u:
             best_u[r, m] = best_u[r, m - 1]
@@ -204,7 +204,7 @@ def _space_sq(row):
 def _expmap0_row(i, u, c, out):
     s = _space_sq(u[i])
     t = math.sqrt(c) * math.sqrt(s)
-    k = math.sinh(t) / t if t > 0.0 else 1.0
+    k = math.sinh(t) / t if t != 0.0 else 1.0  # NaN stays NaN
     out[i, 0] = math.sqrt(1.0 / c + k * k * s)  # x0 = sqrt(1/c + |xs|^2), |xs| = k |us|
     for j in range(1, u.shape[1]):
         out[i, j] = k * np.float64(u[i, j])
@@ -224,7 +224,7 @@ def expmap0_rows(u, c, out, serial):
 @nb.njit(inline="always", **_OPTS)
 def _logmap0_row(i, y, c, out):
     t = math.sqrt(c) * math.sqrt(_space_sq(y[i]))
-    k = math.asinh(t) / t if t > 0.0 else 1.0
+    k = math.asinh(t) / t if t != 0.0 else 1.0  # NaN stays NaN
     out[i, 0] = 0.0
     for j in range(1, y.shape[1]):
         out[i, j] = k * np.float64(y[i, j])

@@ -79,6 +79,15 @@ def knn(queries, keys, k: int, c: float, dtype):
             K.knn_tile(qs, ks[col : col + cols], gram, q0, k0, row, col, c, tol, best_u, best_i, serial)
     out = np.empty((n_q, k), dtype=dtype)
     K.u_to_dist(best_u, c, out)
+    # rows where fewer than k keys entered (a NaN query, NaN keys, overflowing distances: a
+    # NaN or inf never beats the initial inf) are ranked again with NaN as +inf, ties to the
+    # lower index, so every index is a key and a NaN query gets NaN distances
+    short = np.flatnonzero(best_i[:, -1] < 0)
+    if short.size:
+        d = pairwise_dist(queries[short], keys, c, np.float64)
+        order = np.argsort(np.where(np.isnan(d), np.inf, d), axis=1, kind="stable")[:, :k]
+        best_i[short] = order
+        out[short] = np.take_along_axis(d, order, axis=1)
     return out, best_i
 
 
