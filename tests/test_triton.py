@@ -367,3 +367,59 @@ def test_kernels_compile_for_a_gpu():
     out = subprocess.run([sys.executable, script, "90"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count(": ok,") == 8
+
+
+@pytest.mark.parametrize("op", ["pairwise_dist", "knn", "expmap0", "logmap0"])
+def test_the_triton_kernels_run_when_asked(op, monkeypatch):
+    """A spy on the Triton host functions: "triton" runs them, "reference" does not."""
+    seen = []
+    original = getattr(ops, op)
+    monkeypatch.setattr(ops, op, lambda *a, **k: seen.append(op) or original(*a, **k))
+    x, y = (tensor(a) for a in inputs("random", np.float32, 1.0))
+    calls = {
+        "pairwise_dist": lambda impl: lorentz.pairwise_dist(x, y, implementation=impl),
+        "knn": lambda impl: lorentz.knn(x, y, 2, implementation=impl),
+        "expmap0": lambda impl: lorentz.expmap0(x / 4, implementation=impl),
+        "logmap0": lambda impl: lorentz.logmap0(x, implementation=impl),
+    }
+    calls[op]("reference")
+    assert not seen
+    calls[op]("triton")
+    assert seen == [op]
+
+
+def test_the_fused_loss_runs_when_asked(monkeypatch):
+    seen = []
+    original = ops.neg_dist_lse
+    monkeypatch.setattr(ops, "neg_dist_lse", lambda *a: seen.append(1) or original(*a))
+    image, text, _ = _meru_case("default")
+    meru_loss(image.float(), text.float(), curv=1.0, logit_scale=10.0, implementation="reference")
+    assert not seen
+    meru_loss(image.float(), text.float(), curv=1.0, logit_scale=10.0, implementation="triton")
+    assert len(seen) == 2  # one log-sum-exp per direction
+
+
+def test_nan_reaches_exactly_what_it_touches():
+    """The NaN policy (tests/test_nan.py) on the Triton kernels: a NaN coordinate makes its
+    row NaN, never 0, and leaves the other rows as they were."""
+    x, y = (tensor(a) for a in inputs("random", np.float32, 1.0))
+    dirty = x.clone()
+    dirty[1, 2] = float("nan")
+    # the interpreter runs the kernels in numpy, which warns of NaN arithmetic; a GPU does not
+    with np.errstate(invalid="ignore"):
+        _nan_rows(x, y, dirty)
+
+
+def _nan_rows(x, y, dirty):
+    for f in (lambda a: lorentz.pairwise_dist(a, y, implementation="triton"),
+              lambda a: lorentz.expmap0(a / 4, implementation="triton"),
+              lambda a: lorentz.logmap0(a, implementation="triton")[:, 1:],
+              lambda a: lorentz.knn(a, y, 2, implementation="triton")[0]):
+        clean, got = f(x), f(dirty)
+        assert torch.isnan(got[1]).all()
+        keep = [0] + list(range(2, len(x)))
+        assert torch.equal(got[keep], clean[keep])
+    image, text, _ = _meru_case("default")
+    image = image.float()
+    image[1, 0] = float("nan")
+    assert torch.isnan(meru_loss(image, text.float(), curv=1.0, logit_scale=10.0, implementation="triton")["loss"])

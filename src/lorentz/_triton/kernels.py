@@ -140,7 +140,7 @@ def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
         exact = (dd + c * wedge) / (p + inv_c + g)
         u = tl.where(redo, exact, u)
     # rounding can leave the GEMM form a hair below 0 (padding rows, coincident points)
-    return tl.maximum(u, 0.0), a0, b0
+    return tl.maximum(u, 0.0, propagate_nan=tl.PropagateNan.ALL), a0, b0  # NaN stays NaN
 
 
 @triton.jit
@@ -227,7 +227,7 @@ def neg_dist_lse_grad_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, w_ptr, da_
         prob = tl.where(ma[:, None] & mb[None, :], prob, 0.0)
         # sinh(sqrt(c) d) = sqrt(u (u + 2)); at d = 0 the reference's gradient is 0
         sinh = tl.sqrt(u * (u + 2.0))
-        w = tl.where(sinh > 0.0, -scale * prob / (s * tl.where(sinh > 0.0, sinh, 1.0)), 0.0)
+        w = tl.where(sinh == 0.0, 0.0, -scale * prob / (s * tl.where(sinh == 0.0, 1.0, sinh)))
         b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
         acc += tl.dot(w, b)
         wb0 += tl.sum(w * b0[None, :], axis=1)

@@ -102,7 +102,7 @@ def _pairwise_backward(ctx, grad):
     sd = s * d.double()
     sinh = torch.sinh(sd)
     g = grad.double()
-    w = torch.where(sinh > 0, g / (s * torch.where(sinh > 0, sinh, 1.0)), 0.0)
+    w = torch.where(sinh == 0, 0.0, g / (s * torch.where(sinh == 0, 1.0, sinh)))  # NaN kept
     dx = c64 * (x * ((w @ y0) / x0)[:, None] - w @ y)
     dy = c64 * (y * ((w.T @ x0) / y0)[:, None] - w.T @ x)
     u = 2.0 * torch.sinh(sd / 2.0) ** 2
