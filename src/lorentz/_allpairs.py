@@ -18,8 +18,8 @@ f(u) >= 2u flags every pair of random 512-dimensional float64 points.)
 
 The recompute set is data-dependent. Eagerly (numpy, torch, cupy, array-api-strict) it is a
 boolean mask: nonzero, gather, recompute, masked assignment. Under jax (eager or jit) it is a
-``lax.while_loop`` over chunks of max(N, M) pairs taken with ``nonzero(size=...)``: one chunk,
-one extra pass over the mask, in the usual case. Gradients (``_allpairs_autodiff``) come from
+``lax.while_loop`` whose every round takes each row's first flagged pair (argmax over the
+flags, static shapes): one round, one extra pass over the flags, in the usual case. Gradients (``_allpairs_autodiff``) come from
 the same tiles through GEMMs, with the recomputed pairs' gradients formed exactly.
 
 Functions here take space parts with leading batch dimensions (B, N, n) and (B, M, n) in the
@@ -56,7 +56,7 @@ def tol(xp, dtype) -> float:
 def epilogue_dtype(xp, dtype, work):
     """The dtype d is formed in from an exact u: the output's (float32 for half precision),
     never wider than the work dtype. From float64 u rounded to float32 (6e-8) the float32
-    sqrt and asinh add about 2 ulp: <= 3e-7 relative, inside the 2e-6 contract, at half the
+    sqrt and log1p add about 2 ulp: <= 3e-7 relative, inside the 2e-6 contract, at half the
     memory traffic of float64."""
     if dtype == xp.float64 or work == xp.float32:
         return work
@@ -105,12 +105,12 @@ def tile_dist(xs, x0, xg, right: Side, c, tolerance, out_dtype, *, xp):
     """sqrt(c) d for a tile of rows (B, R, .) against every row of ``right``, in ``out_dtype``
     (None: u itself, in the work dtype, for ranking): from the GEMM value of u, with the pairs
     whose bound could miss ``tolerance`` recomputed exactly. Distances, not u, are patched, so
-    the GEMM's output is read once more only. Returns (sqrt(c) d or u, the flagged pairs)."""
+    the GEMM's output is read once more only."""
     u = _matmul_t(xg, right.gemm, xp=xp)
     ymax = xp.max(right.x0, axis=-2, keepdims=True)  # (B, 1, 1)
     cand = u < threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp)
     out = u if out_dtype is None else scaled_dist(u, out_dtype, xp=xp)
-    return recompute(out, cand, xs, right.s, c, xp=xp, distance=out_dtype is not None), cand
+    return recompute(out, cand, xs, right.s, c, xp=xp, distance=out_dtype is not None)
 
 
 def _matmul(a, b, *, xp):
@@ -211,7 +211,7 @@ def pairwise_dist(xs, ys, c, *, xp):
     step = row_step(n_rows, ys.shape[-2])
     blocks = []
     for r in range(0, n_rows, step):
-        sd, _ = tile_dist(*left.rows(r, r + step), right, c, tolerance, ep, xp=xp)
+        sd = tile_dist(*left.rows(r, r + step), right, c, tolerance, ep, xp=xp)
         d = sd * (xp.astype(inv, ep) if not isinstance(inv, float) else inv)
         blocks.append(xp.astype(d, dtype) if d.dtype != dtype else d)
     return blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=-2)
@@ -235,7 +235,7 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
     col_max = xp.full((m_rows,), -math.inf, dtype=work)
     col_sum = xp.zeros((m_rows,), dtype=work)
     for r in range(0, n_rows, step):
-        sd, _ = tile_dist(*left.rows(r, r + step), right, c, tolerance, work, xp=xp)
+        sd = tile_dist(*left.rows(r, r + step), right, c, tolerance, work, xp=xp)
         a = (-scale * inv) * sd[0, ...]
         rows.append(_lse(a, 1, xp))
         new_max = xp.maximum(col_max, xp.max(a, axis=0))
@@ -370,7 +370,7 @@ def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, tile, xs, ys, c, scale, *
         if tile.shape[0]:
             sd = xp.expand_dims(tile, axis=0)
         else:
-            sd, _ = tile_dist(xs_r, x0_r, xg_r, right, c, tolerance, work, xp=xp)
+            sd = tile_dist(xs_r, x0_r, xg_r, right, c, tolerance, work, xp=xp)
         a = (-scale * inv) * sd[0, ...]
         rows = slice(r, r + xs_r.shape[-2])
         ga = (g_row[rows, None] * xp.exp(a - row_lse[rows, None])
@@ -448,7 +448,7 @@ def knn_indices(qs, ks, k: int, c, *, xp):
         q_rows = left.rows(r, r + rows)
         for col in range(0, n_k, cols):
             right = Side(xp.expand_dims(ks[col : min(col + cols, n_k), :], axis=0), c, xp=xp, work=work, left=False)
-            u, _ = tile_dist(*q_rows, right, c, tolerance, None, xp=xp)
+            u = tile_dist(*q_rows, right, c, tolerance, None, xp=xp)
             vals, idx = smallest_k(u[0, ...], min(k, u.shape[2]), xp=xp)
             idx = idx + col
             if best_u is not None:
