@@ -83,7 +83,7 @@ MUTANTS = [
            "    slack = (xs.shape[1] + 4) * EPS64 * c\n", "    slack = (xs.shape[1] + 4) * EPS64\n", NUMBA),
     Mutant("numba: knn query-block offset lost", "_numba/kernels.py",
            "    slack = (qs.shape[1] + 4) * EPS64 * c\n    r = row0 + i", "    slack = (qs.shape[1] + 4) * EPS64 * c\n    r = i", NUMBA),
-    Mutant("numba: expmap0 x0 from k |us|^2", "_numba/kernels.py",
+    Mutant("numba: expmap0 x0 from k s, not k^2 s", "_numba/kernels.py",
            "math.sqrt(1.0 / c + k * k * s)", "math.sqrt(1.0 / c + k * s)", NUMBA),
     Mutant("numba: float32 log of w, not 1 + w", "_numba/kernels.py",
            "math.log(np.float32(1.0 + w))", "math.log(np.float32(w))", NUMBA),

@@ -43,6 +43,8 @@ OPS = {
         Op("transport", lorentz.transport, mpref.transport, "transport"),
         Op("half_aperture", lorentz.half_aperture, mpref.half_aperture, "point", angle=True),
         Op("exterior_angle", lorentz.exterior_angle, mpref.exterior_angle, "distinct", True),
+        Op("to_poincare", lorentz.to_poincare, mpref.to_poincare, "point"),
+        Op("from_poincare", lorentz.from_poincare, mpref.from_poincare, "ball"),
     ]
 }
 
@@ -61,6 +63,10 @@ def cases(draw, name: str, dtypes=("float32", "float64")):
     kw = dict(c=c, dtype=dtype, max_norm=MAX_NORM[dtype])
     if kind == "point":
         return dtype, c, (draw(points(**kw)),)
+    if kind == "ball":  # a point of the Poincare ball, rounded to dtype, strictly inside it
+        p = np.array(mpref.to_poincare(draw(points(**kw)), c), dtype=np.float64).astype(dtype)
+        assume(c * float(np.sum(p.astype(np.float64) ** 2)) < 1)
+        return dtype, c, (p,)
     if kind in ("pair", "distinct"):
         return dtype, c, draw(point_pairs(**kw, distinct=kind == "distinct"))
     if kind == "tangent0":

@@ -113,6 +113,16 @@ def test_half_aperture(xp, case):
     check("half_aperture", xp, case)
 
 
+@given(case=cases("to_poincare"))
+def test_to_poincare(xp, case):
+    check("to_poincare", xp, case)
+
+
+@given(case=cases("from_poincare"))
+def test_from_poincare(xp, case):
+    check("from_poincare", xp, case)
+
+
 @given(case=cases("exterior_angle"))
 @example(case=NEAR_32)
 @example(case=NEAR_64)

@@ -84,6 +84,14 @@ class Side:
         return self.s[..., start:stop, :], self.x0[..., start:stop, :], self.gemm[..., start:stop, :]
 
 
+def sides(xs, ys, c, *, xp):
+    """(left, right, work dtype, tolerance): the operands of an all-pairs pass (B, N, n) and
+    (B, M, n), and the GEMM tolerance for the dtype of the results."""
+    work = compute_dtype(xp, getattr(xs, "device", None))
+    return (Side(xs, c, xp=xp, work=work, left=True), Side(ys, c, xp=xp, work=work, left=False),
+            work, tol(xp, xs.dtype))
+
+
 def threshold(x0, ymax, n: int, c, tolerance: float, *, xp):
     """T per row: pairs with u >= T are good to ``tolerance`` from the GEMM (see above).
 
@@ -199,10 +207,7 @@ def row_step(n_rows: int, m_rows: int) -> int:
 def pairwise_dist(xs, ys, c, *, xp):
     """(B, N, M) distances in the dtype of xs from space parts (B, N, n), (B, M, n)."""
     dtype = xs.dtype
-    work = compute_dtype(xp, getattr(xs, "device", None))
-    tolerance = tol(xp, dtype)
-    right = Side(ys, c, xp=xp, work=work, left=False)
-    left = Side(xs, c, xp=xp, work=work, left=True)
+    left, right, work, tolerance = sides(xs, ys, c, xp=xp)
     ep = epilogue_dtype(xp, dtype, work)
     inv = 1.0 / _sqrt(c)
     n_rows = xs.shape[-2]
@@ -224,10 +229,7 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
     backward pass to reuse instead of recomputing it (memory: that tile, as while computing
     it), else an empty (0, 0) array. Memory: one tile."""
     xs, ys = xp.expand_dims(xs, axis=0), xp.expand_dims(ys, axis=0)
-    work = compute_dtype(xp, getattr(xs, "device", None))
-    tolerance = tol(xp, xs.dtype)
-    right = Side(ys, c, xp=xp, work=work, left=False)
-    left = Side(xs, c, xp=xp, work=work, left=True)
+    left, right, work, tolerance = sides(xs, ys, c, xp=xp)
     inv = 1.0 / _sqrt(c)
     n_rows, m_rows = xs.shape[-2], ys.shape[-2]
     step = row_step(n_rows, m_rows)
@@ -334,10 +336,7 @@ def _vdot(a, b, *, xp):
 
 def pairwise_dist_grads(gd, d, xs, ys, c, *, xp):
     """(gxs, gys, gc) of sum(gd * pairwise_dist(xs, ys, c)), in the work dtype, tile by tile."""
-    work = compute_dtype(xp, getattr(xs, "device", None))
-    tolerance = tol(xp, xs.dtype)
-    right = Side(ys, c, xp=xp, work=work, left=False)
-    left = Side(xs, c, xp=xp, work=work, left=True)
+    left, right, work, tolerance = sides(xs, ys, c, xp=xp)
     gd, sd = xp.astype(gd, work), _sqrt(c) * xp.astype(d, work)
     step = row_step(xs.shape[-2], ys.shape[-2])
     gx, gy, gc = [], xp.zeros_like(right.s), 0.0
@@ -358,10 +357,7 @@ def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, tile, xs, ys, c, scale, *
     softmax weights formed from the saved log-sum-exps, and the distance gradients taken by
     tile_grads. Memory: one tile."""
     xs, ys = xp.expand_dims(xs, axis=0), xp.expand_dims(ys, axis=0)
-    work = compute_dtype(xp, getattr(xs, "device", None))
-    tolerance = tol(xp, xs.dtype)
-    right = Side(ys, c, xp=xp, work=work, left=False)
-    left = Side(xs, c, xp=xp, work=work, left=True)
+    left, right, work, tolerance = sides(xs, ys, c, xp=xp)
     inv = 1.0 / _sqrt(c)
     step = row_step(xs.shape[-2], ys.shape[-2])
     gx, gy, gc, gscale = [], xp.zeros_like(right.s), 0.0, 0.0
