@@ -264,3 +264,21 @@ def test_meru_loss_keeps_no_more_than_one_tile_for_the_backward(monkeypatch):
     assert streamed < b * m  # the largest is an (M, n) embedding
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-15)
+
+
+def test_torch_operators_pass_opcheck():
+    """The all-pairs passes as torch operators: schema, fake (shape-only) implementations and
+    autograd registration agree with what the operators do (torch.library.opcheck)."""
+    torch = pytest.importorskip("torch")
+    import lorentz._allpairs_torch  # noqa: F401  (registers the operators)
+
+    gen = np.random.default_rng(8)
+    xs = torch.tensor(gen.normal(size=(7, 4)) * 0.5, requires_grad=True)
+    ys = torch.tensor(gen.normal(size=(5, 4)) * 0.5, requires_grad=True)
+    c = torch.tensor([0.8], dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
+    ops = torch.ops.lorentz
+    for op, args in ((ops.allpairs_dist.default, (xs[None], ys[None], c)),
+                     (ops.allpairs_lse.default, (xs, ys, c, scale)),
+                     (ops.allpairs_knn.default, (xs.detach(), ys.detach(), c.detach(), 2))):
+        torch.library.opcheck(op, args)
