@@ -97,3 +97,20 @@ def test_errors_name_the_argument():
         hnsw = LorentzIndex(5, "HNSW8")
         hnsw.add(good)
         hnsw.remove([0])
+
+
+def test_save_writes_the_path_given_and_search_takes_numpy_integers(tmp_path):
+    """save(path) without a suffix writes that very file (numpy's savez would add .npz and load
+    would not find it); search takes a numpy integer k (FAISS's SWIG layer does not)."""
+    rng = np.random.default_rng(3)
+    keys = lorentz.from_space(rng.normal(size=(200, 4)).astype(np.float32))
+    index = LorentzIndex(5, "Flat")
+    index.add(keys)
+    index.save(tmp_path / "index")
+    assert (tmp_path / "index").exists() and not (tmp_path / "index.npz").exists()
+    again = LorentzIndex.load(tmp_path / "index")
+    d, i = again.search(keys[:5], np.int64(3))
+    want_d, want_i = index.search(keys[:5], 3)
+    np.testing.assert_array_equal(i, want_i)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        index.search(keys[:5], True)

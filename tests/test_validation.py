@@ -240,3 +240,44 @@ def test_error_messages_name_arguments():
         lorentz.transport(P, P, U.astype(int))
     with pytest.raises(TypeError, match=re.escape("p must have a real floating-point dtype")):
         lorentz.from_poincare(P.astype(int))
+
+
+def test_flags_and_counts_are_checked_by_type(xp):
+    """Arguments whose truthiness or int() would silently pick a branch or shape are refused
+    by name: keepdim=0 kept the axis on the reference and dropped it on numba; k=True was k = 1."""
+    x, y = asarray(xp, P), asarray(xp, P[::-1].copy())
+    for f in (lambda kd: lorentz.dist(x, x, keepdim=kd), lambda kd: lorentz.dist0(x, keepdim=kd),
+              lambda kd: lorentz.inner(x, x, keepdim=kd), lambda kd: lorentz.norm(x, keepdim=kd),
+              lambda kd: lorentz.half_aperture(x, keepdim=kd),
+              lambda kd: lorentz.exterior_angle(x, y, keepdim=kd)):
+        for bad in (0, 1, None, "yes"):
+            with pytest.raises(TypeError, match="keepdim must be True or False"):
+                f(bad)
+        assert tuple(f(True).shape) == (2, 1) and tuple(f(np.bool_(False)).shape) == (2,)
+    with pytest.raises(TypeError, match="k must be an integer, got bool"):
+        lorentz.knn(x, x, True)
+
+
+def test_numpy_scalar_min_radius_is_a_number():
+    for r in (np.float32(0.1), np.float64(0.1), np.int64(1)):
+        want = lorentz.half_aperture(P, min_radius=float(r))
+        np.testing.assert_array_equal(lorentz.half_aperture(P, min_radius=r), want)
+    with pytest.raises(TypeError, match="min_radius must be a positive float"):
+        lorentz.half_aperture(P, min_radius=np.bool_(True))
+
+
+@pytest.mark.parametrize("c", [5e-324, 1e-310])
+def test_subnormal_curvature_is_refused(xp, c):
+    """c > 0 but 1/c overflows: every distance would come out 0."""
+    with pytest.raises(ValueError, match="1/c finite"):
+        lorentz.dist(asarray(xp, P), asarray(xp, P), c=c)
+    with pytest.raises(ValueError, match="c must be finite and > 0"):
+        lorentz.dist(asarray(xp, P), asarray(xp, P), c=asarray(xp, np.array(c)))
+
+
+def test_self_check_refuses_zero_samples(capsys):
+    from lorentz._check import main
+
+    with pytest.raises(SystemExit):
+        main(["--samples", "0"])
+    assert "--samples must be at least 1" in capsys.readouterr().err

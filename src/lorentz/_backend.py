@@ -15,7 +15,7 @@ from array_api_compat import array_namespace, is_array_api_obj
 
 from ._dask import is_dask
 
-__all__ = ["prepare", "to_work", "finish", "is_concrete", "curvature", "compute_dtype"]
+__all__ = ["prepare", "to_work", "finish", "is_concrete", "curvature", "compute_dtype", "flag"]
 
 
 # type -> namespace: array-api-compat's look-up depends on the type alone; a dict hit is
@@ -126,8 +126,9 @@ def curvature(c, xp, dtype, batch_shape: tuple):
         c = float(c)  # a numpy scalar: no autograd to keep, and it goes with any library
     if isinstance(c, (int, float)):
         c = float(c)
-        if not (math.isfinite(c) and c > 0):
-            raise ValueError(f"c must be finite and > 0 (curvature is -c), got {c}")
+        if not (math.isfinite(c) and c >= sys.float_info.min):
+            # a subnormal c passes c > 0 but overflows 1/c (= x0^2 at the origin)
+            raise ValueError(f"c must be finite and > 0 with 1/c finite (curvature is -c), got {c}")
         return c
     if isinstance(c, complex):
         raise TypeError("c must be real, got complex")
@@ -138,7 +139,7 @@ def curvature(c, xp, dtype, batch_shape: tuple):
     _check_dtype("c", c, xp)
     _broadcast({"c": tuple(c.shape), "the points": batch_shape})
     if is_concrete(c):
-        bad = ~(xp.isfinite(c) & (c > 0))
+        bad = ~(xp.isfinite(c) & (c >= xp.finfo(c.dtype).smallest_normal))  # 1/c finite
         if bool(xp.any(bad)):
             raise ValueError(
                 f"c must be finite and > 0 (curvature is -c); found {c[bad][0]!r}"
@@ -192,6 +193,14 @@ def to_work(xp, *arrays):
     """The arrays in the compute dtype (see compute_dtype)."""
     work = compute_dtype(xp, getattr(arrays[0], "device", None))
     return [xp.astype(a, work) if a.dtype != work else a for a in arrays]
+
+
+def flag(name: str, value) -> bool:
+    """A True/False argument: anything else (0, 1, None, "no") would pick a shape or a branch
+    by its truthiness, differently on different code paths, so it is refused by name."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def finish(xp, out, dtype, keepdim: bool | None = None):

@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=40, help="cases per op and dtype")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.samples < 1:  # no case checked would print a table that cannot fail
+        parser.error(f"--samples must be at least 1, got {args.samples}")
     try:
         import mpmath  # noqa: F401
     except ImportError:

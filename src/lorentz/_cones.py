@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from . import _reference as ref
-from ._backend import finish, prepare
+from ._backend import flag, finish, prepare
 
 
 def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False):
@@ -35,7 +37,9 @@ def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False):
     >>> round(float(lorentz.half_aperture(np.array([1.0, 0.0]))), 12) == round(np.pi / 2, 12)
     True
     """
-    if isinstance(min_radius, bool) or not isinstance(min_radius, (int, float)):
+    keepdim = flag("keepdim", keepdim)
+    if isinstance(min_radius, (bool, np.bool_)) or not isinstance(
+            min_radius, (int, float, np.integer, np.floating)):
         raise TypeError(f"min_radius must be a positive float, got {type(min_radius).__name__}")
     if not (math.isfinite(min_radius) and min_radius > 0):
         raise ValueError(f"min_radius must be finite and > 0, got {min_radius}")
@@ -73,5 +77,6 @@ def exterior_angle(x, y, *, c=1.0, keepdim=False):
     >>> float(lorentz.exterior_angle(x, y))
     0.0
     """
+    keepdim = flag("keepdim", keepdim)
     xp, (x, y), c, dtype, _ = prepare(c, x=x, y=y)
     return finish(xp, ref.exterior_angle(x, y, c, xp=xp), dtype, keepdim)

@@ -6,7 +6,7 @@ import math
 
 from . import _dask, _reference as ref
 from ._allpairs_autodiff import ops as allpairs_ops
-from ._backend import _broadcast, finish, prepare, to_work
+from ._backend import _broadcast, finish, flag, prepare, to_work
 from ._dispatch import numba_ops, select, triton_ops
 
 
@@ -36,6 +36,7 @@ def inner(x, y, *, keepdim=False):
     >>> float(lorentz.inner(np.array([1.0, 0.0]), np.array([1.0, 0.0])))
     -1.0
     """
+    keepdim = flag("keepdim", keepdim)
     xp, (x, y), _, dtype, _ = prepare(1.0, x=x, y=y)
     return finish(xp, ref.inner(x, y, xp=xp), dtype, keepdim)
 
@@ -62,6 +63,7 @@ def norm(u, *, keepdim=False):
     >>> float(lorentz.norm(np.array([0.0, 3.0, 4.0])))
     5.0
     """
+    keepdim = flag("keepdim", keepdim)
     xp, (u,), _, dtype, _ = prepare(1.0, u=u)
     return finish(xp, ref.norm(u, xp=xp), dtype, keepdim)
 
@@ -108,6 +110,7 @@ def dist(x, y, *, c=1.0, keepdim=False, implementation=None):
     >>> round(float(lorentz.dist(o, x)), 12)
     2.0
     """
+    keepdim = flag("keepdim", keepdim)
     xp, (x, y), c, dtype, batch = prepare(c, cast=False, x=x, y=y)
     if select("dist", implementation, xp, c, dtype, math.prod(batch)) == "numba":
         out = numba_ops().dist(x, y, c, dtype)
@@ -139,6 +142,7 @@ def dist0(x, *, c=1.0, keepdim=False):
     >>> round(float(lorentz.dist0(lorentz.expmap0(np.array([0.0, 0.0, 3.0])))), 12)
     3.0
     """
+    keepdim = flag("keepdim", keepdim)
     xp, (x,), c, dtype, _ = prepare(c, x=x)
     return finish(xp, ref.dist0(x, c, xp=xp), dtype, keepdim)
 

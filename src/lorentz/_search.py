@@ -50,6 +50,8 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
     >>> i.tolist(), np.round(d, 12).tolist()
     ([[0, 1]], [[0.0, 1.0]])
     """
+    if isinstance(k, bool):  # operator.index takes True as 1
+        raise TypeError("k must be an integer, got bool")
     try:
         k = operator.index(k)
     except TypeError:

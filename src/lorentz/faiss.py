@@ -129,7 +129,10 @@ class LorentzIndex:
         """(distances, ids), both (N, k): the k nearest points by exact geodesic distance among
         the candidates FAISS returns, ascending, ties by the lower id."""
         q = self._validate(queries, "queries")
-        if not (isinstance(k, (int, np.integer)) and 1 <= k <= self.ntotal):
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an integer, got {type(k).__name__}")
+        k = int(k)  # FAISS's SWIG layer takes Python ints only
+        if not 1 <= k <= self.ntotal:
             raise ValueError(f"k must be between 1 and the number of points ({self.ntotal}), got {k!r}")
         fetch = min(self.ntotal, k * self.rerank)
         out_d = np.empty((len(q), k), dtype=self._points.dtype)
@@ -151,13 +154,15 @@ class LorentzIndex:
 
     # ---------------------------------------------------------------- persistence
     def save(self, path) -> None:
-        """One ``.npz`` file: FAISS's own serialisation, the stored points, c and dim."""
-        np.savez(
-            Path(path), format=_FORMAT, faiss=faiss.serialize_index(self.index),
-            points=self._points if self._points is not None else np.zeros((0, self.dim)),
-            alive=self._alive, c=self.c, dim=self.dim, rerank=self.rerank,
-            radius=np.nan if self.radius is None else self.radius,
-        )  # fmt: skip
+        """One ``.npz`` file at exactly ``path`` (numpy would add ``.npz`` to a bare name, which
+        :meth:`load` then could not find): FAISS's own serialisation, the points, c and dim."""
+        with open(Path(path), "wb") as file:
+            np.savez(
+                file, format=_FORMAT, faiss=faiss.serialize_index(self.index),
+                points=self._points if self._points is not None else np.zeros((0, self.dim)),
+                alive=self._alive, c=self.c, dim=self.dim, rerank=self.rerank,
+                radius=np.nan if self.radius is None else self.radius,
+            )  # fmt: skip
 
     @classmethod
     def load(cls, path, *, c: float | None = None) -> LorentzIndex:
