@@ -183,7 +183,7 @@ def test_serial_and_threaded_rows_agree(dtype):
 
 def test_small_work_takes_the_calling_thread(monkeypatch):
     """ops picks the serial branch below SERIAL_WORK and the thread pool above it."""
-    from lorentz._numba import kernels as K, ops
+    from lorentz._numba import kernels as K
 
     seen = []
 

@@ -154,7 +154,10 @@ def _grads(f, dtype, *arrays, c=0.7):
     args = [leaf(a, dtype) for a in arrays]
     cc = torch.tensor(c, dtype=torch.float64, device=DEVICE, requires_grad=True)
     out = f(*args, cc)
-    weights = torch.linspace(-1, 2, out.numel(), dtype=torch.float64, device=DEVICE)
+    # weights exact in float32: a float32 operator then receives the same upstream gradient as
+    # the float64 reference (float64 weights rounded on the way in moved a c-gradient that
+    # cancels to 0.043 from terms near 1.7 by 5.7e-8, past GRAD_RTOL, for one seed)
+    weights = torch.linspace(-1, 2, out.numel(), dtype=torch.float32, device=DEVICE).double()
     (out.double().reshape(-1) * weights).sum().backward()
     return [a.grad for a in args] + [cc.grad]
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import _reference as ref
-from ._backend import flag, finish, prepare
+from ._backend import finish, flag, prepare
 
 
 def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False):
