@@ -15,7 +15,7 @@ from array_api_compat import array_namespace, is_array_api_obj
 
 from ._dask import is_dask
 
-__all__ = ["prepare", "to_work", "finish", "is_concrete", "curvature", "compute_dtype", "flag"]
+__all__ = ["prepare", "to_work", "as_dtype", "finish", "is_concrete", "curvature", "compute_dtype", "flag"]
 
 
 # type -> namespace: array-api-compat's look-up depends on the type alone; a dict hit is
@@ -187,6 +187,11 @@ def prepare(c, *, rows: tuple[str, ...] = (), min_dim: int = 2, cast: bool = Tru
     c = curvature(c, xp, compute_dtype(xp, getattr(arrays[first], "device", None)), batch_shape)
     values = list(arrays.values())
     return xp, (to_work(xp, *values) if cast else values), c, dtype, batch_shape
+
+
+def as_dtype(xp, a, dtype):
+    """``a`` in ``dtype``, without a copy when it is already."""
+    return xp.astype(a, dtype) if a.dtype != dtype else a
 
 
 def to_work(xp, *arrays):

@@ -6,7 +6,7 @@ import math
 
 from . import _dask, _reference as ref
 from ._allpairs_autodiff import ops as allpairs_ops
-from ._backend import _broadcast, finish, flag, prepare, to_work
+from ._backend import _broadcast, as_dtype, finish, flag, prepare, to_work
 from ._dispatch import numba_ops, select, triton_ops
 
 
@@ -201,10 +201,6 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
     if chosen == "triton":
         return finish(xp, triton_ops().pairwise_dist(x, y, c), dtype)
     n, m, k, nb = x.shape[-2], y.shape[-2], x.shape[-1] - 1, math.prod(lead)
-    xs = xp.reshape(xp.broadcast_to(_as(xp, x[..., 1:], dtype), (*lead, n, k)), (nb, n, k))
-    ys = xp.reshape(xp.broadcast_to(_as(xp, y[..., 1:], dtype), (*lead, m, k)), (nb, m, k))
+    xs = xp.reshape(xp.broadcast_to(as_dtype(xp, x[..., 1:], dtype), (*lead, n, k)), (nb, n, k))
+    ys = xp.reshape(xp.broadcast_to(as_dtype(xp, y[..., 1:], dtype), (*lead, m, k)), (nb, m, k))
     return xp.reshape(allpairs_ops(xp).pairwise_dist(xs, ys, c), (*lead, n, m))
-
-
-def _as(xp, a, dtype):
-    return xp.astype(a, dtype) if a.dtype != dtype else a

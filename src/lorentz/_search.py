@@ -6,7 +6,7 @@ import operator
 
 from . import _dask, _reference as ref
 from ._allpairs_autodiff import ops as allpairs_ops
-from ._backend import finish, prepare, to_work
+from ._backend import as_dtype, finish, prepare, to_work
 from ._dispatch import numba_ops, select, triton_ops
 
 
@@ -39,8 +39,9 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
     (16 MiB). The reference ranks by u = cosh(sqrt(c) d) - 1 from GEMM tiles with the
     inexact pairs recomputed (as :func:`pairwise_dist`), keeps the k best per tile by a
     selection (topk, argpartition) and merges tiles stably; the returned distances are then
-    computed by :func:`dist` on the chosen pairs, so they are exact and differentiable. Neighbours agree with an exact sort of the exact
-    distances except where two distances tie within a few ulp.
+    computed by :func:`dist` on the chosen pairs, so they are exact and differentiable.
+    Neighbours agree with an exact sort of the exact distances except where two distances
+    tie within a few ulp. A NaN key is nobody's neighbour; a NaN query gets NaN distances.
 
     Examples
     --------
@@ -76,11 +77,8 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
         return finish(xp, d, dtype), i
     # the indices from GEMM tiles (no gradient); the distances of the chosen pairs by the
     # exact, differentiable dist (N k pairs)
-    i = allpairs_ops(xp).knn_indices(_as(xp, q[:, 1:], dtype), _as(xp, kk[:, 1:], dtype), k, c)
+    i = allpairs_ops(xp).knn_indices(as_dtype(xp, q[:, 1:], dtype), as_dtype(xp, kk[:, 1:], dtype),
+                                     k, c)
     q, kk = to_work(xp, q, kk)
     near = xp.reshape(xp.take(kk, xp.reshape(i, (-1,)), axis=0), (q.shape[0], k, kk.shape[1]))
     return finish(xp, ref.dist(q[:, None, :], near, c, xp=xp), dtype, False), i
-
-
-def _as(xp, a, dtype):
-    return xp.astype(a, dtype) if a.dtype != dtype else a
