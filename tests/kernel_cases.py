@@ -56,3 +56,16 @@ def agree(a, b, dtype):
     assert a.shape == b.shape
     scale = np.maximum(np.abs(b), np.finfo(np.float64).tiny)
     assert np.all(np.abs(a - b) <= 2 * BOUND[np.dtype(dtype).name] * scale)
+
+
+def c_sensitive_pairs(c: float):
+    """float32 pairs 3e-3 to 1e-2 apart at space norm 1e3 in two dimensions (x[i], y[i]): where
+    a GEMM error bound that lost its factor c lets GEMM values through at c = 100."""
+    gen = np.random.default_rng(5)
+    s, t = [], []
+    for offset in (3e-3, 1e-2):
+        base = gen.normal(size=(60, 2))
+        base = 1e3 * base / np.linalg.norm(base, axis=1, keepdims=True)
+        s.append(base)
+        t.append(base + offset * gen.normal(size=base.shape))
+    return points(np.concatenate(s), c, np.float32), points(np.concatenate(t), c, np.float32)

@@ -11,6 +11,7 @@ import pytest
 import lorentz
 import lorentz.meru
 from conftest import asarray
+from kernel_cases import c_sensitive_pairs
 from lorentz import _allpairs
 from lorentz.testing import mpref, to_numpy
 
@@ -66,15 +67,7 @@ def test_the_budget_holds_at_extreme_curvature(xp, c):
     are where a threshold without its factor c lets GEMM values through (measured 0.9 of the
     2e-6 contract at c = 100 that way). The reference's own budget is 5e-7 for the GEMM and
     3e-7 for the float32 epilogue: 0.4 of the contract, asserted here."""
-    gen = np.random.default_rng(5)
-    s, t = [], []
-    for offset in (3e-3, 1e-2):
-        base = gen.normal(size=(60, 2))
-        base = 1e3 * base / np.linalg.norm(base, axis=1, keepdims=True)
-        s.append(base)
-        t.append(base + offset * gen.normal(size=base.shape))
-    x = lorentz.project(lorentz.from_space(np.concatenate(s).astype(np.float32)), c=c)
-    y = lorentz.project(lorentz.from_space(np.concatenate(t).astype(np.float32)), c=c)
+    x, y = c_sensitive_pairs(c)
     d = to_numpy(lorentz.pairwise_dist(asarray(xp, x), asarray(xp, y), c=c, implementation="reference"))
     worst = max(abs(float(d[i, i]) - float(mpref.dist(x[i], y[i], c))) / float(mpref.dist(x[i], y[i], c))
                 for i in range(len(x)))

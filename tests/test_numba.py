@@ -8,7 +8,7 @@ import pytest
 
 import lorentz
 from accuracy import BOUND, OPS, measure
-from kernel_cases import DTYPES, KINDS, agree, inputs, points, rng
+from kernel_cases import DTYPES, KINDS, agree, c_sensitive_pairs, inputs, points, rng
 from lorentz._dispatch import select
 
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
@@ -240,14 +240,7 @@ def test_kernels_keep_their_budget_at_extreme_curvature(c):
     GEMM values through: measured 0.95 of the 2e-6 contract at c = 100 that way, against 0.07
     with the factor. The kernels' own budget is 5e-7 for the GEMM, 2e-7 for float32's log and
     6e-8 for the final rounding: 0.4 of the contract, asserted here."""
-    gen = np.random.default_rng(5)
-    x, y = [], []
-    for offset in (3e-3, 1e-2):
-        base = gen.normal(size=(60, 2))
-        base = 1e3 * base / np.linalg.norm(base, axis=1, keepdims=True)
-        x.append(base)
-        y.append(base + offset * gen.normal(size=base.shape))
-    x, y = points(np.concatenate(x), c, np.float32), points(np.concatenate(y), c, np.float32)
+    x, y = c_sensitive_pairs(c)
     got = lorentz.pairwise_dist(x, y, c=c, implementation="numba")
     d, i = lorentz.knn(x, y, 1, c=c, implementation="numba")
     for r in range(x.shape[0]):
