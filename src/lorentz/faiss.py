@@ -18,6 +18,8 @@ distances it returns are exact, and with a flat index its neighbours are :func:`
 from __future__ import annotations
 
 import math
+import zipfile
+import zlib
 from pathlib import Path
 
 import faiss
@@ -25,9 +27,19 @@ import numpy as np
 
 import lorentz
 
-__all__ = ["LorentzIndex"]
+__all__ = ["IndexFileError", "LorentzIndex"]
 
 _FORMAT = 1
+# the arrays save writes, with the kind of each: "int" and "float" 0-d, the rest 1-D or 2-D
+_FIELDS = {"format": "int", "dim": "int", "rerank": "int", "c": "float", "radius": "float",
+           "faiss": "bytes", "points": "points", "alive": "alive"}
+
+
+class IndexFileError(ValueError):
+    """A file :meth:`LorentzIndex.load` cannot take as a saved index: not an ``.npz``, truncated
+    or corrupted, an array missing or of the wrong shape or dtype, non-finite values, points off
+    the hyperboloid, or a FAISS index that disagrees with the points. The message names the file
+    and what is wrong; a low-level cause (zip, numpy, FAISS) is chained as ``__cause__``."""
 
 
 class LorentzIndex:
@@ -166,16 +178,103 @@ class LorentzIndex:
 
     @classmethod
     def load(cls, path, *, c: float | None = None) -> LorentzIndex:
-        """Read an index written by :meth:`save`; ``c``, when given, must be the saved one."""
-        with np.load(Path(path), allow_pickle=False) as f:
-            if int(f["format"]) != _FORMAT:
-                raise ValueError(f"{path}: unknown LorentzIndex format {int(f['format'])}")
-            saved_c = float(f["c"])
-            if c is not None and float(c) != saved_c:
-                raise ValueError(f"c={c} does not match the saved index's curvature c={saved_c}")
-            index = faiss.deserialize_index(f["faiss"])
-            out = cls(int(f["dim"]), index, c=saved_c, rerank=int(f["rerank"]))
-            out._alive = f["alive"].copy()
-            out.radius = None if np.isnan(f["radius"]) else float(f["radius"])
-            out._points = f["points"].copy() if len(out._alive) else None
+        """Read an index written by :meth:`save`; ``c``, when given, must be the saved one.
+
+        The file is validated before anything is built from it: every array present with its
+        shape and dtype, finite, the points on the hyperboloid of the saved c (to 32 ulp of
+        their dtype, as :meth:`add` checks them) and the FAISS index holding exactly the live
+        ids. A damaged file raises :class:`IndexFileError`; a path that cannot be opened raises
+        the usual ``OSError`` (``FileNotFoundError``, ...).
+        """
+        path = Path(path)
+        saved = _read(path)
+        saved_c = float(saved["c"])
+        if c is not None and float(c) != saved_c:
+            raise ValueError(f"c={c} does not match the saved index's curvature c={saved_c}")
+        try:
+            index = faiss.deserialize_index(saved["faiss"])
+        except RuntimeError as e:  # FAISS reports a truncated or garbled blob this way
+            raise IndexFileError(f"{path}: the FAISS index cannot be read: {_first_line(e)}") from e
+        try:
+            out = cls(int(saved["dim"]), index, c=saved_c, rerank=int(saved["rerank"]))
+        except (TypeError, ValueError, RuntimeError) as e:  # RuntimeError: FAISS's own checks
+            raise IndexFileError(f"{path}: {_first_line(e)}") from e
+        alive = saved["alive"]
+        # ids FAISS can return must be exactly the live rows of points, or search would index
+        # past them or return removed points
+        ids = faiss.vector_to_array(out.index.id_map) if out.ntotal else np.zeros(0, np.int64)
+        if not np.array_equal(np.sort(ids), np.flatnonzero(alive)):
+            raise IndexFileError(
+                f"{path}: the FAISS index holds {out.ntotal} ids but {int(alive.sum())} of "
+                f"{len(alive)} points are live, or not the same ones")
+        out._alive = alive.copy()
+        out.radius = None if np.isnan(saved["radius"]) else float(saved["radius"])
+        out._points = saved["points"].copy() if len(alive) else None
         return out
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _read(path: Path) -> dict:
+    """Every array of a saved index, validated (see LorentzIndex.load)."""
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise IndexFileError(f"{path}: a single .npy array, not a saved LorentzIndex (.npz)")
+        with f:
+            missing = [k for k in _FIELDS if k not in f.files]
+            if missing:
+                raise IndexFileError(
+                    f"{path}: not a saved LorentzIndex, missing {', '.join(missing)}")
+            # reading a member checks its CRC: a corrupted or truncated member fails here
+            saved = {k: f[k] for k in _FIELDS}
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise  # the path, not the file's contents
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile, zlib.error) as e:
+        if isinstance(e, IndexFileError):
+            raise
+        # EOFError: empty file; BadZipFile: truncated zip; ValueError: neither zip nor .npy
+        # (numpy takes it for a pickle) or a damaged .npy header; zlib.error: a damaged member
+        raise IndexFileError(f"{path}: not a readable LorentzIndex file "
+                             f"({type(e).__name__}: {_first_line(e)})") from e
+    for name, kind in _FIELDS.items():
+        a = saved[name]
+        if kind in ("int", "float") and a.shape != ():
+            raise IndexFileError(f"{path}: {name} must be a single number, got shape {a.shape}")
+        if kind == "int" and a.dtype.kind not in "iu":
+            raise IndexFileError(f"{path}: {name} must be an integer, got {a.dtype}")
+        if kind == "float" and a.dtype.kind not in "fiu":
+            raise IndexFileError(f"{path}: {name} must be a number, got {a.dtype}")
+    if int(saved["format"]) != _FORMAT:
+        raise IndexFileError(f"{path}: unknown LorentzIndex format {int(saved['format'])}")
+    dim, rerank, c = int(saved["dim"]), int(saved["rerank"]), float(saved["c"])
+    if dim < 2 or rerank < 1:
+        raise IndexFileError(f"{path}: dim must be >= 2 and rerank >= 1, got {dim} and {rerank}")
+    if not (math.isfinite(c) and c >= np.finfo(np.float64).tiny):
+        raise IndexFileError(f"{path}: c must be finite and > 0, got {c}")
+    faiss_bytes, points, alive = saved["faiss"], saved["points"], saved["alive"]
+    if faiss_bytes.dtype != np.uint8 or faiss_bytes.ndim != 1:
+        raise IndexFileError(f"{path}: faiss must be 1-D uint8 bytes, got {faiss_bytes.dtype} "
+                             f"of shape {faiss_bytes.shape}")
+    if points.dtype not in (np.float32, np.float64) or points.ndim != 2 or points.shape[1] != dim:
+        raise IndexFileError(f"{path}: points must be float32 or float64 of shape (N, {dim}), "
+                             f"got {points.dtype} of shape {points.shape}")
+    if alive.dtype != np.bool_ or alive.shape != points.shape[:1]:
+        raise IndexFileError(f"{path}: alive must be bool of shape ({len(points)},) as points, "
+                             f"got {alive.dtype} of shape {alive.shape}")
+    radius = float(saved["radius"])
+    if len(points):
+        if not np.all(np.isfinite(points)):
+            bad = int(np.sum(~np.all(np.isfinite(points), axis=1)))
+            raise IndexFileError(f"{path}: {bad} of {len(points)} points have non-finite entries")
+        try:
+            lorentz.check_point(points, c=c)
+        except ValueError as e:  # scaled, edited, or saved with another c
+            raise IndexFileError(f"{path}: points: {e} (c={c})") from e
+        if not (math.isfinite(radius) and radius > 0):
+            raise IndexFileError(f"{path}: radius must be finite and > 0, got {radius}")
+    elif not math.isnan(radius):
+        raise IndexFileError(f"{path}: an index without points has no radius, got {radius}")
+    return saved
