@@ -281,3 +281,65 @@ def test_self_check_refuses_zero_samples(capsys):
     with pytest.raises(SystemExit):
         main(["--samples", "0"])
     assert "--samples must be at least 1" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ all-pairs output too large
+
+
+@pytest.mark.parametrize("impl", [None, "reference", "numba"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pairwise_output_that_cannot_fit_is_refused_at_once(xp, impl, dtype):
+    """A million by a million distances (4 or 8 TB) from broadcast rows (no memory behind
+    them): MemoryError before any work, saying what to use instead. Before the check the
+    reference computed for minutes before running out."""
+    import time
+
+    if impl == "numba" and xp.__name__ != "array_api_compat.numpy":
+        pytest.skip("the numba kernels take numpy arrays")
+    rows = xp.broadcast_to(asarray(xp, P[1], dtype), (10**6, 3))
+    start = time.perf_counter()
+    with pytest.raises(MemoryError, match=rf"pairwise_dist: the output, shape \(1000000, 1000000\) "
+                                          rf"of .*{dtype}.*lorentz\.knn.*blocks of rows"):
+        lorentz.pairwise_dist(rows, rows, implementation=impl)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_batched_pairwise_output_that_cannot_fit(xp):
+    x = xp.broadcast_to(asarray(xp, P[1]), (10**4, 1000, 3))
+    y = xp.broadcast_to(asarray(xp, P[1]), (10**4, 3))
+    with pytest.raises(MemoryError, match=r"shape \(10000, 1000, 10000\)"):
+        lorentz.pairwise_dist(x, y)
+
+
+def test_pairwise_memory_rule(monkeypatch):
+    """The rule itself, at small sizes: refused when the output (twice it for the reference
+    when it spans several row blocks, which it holds and then concatenates) exceeds the memory
+    available; allowed up to it."""
+    import lorentz._allpairs as allpairs
+    import lorentz._backend as backend
+
+    x = lorentz.from_space(np.random.default_rng(0).normal(size=(64, 2)))
+    out_bytes = 64 * 64 * 8
+    monkeypatch.setattr(backend, "CHECK_MEMORY_FROM", 0)
+    monkeypatch.setattr(allpairs, "TILE", 64 * 16)  # four row blocks
+    monkeypatch.setattr(backend, "available_memory", lambda xp, device: out_bytes)
+    want = lorentz.pairwise_dist(x, x, implementation="numba")  # exactly fits
+    with pytest.raises(MemoryError, match=r"\(2 copies at the peak: 0\.0 GiB\), more than"):
+        lorentz.pairwise_dist(x, x, implementation="reference")
+    monkeypatch.setattr(backend, "available_memory", lambda xp, device: 2 * out_bytes)
+    assert_close(lorentz.pairwise_dist(x, x, implementation="reference"), want, rtol=1e-12)
+    monkeypatch.setattr(backend, "available_memory", lambda xp, device: out_bytes - 1)
+    with pytest.raises(MemoryError, match="more than the 0.0 GiB of memory available"):
+        lorentz.pairwise_dist(x, x, implementation="numba")
+    # memory that cannot be measured (torch's meta device, say) is not a refusal
+    monkeypatch.setattr(backend, "available_memory", lambda xp, device: None)
+    lorentz.pairwise_dist(x, x, implementation="numba")
+
+
+def test_host_memory_is_measured():
+    from array_api_compat import numpy as np_compat
+
+    import lorentz._backend as backend
+
+    free = backend.available_memory(np_compat, "cpu")
+    assert isinstance(free, int) and free > 1 << 20

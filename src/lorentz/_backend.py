@@ -7,6 +7,7 @@ Nothing here imports torch or jax: a library is detected from the type of an arg
 from __future__ import annotations
 
 import math
+import os
 import sys
 from typing import Any
 
@@ -187,6 +188,80 @@ def prepare(c, *, rows: tuple[str, ...] = (), min_dim: int = 2, cast: bool = Tru
     c = curvature(c, xp, compute_dtype(xp, getattr(arrays[first], "device", None)), batch_shape)
     values = list(arrays.values())
     return xp, (to_work(xp, *values) if cast else values), c, dtype, batch_shape
+
+
+# outputs below this size are not checked: any machine holds them, and reading the free
+# memory would cost more than allocating them
+CHECK_MEMORY_FROM = 1 << 28
+
+
+def _host_memory() -> int | None:
+    """Bytes the host can still give: Linux's MemAvailable plus free swap, capped by a cgroup
+    (v2) limit, where a container's is lower than the machine's; elsewhere the physical RAM."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f)}
+        free = info["MemAvailable"] + info.get("SwapFree", 0)
+    except (OSError, KeyError, ValueError):
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):  # no sysconf (Windows)
+            return None
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f, open("/sys/fs/cgroup/memory.current") as g:
+            limit = f.read().strip()
+            if limit != "max":
+                free = min(free, int(limit) - int(g.read()))
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def available_memory(xp, device) -> int | None:
+    """Bytes that a new array on ``device`` can take (None: not known, e.g. torch's meta
+    device): the GPU's free memory plus what the library's allocator holds unused, else the
+    host's (:func:`_host_memory`)."""
+    name = getattr(xp, "__name__", "")
+    kind = getattr(device, "type", None)
+    if name.endswith("torch") and kind == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    if name.endswith("torch") and kind not in ("cpu", "mps", None):  # mps: unified memory
+        return None
+    if name.startswith("jax"):
+        import jax
+
+        platform = getattr(device, "platform", None) or jax.default_backend()  # None: traced
+        if platform != "cpu":
+            stats = (device if device is not None else jax.devices()[0]).memory_stats() or {}
+            return stats["bytes_limit"] - stats.get("bytes_in_use", 0) if "bytes_limit" in stats else None
+    if "cupy" in name:
+        import cupy
+
+        free, _ = cupy.cuda.runtime.memGetInfo()
+        return free + cupy.get_default_memory_pool().free_bytes()
+    return _host_memory()
+
+
+def check_fits(what: str, shape: tuple, dtype, xp, device, *, copies: int = 1, instead: str) -> None:
+    """MemoryError at once when an output of ``shape`` and ``dtype``, held ``copies`` times at
+    the peak, cannot fit in the memory available where it would live: computing it first
+    would run for minutes before the allocation failed (or the OOM killer ended the process).
+    ``instead`` says what to use."""
+    if "torch" in sys.modules and sys.modules["torch"].compiler.is_compiling():
+        return  # traced: no memory to read, and the shapes may be symbolic
+    size = math.prod(shape) * (xp.finfo(dtype).bits // 8)
+    if size * copies < CHECK_MEMORY_FROM:
+        return
+    free = available_memory(xp, device)
+    if free is None or size * copies <= free:
+        return
+    held = f" ({copies} copies at the peak: {size * copies / 2**30:.1f} GiB)" if copies > 1 else ""
+    raise MemoryError(
+        f"{what}: the output, shape {tuple(shape)} of {dtype}, is {size / 2**30:.1f} GiB{held}, "
+        f"more than the {max(free, 0) / 2**30:.1f} GiB of memory available; {instead}")
 
 
 def as_dtype(xp, a, dtype):

@@ -6,7 +6,8 @@ import math
 
 from . import _dask, _reference as ref
 from ._allpairs_autodiff import ops as allpairs_ops
-from ._backend import _broadcast, as_dtype, finish, flag, prepare, to_work
+from ._allpairs import row_step
+from ._backend import _broadcast, as_dtype, check_fits, finish, flag, prepare, to_work
 from ._dispatch import numba_ops, select, triton_ops
 
 
@@ -174,7 +175,9 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
     cancellation-free formula every pair whose bound could miss the accuracy contract. The
     reference runs on any array library; its backward pass is GEMMs too (gradients of
     recomputed pairs formed exactly), finite at ``x == y``, and reaches a learnable ``c``.
-    Memory: the output plus tiles of 32 MiB.
+    Memory: the output plus tiles of 32 MiB (the reference: twice the output when it spans
+    several tiles). An output that cannot fit in the memory available on its device raises
+    ``MemoryError`` before any work; :func:`knn` or blocks of rows of ``x`` then do.
 
     Examples
     --------
@@ -196,6 +199,13 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
         implementation = "reference"
     chosen = select("pairwise_dist", implementation, xp, c, dtype, x.shape[0] * y.shape[0],
                     getattr(x, "device", None))
+    # one check for every implementation, before any work (numba and Triton allocate the
+    # output first; the reference holds its row blocks and then their concatenation)
+    rows, cols = x.shape[-2], y.shape[-2]
+    check_fits("pairwise_dist", (*lead, rows, cols), dtype, xp, getattr(x, "device", None),
+               copies=2 if chosen == "reference" and row_step(rows, cols) < rows else 1,
+               instead="for nearest neighbours use lorentz.knn (no N x M matrix), or compute "
+                       "blocks of rows, pairwise_dist(x[i:i + b], y), reducing each in turn")
     if chosen == "numba":
         return numba_ops().pairwise_dist(x, y, c, dtype)
     if chosen == "triton":
