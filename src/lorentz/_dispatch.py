@@ -20,9 +20,14 @@ NUMBA_MIN_WORK = {
     "dist": 1,
     "pairwise_dist": 1,
     "knn": 1,
+    "dist0": 1,
     "expmap0": 1,
     "logmap0": 1,
 }
+
+# operations whose numba kernels also serve torch CPU tensors (they have compiled backward
+# passes: lorentz._numba.torch_ops)
+NUMBA_TORCH_OPS = {"dist", "dist0", "expmap0", "logmap0"}
 
 # operations with Triton kernels (lorentz.meru.meru_loss dispatches on its own)
 TRITON_OPS = {"pairwise_dist", "knn", "expmap0", "logmap0"}
@@ -33,11 +38,18 @@ _numba_installed: bool | None = None
 _triton_installed: bool | None = None
 
 
-def _numba_missing(xp, c, dtype) -> str | None:
+def _numba_missing(op, xp, c, dtype, device) -> str | None:
     global _numba_installed
-    if xp is not np_compat:
-        return "the numba kernels take numpy arrays"
-    if dtype.name not in ("float32", "float64"):
+    name = str(dtype).rsplit(".", 1)[-1]
+    if xp is np_compat:
+        pass
+    elif getattr(xp, "__name__", "").endswith("torch") and op in NUMBA_TORCH_OPS:
+        if getattr(device, "type", None) != "cpu":
+            return "the numba kernels take CPU tensors"
+    else:
+        return ("the numba kernels take numpy arrays"
+                + (" or torch CPU tensors" if op in NUMBA_TORCH_OPS else ""))
+    if name not in ("float32", "float64"):
         return f"the numba kernels take float32 or float64, got {dtype}"
     if not isinstance(c, float):
         return "the numba kernels take a scalar c"
@@ -87,7 +99,7 @@ def select(op: str, implementation, xp, c, dtype, work: int, device=None) -> str
     if (implementation is None and op in TRITON_OPS and getattr(device, "type", None) == "cuda"
             and triton_missing(xp, c, dtype, device) is None):
         return "triton"
-    missing = _numba_missing(xp, c, dtype)
+    missing = _numba_missing(op, xp, c, dtype, device)
     if implementation == "numba":
         if missing:
             raise ValueError(f"implementation='numba' cannot run here: {missing}")
@@ -95,10 +107,15 @@ def select(op: str, implementation, xp, c, dtype, work: int, device=None) -> str
     return "numba" if missing is None and work >= NUMBA_MIN_WORK[op] else "reference"
 
 
-def numba_ops():
-    from ._numba import ops
+def numba_ops(xp=np_compat):
+    """The host side of the numba kernels for numpy arrays, or their torch operators."""
+    if xp is np_compat:
+        from ._numba import ops
 
-    return ops
+        return ops
+    from ._numba import torch_ops
+
+    return torch_ops
 
 
 def triton_ops():

@@ -97,7 +97,7 @@ def expmap0(u, *, c=1.0, implementation=None):
     chosen = select("expmap0", implementation, xp, c, dtype, math.prod(batch) * u.shape[-1],
                     getattr(u, "device", None))
     if chosen == "numba":
-        return numba_ops().expmap0(u, c, dtype)
+        return numba_ops(xp).expmap0(u, c, dtype)
     if chosen == "triton":
         return finish(xp, triton_ops().expmap0(u, c), dtype)
     (u,) = to_work(xp, u)
@@ -134,7 +134,7 @@ def logmap0(y, *, c=1.0, implementation=None):
     chosen = select("logmap0", implementation, xp, c, dtype, math.prod(batch) * y.shape[-1],
                     getattr(y, "device", None))
     if chosen == "numba":
-        return numba_ops().logmap0(y, c, dtype)
+        return numba_ops(xp).logmap0(y, c, dtype)
     if chosen == "triton":
         return finish(xp, triton_ops().logmap0(y, c), dtype)
     (y,) = to_work(xp, y)

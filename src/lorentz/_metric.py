@@ -113,14 +113,15 @@ def dist(x, y, *, c=1.0, keepdim=False, implementation=None):
     """
     keepdim = flag("keepdim", keepdim)
     xp, (x, y), c, dtype, batch = prepare(c, cast=False, x=x, y=y)
-    if select("dist", implementation, xp, c, dtype, math.prod(batch)) == "numba":
-        out = numba_ops().dist(x, y, c, dtype)
+    if select("dist", implementation, xp, c, dtype, math.prod(batch),
+              getattr(x, "device", None)) == "numba":
+        out = numba_ops(xp).dist(x, y, c, dtype)
         return out[..., None] if keepdim else out
     x, y = to_work(xp, x, y)
     return finish(xp, ref.dist(x, y, c, xp=xp), dtype, keepdim)
 
 
-def dist0(x, *, c=1.0, keepdim=False):
+def dist0(x, *, c=1.0, keepdim=False, implementation=None):
     r"""Distance from the origin, :math:`\operatorname{asinh}(\sqrt{c}\,|x_s|)/\sqrt{c}`.
 
     Parameters
@@ -144,7 +145,12 @@ def dist0(x, *, c=1.0, keepdim=False):
     3.0
     """
     keepdim = flag("keepdim", keepdim)
-    xp, (x,), c, dtype, _ = prepare(c, x=x)
+    xp, (x,), c, dtype, batch = prepare(c, cast=False, x=x)
+    if select("dist0", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
+              getattr(x, "device", None)) == "numba":
+        out = numba_ops(xp).dist0(x, c, dtype)
+        return out[..., None] if keepdim else out
+    (x,) = to_work(xp, x)
     return finish(xp, ref.dist0(x, c, xp=xp), dtype, keepdim)
 
 

@@ -239,3 +239,20 @@ def logmap0_rows(y, c, out, serial):
     else:
         for i in nb.prange(y.shape[0]):
             _logmap0_row(i, y, c, out)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _dist0_row(i, x, c, out):
+    s = math.sqrt(c)
+    out[i] = math.asinh(s * math.sqrt(_space_sq(x[i]))) / s
+
+
+@nb.njit(parallel=True, **_OPTS)
+def dist0_rows(x, c, out, serial):
+    """out[i] = asinh(sqrt(c) |xs|) / sqrt(c) for ambient rows x (N, n+1)."""
+    if serial:
+        for i in range(x.shape[0]):
+            _dist0_row(i, x, c, out)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _dist0_row(i, x, c, out)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import kernels as K
+from . import backward as B, kernels as K
 
 # Tolerance on the GEMM-induced relative error of d before a pair is recomputed exactly:
 # well inside the accuracy bounds (2e-6 float32, 1e-12 float64) once float32's log (2e-7,
@@ -103,3 +103,46 @@ def logmap0(y, c: float, dtype) -> np.ndarray:
     out = np.empty(flat.shape, dtype=dtype)
     K.logmap0_rows(flat, c, out, flat.size < SERIAL_WORK)
     return out.reshape(y.shape)
+
+
+def dist0(x, c: float, dtype) -> np.ndarray:
+    flat = x.reshape(-1, x.shape[-1])
+    out = np.empty(flat.shape[0], dtype=dtype)
+    K.dist0_rows(flat, c, out, flat.size < SERIAL_WORK)
+    return out.reshape(x.shape[:-1])
+
+
+# Backward passes: ambient arrays of one shape in (broadcast by the caller), the gradients
+# with respect to them out, in their dtype (time components 0: they are never read).
+
+
+def _rows(*arrays):
+    return [a.reshape(-1, a.shape[-1]) for a in arrays]
+
+
+def dist_backward(x, y, c: float, grad):
+    (xf, yf), g = _rows(x, y), grad.reshape(-1)
+    gx, gy = np.empty(xf.shape, x.dtype), np.empty(yf.shape, y.dtype)
+    B.dist_grad_rows(xf, yf, g, c, gx, gy, xf.size < SERIAL_WORK)
+    return gx.reshape(x.shape), gy.reshape(y.shape)
+
+
+def dist0_backward(x, c: float, grad):
+    (xf,) = _rows(x)
+    gx = np.empty(xf.shape, x.dtype)
+    B.dist0_grad_rows(xf, grad.reshape(-1), c, gx, xf.size < SERIAL_WORK)
+    return gx.reshape(x.shape)
+
+
+def expmap0_backward(u, c: float, grad):
+    uf, gf = _rows(u, grad)
+    gu = np.empty(uf.shape, u.dtype)
+    B.expmap0_grad_rows(uf, gf, c, gu, uf.size < SERIAL_WORK)
+    return gu.reshape(u.shape)
+
+
+def logmap0_backward(y, c: float, grad):
+    yf, gf = _rows(y, grad)
+    gy = np.empty(yf.shape, y.dtype)
+    B.logmap0_grad_rows(yf, gf, c, gy, yf.size < SERIAL_WORK)
+    return gy.reshape(y.shape)

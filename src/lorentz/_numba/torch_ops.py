@@ -1,0 +1,110 @@
+"""The numba kernels serving torch CPU tensors: each is a ``torch.library.custom_op`` whose
+body hands zero-copy numpy views of its tensors to the kernel and wraps the result without a
+copy, with a backward pass that is a compiled kernel too. Opaque to torch.compile (the fake
+implementation gives the shapes), so ``torch.compile(fullgraph=True)`` keeps working.
+
+Same signatures as :mod:`lorentz._numba.ops` (``dtype`` the output dtype), so the public
+functions call either module alike. ``c`` is a Python float: a learnable curvature takes the
+reference path, whose autograd reaches it.
+"""
+
+# no "from __future__ import annotations": torch.library reads the operators' annotations
+import torch
+from torch.library import custom_op, register_autograd
+
+from . import ops
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _t(a):
+    return torch.from_numpy(a)
+
+
+def _same(dtype, *tensors):
+    """The tensors cast to ``dtype`` and broadcast to one shape (both differentiable)."""
+    return torch.broadcast_tensors(*(t.to(dtype) for t in tensors))
+
+
+# ---------------------------------------------------------------- dist
+
+
+@custom_op("lorentz::numba_dist", mutates_args=())
+def _dist(x: torch.Tensor, y: torch.Tensor, c: float) -> torch.Tensor:
+    a = _np(x)
+    return _t(ops.dist(a, _np(y), c, a.dtype))
+
+
+@_dist.register_fake
+def _(x, y, c):
+    return x.new_empty(x.shape[:-1])
+
+
+@custom_op("lorentz::numba_dist_backward", mutates_args=())
+def _dist_backward(x: torch.Tensor, y: torch.Tensor, c: float,
+                   grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    gx, gy = ops.dist_backward(_np(x), _np(y), c, _np(grad))
+    return _t(gx), _t(gy)
+
+
+@_dist_backward.register_fake
+def _(x, y, c, grad):
+    return torch.empty_like(x), torch.empty_like(y)
+
+
+def _save_inputs(ctx, inputs, output):
+    ctx.save_for_backward(*(a for a in inputs if isinstance(a, torch.Tensor)))
+    ctx.c = inputs[-1]
+
+
+register_autograd(
+    "lorentz::numba_dist",
+    lambda ctx, g: (*_dist_backward(*ctx.saved_tensors, ctx.c, g), None),
+    setup_context=_save_inputs,
+)
+
+
+def dist(x, y, c: float, dtype):
+    return _dist(*_same(dtype, x, y), c)
+
+
+# ---------------------------------------------------------------- one-argument operations
+
+
+def _unary(name, forward, backward, out_shape):
+    """An operator ``lorentz::numba_<name>`` of one ambient array and its backward."""
+
+    @custom_op(f"lorentz::numba_{name}", mutates_args=())
+    def op(x: torch.Tensor, c: float) -> torch.Tensor:
+        a = _np(x)
+        return _t(forward(a, c, a.dtype))
+
+    @op.register_fake
+    def _(x, c):
+        return x.new_empty(out_shape(x.shape))
+
+    @custom_op(f"lorentz::numba_{name}_backward", mutates_args=())
+    def op_backward(x: torch.Tensor, c: float, grad: torch.Tensor) -> torch.Tensor:
+        return _t(backward(_np(x), c, _np(grad)))
+
+    @op_backward.register_fake
+    def _(x, c, grad):
+        return torch.empty_like(x)
+
+    register_autograd(
+        f"lorentz::numba_{name}",
+        lambda ctx, g: (op_backward(*ctx.saved_tensors, ctx.c, g), None),
+        setup_context=lambda ctx, inputs, output: _save_inputs(ctx, inputs, output),
+    )
+
+    def call(x, c: float, dtype):
+        return op(x.to(dtype), c)
+
+    return call
+
+
+dist0 = _unary("dist0", ops.dist0, ops.dist0_backward, lambda shape: shape[:-1])
+expmap0 = _unary("expmap0", ops.expmap0, ops.expmap0_backward, lambda shape: shape)
+logmap0 = _unary("logmap0", ops.logmap0, ops.logmap0_backward, lambda shape: shape)
