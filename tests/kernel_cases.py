@@ -69,3 +69,29 @@ def c_sensitive_pairs(c: float):
         s.append(base)
         t.append(base + offset * gen.normal(size=base.shape))
     return points(np.concatenate(s), c, np.float32), points(np.concatenate(t), c, np.float32)
+
+
+def hard_rows(dtype, c):
+    """Rows (x[i], y[i]) of the cases where a transcription goes wrong: near pairs far out
+    (1e-3 apart at the largest norm of the contract), x == y, the origin (with itself and
+    with a point), huge and tiny norms, one coordinate."""
+    gen = np.random.default_rng(3)
+    far = 1e3 if dtype == np.float32 else 1e4
+    base = gen.normal(size=(6, 5))
+    base = far * base / np.linalg.norm(base, axis=1, keepdims=True)
+    x = [base, base[:2], np.zeros((2, 5)), 1e-30 * gen.normal(size=(2, 5)),
+         1e-8 * gen.normal(size=(2, 5)), far * np.eye(5)[:2], gen.normal(size=(2, 5))]
+    y = [base + 1e-3 * gen.normal(size=base.shape), base[:2], np.stack([np.zeros(5), base[0]]),
+         1e-30 * gen.normal(size=(2, 5)), 1e-8 * gen.normal(size=(2, 5)),
+         -far * np.eye(5)[:2], 1e-8 * gen.normal(size=(2, 5))]
+    return points(np.concatenate(x), c, dtype), points(np.concatenate(y), c, dtype)
+
+
+def tangent_rows(dtype):
+    """Tangent vectors at the origin with norms from 0 through 1e-30 to 20 (sinh stays
+    finite in float32)."""
+    gen = np.random.default_rng(4)
+    norms = np.concatenate([[0.0, 1e-30, 1e-12, 1e-6], np.geomspace(1e-3, 20.0, 12)])
+    us = gen.normal(size=(norms.size, 5))
+    us = norms[:, None] * us / np.linalg.norm(us, axis=1, keepdims=True)
+    return np.concatenate([np.zeros((norms.size, 1)), us], -1).astype(dtype)

@@ -122,8 +122,8 @@ def test_implementation_errors():
     x = torch.tensor(inputs("random", np.float64, 1.0)[0])
     with pytest.raises(ValueError, match="implementation='numba' cannot run here: the numba kernels take numpy arrays"):
         lorentz.pairwise_dist(x, x, implementation="numba")
-    with pytest.raises(ValueError, match="implementation='triton' cannot run here: there is no triton kernel for dist"):
-        lorentz.dist(x, x, implementation="triton")
+    with pytest.raises(ValueError, match="implementation='triton' cannot run here: there is no triton kernel for dist0"):
+        lorentz.dist0(x, implementation="triton")
     with pytest.raises(ValueError, match="the triton kernels take float16, bfloat16 or float32"):
         lorentz.pairwise_dist(x, x, implementation="triton")
     with pytest.raises(ValueError, match="implementation must be one of"):

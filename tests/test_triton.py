@@ -21,7 +21,7 @@ pytest.importorskip("triton")  # installed by CI (extra triton); never skipped t
 
 import lorentz  # noqa: E402
 from accuracy import BOUND, OPS, measure  # noqa: E402
-from kernel_cases import KINDS, agree, inputs  # noqa: E402
+from kernel_cases import KINDS, agree, hard_rows, inputs  # noqa: E402
 from lorentz.meru import meru_loss  # noqa: E402
 from lorentz._triton import ops  # noqa: E402
 
@@ -369,10 +369,10 @@ def test_kernels_compile_for_a_gpu():
     script = os.path.join(os.path.dirname(__file__), "triton_sm90.py")
     out = subprocess.run([sys.executable, script, "90"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count(": ok,") == 8
+    assert out.stdout.count(": ok,") == 10
 
 
-@pytest.mark.parametrize("op", ["pairwise_dist", "knn", "expmap0", "logmap0"])
+@pytest.mark.parametrize("op", ["dist", "pairwise_dist", "knn", "expmap0", "logmap0"])
 def test_the_triton_kernels_run_when_asked(op, monkeypatch):
     """A spy on the Triton host functions: "triton" runs them, "reference" does not."""
     seen = []
@@ -380,6 +380,7 @@ def test_the_triton_kernels_run_when_asked(op, monkeypatch):
     monkeypatch.setattr(ops, op, lambda *a, **k: seen.append(op) or original(*a, **k))
     x, y = (tensor(a) for a in inputs("random", np.float32, 1.0))
     calls = {
+        "dist": lambda impl: lorentz.dist(x[:5], y[:5], implementation=impl),
         "pairwise_dist": lambda impl: lorentz.pairwise_dist(x, y, implementation=impl),
         "knn": lambda impl: lorentz.knn(x, y, 2, implementation=impl),
         "expmap0": lambda impl: lorentz.expmap0(x / 4, implementation=impl),
@@ -426,3 +427,68 @@ def _nan_rows(x, y, dirty):
     image = image.float()
     image[1, 0] = float("nan")
     assert torch.isnan(meru_loss(image, text.float(), curv=1.0, logit_scale=10.0, implementation="triton")["loss"])
+
+
+# ------------------------------------------------------------------ distance of row pairs
+
+
+@pytest.mark.parametrize("c", [1.0, 0.3])
+@pytest.mark.parametrize("kind", ["hard", *KINDS])
+def test_dist_rows(kind, c):
+    """Forward and backward (x, y and a learnable c) against the reference on the same
+    float32 values; the hard rows hold near pairs far out, x == y, the origin, huge and tiny
+    norms."""
+    if kind == "hard":
+        x, y = hard_rows(np.float32, c)
+    else:
+        x, y = inputs(kind, np.float32, c)
+        m = min(len(x), len(y))
+        x, y = x[:m], y[:m]
+    x, y = tensor(x), tensor(y)
+    got = lorentz.dist(x, y, c=c, implementation="triton")
+    assert got.dtype == torch.float32 and got.shape == x.shape[:-1]
+    agree(got.cpu().numpy(), lorentz.dist(x, y, c=c, implementation="reference").cpu().numpy(), np.float32)
+    got = _grads(lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="triton"), torch.float32, x, y, c=c)
+    want = _grads(lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="reference"), torch.float64, x, y, c=c)
+    for g, w in zip(got, want):
+        close(g, w, GRAD_RTOL)
+
+
+def test_dist_meets_the_bound_against_mpmath():
+    x, y = hard_rows(np.float32, 0.7)
+    got = lorentz.dist(tensor(x), tensor(y), c=0.7, implementation="triton").cpu().numpy()
+    for i in range(len(x)):
+        err, bound = measure(OPS["dist"], got[i], (x[i], y[i]), 0.7, "float32")
+        assert err <= bound, (i, err, bound)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_dist_half_precision_and_broadcasting(dtype):
+    x, y = (tensor(a, dtype) for a in inputs("random", np.float32, 1.0))
+    got = lorentz.dist(x[:4, None], y[None, :3], keepdim=True, implementation="triton")
+    assert got.dtype == dtype and got.shape == (4, 3, 1)
+    want = lorentz.dist(x[:4, None].double(), y[None, :3].double(), keepdim=True, implementation="reference")
+    close(got, want, torch.finfo(dtype).eps)
+    gx, gy, _ = _grads(lambda a, b, c: lorentz.dist(a[:4, None], b[None, :3], c=c, implementation="triton"), dtype, x, y)
+    assert gx.dtype == gy.dtype == dtype
+    want = _grads(lambda a, b, c: lorentz.dist(a[:4, None], b[None, :3], c=c, implementation="reference"),
+                  torch.float64, x, y)
+    close(gx, want[0], 2 * torch.finfo(dtype).eps)
+    close(gy, want[1], 2 * torch.finfo(dtype).eps)
+
+
+def test_dist_operators_pass_opcheck_and_nan_stays_in_its_row():
+    x, y = (tensor(a) for a in inputs("random", np.float32, 1.0))
+    m = min(len(x), len(y))
+    x, y = x[:m], y[:m]
+    c = torch.tensor(0.9, dtype=torch.float64, device=DEVICE)
+    torch.library.opcheck(torch.ops.lorentz.dist.default, (x, y, c))
+    dirty = x.clone()
+    dirty[1, 2] = float("nan")
+    with np.errstate(invalid="ignore"):  # the interpreter warns of NaN arithmetic
+        clean = lorentz.dist(x, y, implementation="triton")
+        got = lorentz.dist(dirty, y, implementation="triton")
+        gx, _, _ = _grads(lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="triton"), torch.float32, dirty, y)
+    assert torch.isnan(got[1]) and torch.isnan(gx[1, 1:]).all()
+    keep = [0, *range(2, m)]
+    assert torch.equal(got[keep], clean[keep]) and torch.isfinite(gx[keep]).all()

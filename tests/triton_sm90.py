@@ -23,6 +23,8 @@ KERNELS = [
     ("expmap0_grad_kernel", ROWS),
     ("logmap0_kernel", ROWS),
     ("logmap0_grad_kernel", ROWS),
+    ("dist_kernel", ROWS),
+    ("dist_grad_kernel", ROWS),
 ]
 
 

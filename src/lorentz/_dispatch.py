@@ -30,7 +30,7 @@ NUMBA_MIN_WORK = {
 NUMBA_TORCH_OPS = {"dist", "dist0", "expmap0", "logmap0"}
 
 # operations with Triton kernels (lorentz.meru.meru_loss dispatches on its own)
-TRITON_OPS = {"pairwise_dist", "knn", "expmap0", "logmap0"}
+TRITON_OPS = {"dist", "pairwise_dist", "knn", "expmap0", "logmap0"}
 # the kernels read float16, bfloat16 and float32 and compute in float64 (see _triton.kernels)
 TRITON_DTYPES = ("float16", "bfloat16", "float32")
 

@@ -328,3 +328,73 @@ def logmap0_grad_kernel(y_ptr, c_ptr, g_ptr, dy_ptr, dc_ptr, R, K, sy_r, sy_k,
              mask=ok[:, None] & (kk < K)[None, :])
     tl.store(dy_ptr + rows * (K + 1), tl.zeros((BM,), dtype=tl.float64), mask=ok)
     tl.store(dc_ptr + rows, gy * bend / (2.0 * c), mask=ok)
+
+
+@triton.jit
+def _u_rows(xs, ys, c):
+    """u = cosh(sqrt(c) d) - 1 of row pairs (BM, KP) by the Lagrange identity, as in
+    lorentz._reference.cosh_minus_one (every term non-negative); also x0, y0 and D.S."""
+    nx = tl.sum(xs * xs, axis=1)
+    ny = tl.sum(ys * ys, axis=1)
+    xy = tl.sum(xs * ys, axis=1)
+    x0 = tl.sqrt(1.0 / c + nx)
+    y0 = tl.sqrt(1.0 / c + ny)
+    d = xs - ys
+    short = nx <= ny
+    b = tl.where(short[:, None], xs, ys)
+    nb = tl.where(short, nx, ny)
+    along = tl.where(nb > 0.0, tl.sum(b * d, axis=1) / tl.where(nb > 0.0, nb, 1.0), 0.0)
+    p = d - along[:, None] * b
+    same = (tl.sum(d * d, axis=1) + c * nb * tl.sum(p * p, axis=1)) / (x0 * y0 + 1.0 / c + xy)
+    a = 1.0 / tl.sqrt(c)
+    opposite = c * (nx * y0 / (x0 + a) + a * ny / (y0 + a) - xy)
+    u = tl.where(xy >= 0.0, same, opposite)
+    return u, x0, y0, tl.sum(d * (xs + ys), axis=1)
+
+
+@triton.jit
+def dist_kernel(x_ptr, y_ptr, c_ptr, out_ptr, R, K, sx_r, sx_k, sy_r, sy_k,
+                BM: tl.constexpr, KP: tl.constexpr):
+    """out[i] = d(x[i], y[i]) for ambient rows (time parts ignored), in float64."""
+    rows = tl.program_id(0) * BM + tl.arange(0, BM)
+    ok = rows < R
+    kk = tl.arange(0, KP)
+    c = tl.load(c_ptr).to(tl.float64)
+    xs = _load_rows(x_ptr + sx_k, rows, ok, kk, kk < K, sx_r, sx_k)
+    ys = _load_rows(y_ptr + sy_k, rows, ok, kk, kk < K, sy_r, sy_k)
+    u, x0, y0, ds = _u_rows(xs, ys, c)
+    tl.store(out_ptr + rows, _acosh1p(u) / tl.sqrt(c), mask=ok)
+
+
+@triton.jit
+def dist_grad_kernel(x_ptr, y_ptr, c_ptr, g_ptr, dx_ptr, dy_ptr, dc_ptr, R, K, sx_r, sx_k,
+                     sy_r, sy_k, BM: tl.constexpr, KP: tl.constexpr):
+    """With W = g / (sqrt(c) sinh(sqrt(c) d)) (0 at x == y, NaN kept) and y0 - x0 = -D.S / (x0 + y0):
+    dx = c W (D - D.S / ((x0 + y0) x0) xs), dy = c W (-D + D.S / ((x0 + y0) y0) ys), exact for
+    near pairs; dc = W du/dc - g d / (2c), du/dc = (u - (x0 - y0)^2 / (2 x0 y0)) / c, per row."""
+    rows = tl.program_id(0) * BM + tl.arange(0, BM)
+    ok = rows < R
+    kk = tl.arange(0, KP)
+    kok = kk < K
+    c = tl.load(c_ptr).to(tl.float64)
+    s = tl.sqrt(c)
+    xs = _load_rows(x_ptr + sx_k, rows, ok, kk, kok, sx_r, sx_k)
+    ys = _load_rows(y_ptr + sy_k, rows, ok, kk, kok, sy_r, sy_k)
+    g = tl.load(g_ptr + rows, mask=ok, other=0.0).to(tl.float64)
+    u, x0, y0, ds = _u_rows(xs, ys, c)
+    root = tl.sqrt(u) * tl.sqrt(u + 2.0)  # sinh(sqrt(c) d), without overflow of u^2
+    w = tl.where(u == 0.0, 0.0, g / (s * tl.where(u == 0.0, 1.0, root)))
+    sum0 = x0 + y0
+    d = xs - ys
+    dx = (c * w)[:, None] * (d - (ds / (sum0 * x0))[:, None] * xs)
+    dy = (c * w)[:, None] * ((ds / (sum0 * y0))[:, None] * ys - d)
+    out = rows[:, None] * (K + 1) + 1 + kk[None, :]
+    tl.store(dx_ptr + out, dx, mask=ok[:, None] & kok[None, :])
+    tl.store(dy_ptr + out, dy, mask=ok[:, None] & kok[None, :])
+    zero = tl.zeros((BM,), dtype=tl.float64)
+    tl.store(dx_ptr + rows * (K + 1), zero, mask=ok)
+    tl.store(dy_ptr + rows * (K + 1), zero, mask=ok)
+    gap = ds / sum0
+    du_dc = (u - gap * gap / (2.0 * x0 * y0)) / c
+    dc = w * du_dc - g * _acosh1p(u) / (2.0 * c * s)
+    tl.store(dc_ptr + rows, tl.where(ok, dc, 0.0), mask=ok)

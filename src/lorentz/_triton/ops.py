@@ -184,6 +184,40 @@ def logmap0(y, c):
     return _logmap0(_rows(y), _scalar(c, y)).reshape(y.shape)
 
 
+# ------------------------------------------------------------------ distance of row pairs
+
+
+@_operator("lorentz::dist")
+def _dist(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    r = x.shape[0]
+    out = torch.empty((r,), dtype=torch.float32, device=x.device)
+    _launch(K.dist_kernel, (triton.cdiv(r, ROWS),), x, y, c, out, r, x.shape[1] - 1,
+            x.stride(0), x.stride(1), y.stride(0), y.stride(1), BM=ROWS, KP=_kp(x.shape[1] - 1))
+    return out
+
+
+@_operator("lorentz::dist_backward")
+def _dist_backward(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor,
+                   grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r, n = x.shape[0], x.shape[1] - 1
+    dx = torch.empty((r, n + 1), dtype=torch.float64, device=x.device)
+    dy = torch.empty((r, n + 1), dtype=torch.float64, device=x.device)
+    dc = torch.empty((r,), dtype=torch.float64, device=x.device)
+    _launch(K.dist_grad_kernel, (triton.cdiv(r, ROWS),), x, y, c, grad.contiguous(), dx, dy, dc,
+            r, n, x.stride(0), x.stride(1), y.stride(0), y.stride(1), BM=ROWS, KP=_kp(n))
+    return dx.to(x.dtype), dy.to(y.dtype), dc.sum().to(c.dtype).reshape(c.shape)
+
+
+register_autograd("lorentz::dist", lambda ctx, g: _dist_backward(*ctx.saved_tensors, g),
+                  setup_context=_save_inputs)
+
+
+def dist(x, y, c):
+    """Ambient arrays of one broadcast shape (..., n+1) -> (...) float32."""
+    x, y = torch.broadcast_tensors(x, y)
+    return _dist(_rows(x), _rows(y), _scalar(c, x)).reshape(x.shape[:-1])
+
+
 # ------------------------------------------------------------------ k nearest neighbours
 
 
