@@ -25,6 +25,8 @@ import torch
 import lorentz
 from lorentz.meru import meru_loss
 from _common import write_section
+from benchmarks import textbook
+from benchmarks.bench_elementwise import ARGS, bind
 
 CURV, SCALE = 1.0, 10.0
 CHECK_ROWS = 1024
@@ -117,6 +119,61 @@ def run_case(name, fns, check, device):
     return rows
 
 
+def elementwise_inputs(rows, dim, device):
+    """The arrays of benchmarks/benchmarks/bench_elementwise.py, drawn on the device."""
+    g = torch.Generator(device=device).manual_seed(7)
+
+    def normal(cols):
+        return 0.3 * torch.randn(rows, cols, device=device, generator=g)
+
+    x, y = lorentz.from_space(normal(dim)), lorentz.from_space(normal(dim))
+    v = torch.cat([torch.zeros(rows, 1, device=device), normal(dim)], 1)
+    u = lorentz.project_tangent(x, normal(dim + 1))
+    return {"x": x, "y": y, "v": v, "u": u, "p": lorentz.to_poincare(x)}
+
+
+def elementwise(rows, dim, device):
+    """Each elementwise operation as users call it (implementation=None: the Triton kernels
+    where there are some, the reference otherwise) against the textbook formula in eager torch
+    and against the memory floor: a device copy of the same bytes (inputs read and output
+    written once; forward + backward also reads the inputs and the output's gradient again
+    and writes the inputs' gradients, 3 inputs + 2 outputs)."""
+    data = elementwise_inputs(rows, dim, device)
+    copy_ms = bench(lambda: data["x"].clone(), device)
+    per_byte = copy_ms / (2 * data["x"].nbytes)
+    out = []
+    for op, names in ARGS.items():
+        arrays = [data[k] for k in names]
+        few = [a[:CHECK_ROWS] for a in arrays]
+        ours, theirs = bind(lorentz, op), bind(textbook, op)
+        want = ours(*(a.double() for a in few))
+        in_bytes = sum(a.nbytes for a in arrays)
+        out_bytes = ours(*arrays).nbytes
+
+        def step(f, arrays=arrays):
+            leaves = [a.detach().requires_grad_() for a in arrays]
+            f(*leaves).sum().backward()
+            return leaves[0].grad
+
+        with torch.no_grad():
+            out += run_case(f"{op} {rows}x{dim}", {
+                "textbook eager": (lambda f=theirs: f(*few), lambda f=theirs: f(*arrays)),
+                "lorentz": (lambda f=ours: f(*few), lambda f=ours: f(*arrays)),
+            }, lambda got, want=want: rel_err(got, want), device)
+        out.append({"work": f"{op} {rows}x{dim}", "implementation": "copy floor",
+                    "ms": per_byte * (in_bytes + out_bytes), "peak_gib": float("nan"),
+                    "max_rel_err": float("nan")})
+        grad_want = step(ours, [a.double() for a in few])
+        out += run_case(f"{op} {rows}x{dim} fwd+bwd", {
+            "textbook eager": (lambda f=theirs: step(f, few), lambda f=theirs: step(f)),
+            "lorentz": (lambda f=ours: step(f, few), lambda f=ours: step(f)),
+        }, lambda got, want=grad_want: rel_err(got, want), device)
+        out.append({"work": f"{op} {rows}x{dim} fwd+bwd", "implementation": "copy floor",
+                    "ms": per_byte * (3 * in_bytes + 2 * out_bytes), "peak_gib": float("nan"),
+                    "max_rel_err": float("nan")})
+    return out
+
+
 def inputs(rows, dim, device, seed):
     g = torch.Generator(device=device).manual_seed(seed)
     return 0.3 * torch.randn(rows, dim, device=device, generator=g)
@@ -153,6 +210,27 @@ def main():
                                lambda: lorentz.pairwise_dist(px, py, implementation="triton")),
         }, lambda got: rel_err(got, want), device)
     del x, y, px, py, want
+
+    # the pairwise precision question: half-precision inputs, and the reference on CUDA
+    # (one float64 GEMM) that a learnable c or batched inputs take
+    x, y = inputs(n_pair, dim, device, 0), inputs(n_pair, dim, device, 1)
+    px, py = lorentz.from_space(x), lorentz.from_space(y)
+    with torch.no_grad():
+        for half in (torch.float16, torch.bfloat16):
+            hx, hy = px.to(half), py.to(half)
+            want = lorentz.pairwise_dist(hx[:k].double(), hy.double(), implementation="reference")
+            rows += run_case(f"pairwise_dist {n_pair}x{n_pair} {str(half)[6:]}", {
+                "lorentz triton": (lambda: lorentz.pairwise_dist(hx[:k], hy, implementation="triton"),
+                                   lambda: lorentz.pairwise_dist(hx, hy, implementation="triton")),
+            }, lambda got: rel_err(got, want), device)
+        want = lorentz.pairwise_dist(px[:k].double(), py.double(), implementation="reference")
+        rows += run_case(f"pairwise_dist {n_pair}x{n_pair}", {
+            "lorentz reference": (lambda: lorentz.pairwise_dist(px[:k], py, implementation="reference"),
+                                  lambda: lorentz.pairwise_dist(px, py, implementation="reference")),
+        }, lambda got: rel_err(got, want), device)
+    del x, y, px, py, hx, hy, want
+
+    rows += elementwise(256 if args.smoke else 262_144, dim, device)
 
     # exponential map at the origin
     u = inputs(n_exp, dim, device, 2)
