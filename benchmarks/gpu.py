@@ -114,6 +114,9 @@ def run_case(name, fns, check, device):
         except torch.OutOfMemoryError:
             err, ms, gib = float("nan"), float("nan"), float("inf")
             torch.cuda.empty_cache()
+        except Exception as e:  # a failing row is reported, and the other rows still run
+            print(f"{name}: {label} FAILED {type(e).__name__}: {str(e)[:300]}", flush=True)
+            err, ms, gib = float("nan"), float("nan"), float("nan")
         rows.append({"work": name, "implementation": label, "ms": ms, "peak_gib": gib, "max_rel_err": err})
         print(f"{name:34s} {label:16s} {ms:10.3f} ms {gib:8.3f} GiB  err {err:.1e}", flush=True)
     return rows

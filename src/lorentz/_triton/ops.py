@@ -59,6 +59,13 @@ def _kp(n: int) -> int:
     return max(16, triton.next_power_of_2(n))
 
 
+def _wide(a: torch.Tensor) -> torch.Tensor:
+    """Half-precision rows as float32 for the kernels with a float64 ``tl.dot``: Triton 3.6
+    cannot lower an fp64 MMA whose operands were loaded as 16-bit values on sm_90 ("fp64 don't
+    support largeK MMA"); the copy is O((N + M) n) against O(N M n) work, and exact."""
+    return a.float() if a.dtype in (torch.float16, torch.bfloat16) else a
+
+
 def _scalar(c, like: torch.Tensor) -> torch.Tensor:
     """c as a 0-d float64 tensor on the device of ``like`` (autograd kept)."""
     if isinstance(c, float):
@@ -117,7 +124,7 @@ register_autograd("lorentz::pairwise_dist", _pairwise_backward, setup_context=_p
 
 def pairwise_dist(x, y, c):
     """Ambient (N, n+1), (M, n+1) -> (N, M) float32."""
-    return _pairwise_dist(x[:, 1:], y[:, 1:], _scalar(c, x))
+    return _pairwise_dist(_wide(x[:, 1:]), _wide(y[:, 1:]), _scalar(c, x))
 
 
 # ------------------------------------------------------------------ origin maps
@@ -245,7 +252,7 @@ def knn(q, keys, k, c):
     """Distances and indices; where an input needs a gradient the distances of the chosen
     pairs are recomputed by the differentiable reference (N k pairs)."""
     cc = _scalar(c, q)
-    d, i = _knn(q[:, 1:], keys[:, 1:], cc, k)
+    d, i = _knn(_wide(q[:, 1:]), _wide(keys[:, 1:]), cc, k)
     needs = (q.requires_grad or keys.requires_grad
              or (isinstance(c, torch.Tensor) and c.requires_grad))
     if torch.is_grad_enabled() and needs:
@@ -307,4 +314,4 @@ register_autograd("lorentz::neg_dist_lse", _lse_backward, setup_context=_lse_set
 def neg_dist_lse(xs, ys, c, scale):
     """lse[i] = log sum_j exp(-scale d(x_i, y_j)) for space-only rows (MERU's embeddings):
     the log-sum-exp of one direction of the contrastive loss, never forming the logits."""
-    return _neg_dist_lse(xs, ys, _scalar(c, xs), _scalar(scale, xs))
+    return _neg_dist_lse(_wide(xs), _wide(ys), _scalar(c, xs), _scalar(scale, xs))
