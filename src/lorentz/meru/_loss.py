@@ -1,5 +1,5 @@
-"""MERU's training loss: contrastive on negative Lorentz distance plus entailment cones,
-with HyCoCLIP's box terms and per-pair-type aperture scales as options."""
+"""MERU's training loss: contrastive on negative Lorentz distance plus entailment cones;
+HyCoCLIP's (Pal et al., ICLR 2025) adds box terms and per-pair-type aperture scales."""
 
 from __future__ import annotations
 
@@ -36,6 +36,23 @@ def _contrastive(image, text, targets, all_image, scale, curv, xp, fused):
         back = (xp.take(by_text, targets, axis=0) if all_image is None
                 else ops.neg_dist_lse(caption, all_image, curv, scale)[0])
     return 0.5 * (xp.mean(forward - pos) + xp.mean(back - pos_back))
+
+
+def _one_direction(query, keys, targets, scale, curv, xp, fused):
+    """mean_i CE(-s d(query_i, keys), targets_i), streamed over tiles as in _contrastive: the
+    box terms of HyCoCLIP, each one direction (box images against the texts, box texts
+    against the images)."""
+    work = compute_dtype(xp, getattr(query, "device", None))
+
+    def point(a):
+        return lorentz.from_space(xp.astype(a, work), c=curv)
+
+    pos = -scale * lorentz.dist(point(query), point(xp.take(keys, targets, axis=0)), c=curv)
+    if fused:
+        lse = triton_ops().neg_dist_lse(query, keys, curv, scale)
+    else:
+        lse = allpairs_ops(xp).neg_dist_lse(query, keys, curv, scale)[0]
+    return xp.mean(lse - pos)
 
 
 def _use_triton(implementation, xp, curv, image) -> bool:
@@ -78,7 +95,7 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     curv, logit_scale : float or 0-d array
         Curvature -curv and logit multiplier; learnable tensors receive gradients.
     entail_weight : float
-        Weight of the entailment term (MERU: 0.2).
+        Weight of the entailment term (MERU's configurations: 0.2).
     targets : int array, shape (B,), optional
         Index into ``text`` of each image's caption; default ``arange(B)`` (then M >= B). On
         rank r of a data-parallel job with gathered texts: ``arange(B) + r * B``.
@@ -88,13 +105,11 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         then the mean of the processes' losses is the loss of the whole batch. Default:
         ``image`` itself (with ``targets`` taken as positions in ``text`` only).
     boxes : (array, array), optional
-        HyCoCLIP's terms: ``(box_image, box_text)``, each (B, n), a region of each image and
-        the phrase that names it. The contrastive term becomes the mean of the image-text and
-        box-image/box-text terms, and the entailment term the mean of four cones: text over
-        image and box text over box image (scaled by ``eta_inter``), box image over image and
-        box text over text (scaled by ``eta_intra``).
+        ``(box_image, box_text)``, each (B, n): HyCoCLIP's loss, see :func:`hycoclip_loss`
+        (which sets HyCoCLIP's aperture scales).
     eta_inter, eta_intra : float
-        Aperture scales per pair type (1.0: MERU's cones).
+        Aperture scales: ``eta_inter`` for text over image (and box text over box image),
+        ``eta_intra`` for the box cones over the whole (boxes only). 1.0: MERU's cones.
     implementation : {None, "reference", "triton"}
         None picks the Triton kernels for CUDA tensors (float16, bfloat16, float32) where
         triton is installed (the result then in float32 at least), the reference otherwise.
@@ -121,6 +136,15 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         targets = own
     elif tuple(targets.shape) != (b,):
         raise ValueError(f"targets must have shape ({b},), got {tuple(targets.shape)}")
+    if boxes is not None:
+        if not isinstance(boxes, (tuple, list)) or len(boxes) != 2:
+            raise ValueError("boxes must be a pair (box_image, box_text)")
+        for name, a in zip(("box_image", "box_text"), boxes):
+            namespace(image=image, **{name: a})
+            if tuple(a.shape) != tuple(image.shape):
+                raise ValueError(
+                    f"{name} must have the shape of image {tuple(image.shape)}, got {tuple(a.shape)}"
+                )
     fused = _use_triton(implementation, xp, curv, image)
     # the fused path computes in float32 at least (half-precision inputs under autocast)
     wide = xp.result_type(image.dtype, xp.float32) if fused else image.dtype
@@ -133,11 +157,18 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     caption = xp.take(pt, targets, axis=0)
     entailment = _entailment(caption, pi, eta_inter, curv, xp)
     if boxes is not None:
-        bi, bt = (point(a) for a in boxes)
-        box_contrastive = _contrastive(boxes[0], boxes[1], own, None, logit_scale, curv, xp,
-                                       fused)
-        contrastive = 0.5 * (contrastive + box_contrastive)
-        entailment = 0.25 * (
+        # HyCoCLIP: the box images against all texts and the box texts against all images,
+        # each with the targets of their whole image; the four terms averaged
+        box_image, box_text = boxes
+        images = image if all_image is None else all_image
+        contrastive = 0.5 * contrastive + 0.25 * (
+            _one_direction(box_image, text, targets, logit_scale, curv, xp, fused)
+            + _one_direction(box_text, images, targets if all_image is not None else own,
+                             logit_scale, curv, xp, fused)
+        )
+        bi, bt = point(box_image), point(box_text)
+        # HyCoCLIP halves the sum of its four cone terms (not their mean)
+        entailment = 0.5 * (
             entailment
             + _entailment(bt, bi, eta_inter, curv, xp)
             + _entailment(bi, pi, eta_intra, curv, xp)
@@ -150,3 +181,30 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         "contrastive": contrastive,
         "entailment": entailment,
     }
+
+
+def hycoclip_loss(image, text, box_image, box_text, *, curv, logit_scale, entail_weight=0.2,
+                  targets=None, all_image=None, eta_inter=0.7, eta_intra=1.2,
+                  implementation=None):
+    r"""HyCoCLIP's loss (Pal et al., ICLR 2025) on space-only embeddings; returns
+    ``{"loss", "contrastive", "entailment"}``.
+
+    With T = ``text`` (M rows), I = ``all_image`` (default ``image``), t = ``targets``
+    (default ``arange(B)``), CE(q, K) = mean_i CE(-s d(q_i, K), t_i) and
+    E(g, x, eta) = mean(max(0, oxy_angle(g, x) - eta * half_aperture(g))):
+
+    contrastive = (CE(image, T) + CE(T[t], I) + CE(box_image, T) + CE(box_text, I)) / 4
+    entailment  = (E(T[t], image, 0.7) + E(box_text, box_image, 0.7)
+                   + E(box_image, image, 1.2) + E(box_text, T[t], 1.2)) / 2
+    loss        = contrastive + entail_weight * entailment.
+
+    ``box_image`` and ``box_text`` (B, n) are a region of each image and the phrase that
+    names it. The four contrastive directions stream over tiles as :func:`meru_loss`'s do
+    (memory linear in the batch). ``eta_inter`` (0.7, text over image) and ``eta_intra``
+    (1.2, box over whole) are HyCoCLIP's aperture scales; other arguments as in
+    :func:`meru_loss`.
+    """
+    return meru_loss(image, text, curv=curv, logit_scale=logit_scale,
+                     entail_weight=entail_weight, targets=targets, all_image=all_image,
+                     boxes=(box_image, box_text), eta_inter=eta_inter, eta_intra=eta_intra,
+                     implementation=implementation)
