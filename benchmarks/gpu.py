@@ -187,6 +187,8 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CPU interpreter)")
     parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--only", default="pairwise,precision,elementwise,expmap0,loss",
+                        help="comma-separated sections to run (default: all)")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
@@ -199,54 +201,59 @@ def main():
     compiled_exp = torch.compile(meru_expmap0)
     compiled_loss = torch.compile(meru_style_loss)
     rows = []
-
-    # pairwise distance
-    x, y = inputs(n_pair, dim, device, 0), inputs(n_pair, dim, device, 1)
-    px, py = lorentz.from_space(x), lorentz.from_space(y)
+    only = set(args.only.split(","))
     k = min(CHECK_ROWS, n_pair)
-    want = lorentz.pairwise_dist(px[:k].double(), py.double(), implementation="reference")
-    with torch.no_grad():
-        rows += run_case(f"pairwise_dist {n_pair}x{n_pair}", {
-            "eager": (lambda: meru_pairwise_dist(x, y)[:k], lambda: meru_pairwise_dist(x, y)),
-            "torch.compile": (lambda: compiled_dist(x, y)[:k], lambda: compiled_dist(x, y)),
-            "lorentz triton": (lambda: lorentz.pairwise_dist(px, py, implementation="triton")[:k],
-                               lambda: lorentz.pairwise_dist(px, py, implementation="triton")),
-        }, lambda got: rel_err(got, want), device)
-    del x, y, px, py, want
 
-    # the pairwise precision question: half-precision inputs, and the reference on CUDA
-    # (one float64 GEMM) that a learnable c or batched inputs take
-    x, y = inputs(n_pair, dim, device, 0), inputs(n_pair, dim, device, 1)
-    px, py = lorentz.from_space(x), lorentz.from_space(y)
-    with torch.no_grad():
-        for half in (torch.float16, torch.bfloat16):
-            hx, hy = px.to(half), py.to(half)
-            want = lorentz.pairwise_dist(hx[:k].double(), hy.double(), implementation="reference")
-            rows += run_case(f"pairwise_dist {n_pair}x{n_pair} {str(half)[6:]}", {
-                "lorentz triton": (lambda: lorentz.pairwise_dist(hx[:k], hy, implementation="triton"),
-                                   lambda: lorentz.pairwise_dist(hx, hy, implementation="triton")),
-            }, lambda got: rel_err(got, want), device)
+    if "pairwise" in only:
+        # pairwise distance
+        x, y = inputs(n_pair, dim, device, 0), inputs(n_pair, dim, device, 1)
+        px, py = lorentz.from_space(x), lorentz.from_space(y)
         want = lorentz.pairwise_dist(px[:k].double(), py.double(), implementation="reference")
-        rows += run_case(f"pairwise_dist {n_pair}x{n_pair}", {
-            "lorentz reference": (lambda: lorentz.pairwise_dist(px[:k], py, implementation="reference"),
-                                  lambda: lorentz.pairwise_dist(px, py, implementation="reference")),
-        }, lambda got: rel_err(got, want), device)
-    del x, y, px, py, hx, hy, want
+        with torch.no_grad():
+            rows += run_case(f"pairwise_dist {n_pair}x{n_pair}", {
+                "eager": (lambda: meru_pairwise_dist(x, y)[:k], lambda: meru_pairwise_dist(x, y)),
+                "torch.compile": (lambda: compiled_dist(x, y)[:k], lambda: compiled_dist(x, y)),
+                "lorentz triton": (lambda: lorentz.pairwise_dist(px, py, implementation="triton")[:k],
+                                   lambda: lorentz.pairwise_dist(px, py, implementation="triton")),
+            }, lambda got: rel_err(got, want), device)
+        del x, y, px, py, want
 
-    rows += elementwise(256 if args.smoke else 262_144, dim, device)
+    if "precision" in only:
+        # the pairwise precision question: half-precision inputs, and the reference on CUDA
+        # (one float64 GEMM) that a learnable c or batched inputs take
+        x, y = inputs(n_pair, dim, device, 0), inputs(n_pair, dim, device, 1)
+        px, py = lorentz.from_space(x), lorentz.from_space(y)
+        with torch.no_grad():
+            for half in (torch.float16, torch.bfloat16):
+                hx, hy = px.to(half), py.to(half)
+                want = lorentz.pairwise_dist(hx[:k].double(), hy.double(), implementation="reference")
+                rows += run_case(f"pairwise_dist {n_pair}x{n_pair} {str(half)[6:]}", {
+                    "lorentz triton": (lambda: lorentz.pairwise_dist(hx[:k], hy, implementation="triton"),
+                                       lambda: lorentz.pairwise_dist(hx, hy, implementation="triton")),
+                }, lambda got: rel_err(got, want), device)
+            want = lorentz.pairwise_dist(px[:k].double(), py.double(), implementation="reference")
+            rows += run_case(f"pairwise_dist {n_pair}x{n_pair}", {
+                "lorentz reference": (lambda: lorentz.pairwise_dist(px[:k], py, implementation="reference"),
+                                      lambda: lorentz.pairwise_dist(px, py, implementation="reference")),
+            }, lambda got: rel_err(got, want), device)
+        del x, y, px, py, hx, hy, want
 
-    # exponential map at the origin
-    u = inputs(n_exp, dim, device, 2)
-    ut = torch.cat([torch.zeros_like(u[:, :1]), u], 1)
-    want = lorentz.expmap0(ut[:CHECK_ROWS].double(), implementation="reference")[:, 1:]
-    with torch.no_grad():
-        rows += run_case(f"expmap0 {n_exp}x{dim}", {
-            "eager": (lambda: meru_expmap0(u[:CHECK_ROWS]), lambda: meru_expmap0(u)),
-            "torch.compile": (lambda: compiled_exp(u)[:CHECK_ROWS], lambda: compiled_exp(u)),
-            "lorentz triton": (lambda: lorentz.expmap0(ut[:CHECK_ROWS], implementation="triton")[:, 1:],
-                               lambda: lorentz.expmap0(ut, implementation="triton")),
-        }, lambda got: rel_err(got, want), device)
-    del u, ut, want
+    if "elementwise" in only:
+        rows += elementwise(256 if args.smoke else 262_144, dim, device)
+
+    if "expmap0" in only:
+        # exponential map at the origin
+        u = inputs(n_exp, dim, device, 2)
+        ut = torch.cat([torch.zeros_like(u[:, :1]), u], 1)
+        want = lorentz.expmap0(ut[:CHECK_ROWS].double(), implementation="reference")[:, 1:]
+        with torch.no_grad():
+            rows += run_case(f"expmap0 {n_exp}x{dim}", {
+                "eager": (lambda: meru_expmap0(u[:CHECK_ROWS]), lambda: meru_expmap0(u)),
+                "torch.compile": (lambda: compiled_exp(u)[:CHECK_ROWS], lambda: compiled_exp(u)),
+                "lorentz triton": (lambda: lorentz.expmap0(ut[:CHECK_ROWS], implementation="triton")[:, 1:],
+                                   lambda: lorentz.expmap0(ut, implementation="triton")),
+            }, lambda got: rel_err(got, want), device)
+        del u, ut, want
 
     # MERU's loss, forward and backward; checked on the first CHECK_ROWS image-caption pairs
     def step(loss_fn, image, text):
@@ -261,19 +268,20 @@ def main():
     def reference(image, text):
         return meru_loss(image, text, curv=CURV, logit_scale=SCALE, implementation="reference")["loss"]
 
-    for b in batches:
-        image = inputs(b, dim, device, 3).requires_grad_()
-        text = inputs(b, dim, device, 4).requires_grad_()
-        k = min(CHECK_ROWS, b)
-        few = [a[:k].detach().clone().requires_grad_() for a in (image, text)]
-        want = step(reference, *[a.detach().double().requires_grad_() for a in few])
-        impls = {"eager": meru_style_loss, "torch.compile": compiled_loss, "lorentz triton": ours}
-        if b > 32768:  # eager and compiled torch keep B x B matrices: only ours runs
-            impls = {"lorentz triton": ours}
-        fns = {label: (lambda f=f: step(f, *few), lambda f=f: step(f, image, text))
-               for label, f in impls.items()}
-        rows += run_case(f"meru_loss fwd+bwd B={b}", fns, lambda got: rel_err(got, want), device)
-        del image, text
+    if "loss" in only:
+        for b in batches:
+            image = inputs(b, dim, device, 3).requires_grad_()
+            text = inputs(b, dim, device, 4).requires_grad_()
+            k = min(CHECK_ROWS, b)
+            few = [a[:k].detach().clone().requires_grad_() for a in (image, text)]
+            want = step(reference, *[a.detach().double().requires_grad_() for a in few])
+            impls = {"eager": meru_style_loss, "torch.compile": compiled_loss, "lorentz triton": ours}
+            if b > 32768:  # eager and compiled torch keep B x B matrices: only ours runs
+                impls = {"lorentz triton": ours}
+            fns = {label: (lambda f=f: step(f, *few), lambda f=f: step(f, image, text))
+                   for label, f in impls.items()}
+            rows += run_case(f"meru_loss fwd+bwd B={b}", fns, lambda got: rel_err(got, want), device)
+            del image, text
 
     card = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "CPU (interpreter)"
     import triton

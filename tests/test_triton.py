@@ -365,7 +365,7 @@ def test_kernels_compile_for_a_gpu():
     """The interpreter runs any Python: compile every kernel for sm_90 (H100/H200) to a cubin,
     which needs no GPU, so that what is tested here is also valid compiled Triton."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = os.path.dirname(__file__)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(__file__), env.get("PYTHONPATH")]))
     script = os.path.join(os.path.dirname(__file__), "triton_sm90.py")
     out = subprocess.run([sys.executable, script, "90"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

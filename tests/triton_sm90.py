@@ -13,7 +13,7 @@ from triton.compiler import ASTSource
 from lorentz._triton import kernels as K
 
 TILE = {"BM": 32, "BN": 32, "BK": 32, "BKR": 8, "KP": 512}
-ROWS = {"BM": 16, "KP": 512}
+ROWS = {"BM": 16, "BK": 64}
 KERNELS = [
     ("pairwise_dist_kernel", TILE),
     ("neg_dist_lse_kernel", TILE),

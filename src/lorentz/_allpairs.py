@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import math
 
+from array_api_compat import device as device_of
+
 from ._backend import compute_dtype
 from ._reference import cosh_minus_one, time
 
@@ -151,8 +153,8 @@ def for_pairs(cand, state, step, *, xp):
     import jax
 
     nb, r, m = cand.shape
-    b = xp.reshape(xp.broadcast_to(xp.arange(nb)[:, None], (nb, r)), (-1,))
-    i = xp.reshape(xp.broadcast_to(xp.arange(r)[None, :], (nb, r)), (-1,))
+    b = xp.reshape(xp.broadcast_to(xp.arange(nb, device=device_of(cand))[:, None], (nb, r)), (-1,))
+    i = xp.reshape(xp.broadcast_to(xp.arange(r, device=device_of(cand))[None, :], (nb, r)), (-1,))
 
     def body(carry):
         state, todo = carry
@@ -212,7 +214,7 @@ def pairwise_dist(xs, ys, c, *, xp):
     inv = 1.0 / _sqrt(c)
     n_rows = xs.shape[-2]
     if n_rows == 0 or ys.shape[-2] == 0:
-        return xp.zeros((*xs.shape[:-1], ys.shape[-2]), dtype=dtype)
+        return xp.zeros((*xs.shape[:-1], ys.shape[-2]), dtype=dtype, device=device_of(xs))
     step = row_step(n_rows, ys.shape[-2])
     blocks = []
     for r in range(0, n_rows, step):
@@ -234,8 +236,9 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
     n_rows, m_rows = xs.shape[-2], ys.shape[-2]
     step = row_step(n_rows, m_rows)
     rows = []
-    col_max = xp.full((m_rows,), -math.inf, dtype=work)
-    col_sum = xp.zeros((m_rows,), dtype=work)
+    # every array made here lives on the inputs' device (a CPU default meets CUDA inputs)
+    col_max = xp.full((m_rows,), -math.inf, dtype=work, device=device_of(xs))
+    col_sum = xp.zeros((m_rows,), dtype=work, device=device_of(xs))
     for r in range(0, n_rows, step):
         sd = tile_dist(*left.rows(r, r + step), right, c, tolerance, work, xp=xp)
         a = (-scale * inv) * sd[0, ...]
@@ -245,7 +248,8 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
         col_max = new_max
     if len(rows) == 1:
         return rows[0], col_max + xp.log(col_sum), sd[0, ...]
-    return xp.concat(rows, axis=0), col_max + xp.log(col_sum), xp.zeros((0, 0), dtype=work)
+    return (xp.concat(rows, axis=0), col_max + xp.log(col_sum),
+            xp.zeros((0, 0), dtype=work, device=device_of(xs)))
 
 
 def keeps_tile(n_rows: int, m_rows: int) -> bool:
@@ -455,5 +459,5 @@ def knn_indices(qs, ks, k: int, c, *, xp):
             best_u, best_i = vals, idx
         out.append(xp.astype(best_i, xp.int64))
     if not out:
-        return xp.zeros((0, k), dtype=xp.int64)
+        return xp.zeros((0, k), dtype=xp.int64, device=device_of(qs))
     return out[0] if len(out) == 1 else xp.concat(out, axis=0)

@@ -246,45 +246,84 @@ def neg_dist_lse_grad_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, w_ptr, da_
         tl.store(dcs_ptr + pid * 2 + 1, tl.sum(dscale, axis=0))
 
 
+# ------------------------------------------------------------------ row kernels
+# Memory-bound: each program streams BM rows in chunks of BK components (a whole 512-wide row
+# of float64 per thread block spills registers: 4x slower than a copy, measured on an H200),
+# one pass for the row sums and one more that writes (or, for the distance, that forms the
+# part of D orthogonal to the shorter point); the second pass finds its rows in L2.
+
+
+@triton.jit
+def _chunk(ptr, rows, ok, k0, K, stride_r, stride_k, BK: tl.constexpr):
+    kk = k0 + tl.arange(0, BK)
+    return _load_rows(ptr, rows, ok, kk, kk < K, stride_r, stride_k), kk
+
+
+@triton.jit
+def _store_chunk(ptr, rows, ok, kk, K, value):
+    """value into columns 1 + kk of contiguous (R, K + 1) rows."""
+    tl.store(ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], value,
+             mask=ok[:, None] & (kk < K)[None, :])
+
+
+@triton.jit
+def _sq_rows(ptr, rows, ok, K, stride_r, stride_k, BK: tl.constexpr):
+    total = tl.zeros((rows.shape[0],), dtype=tl.float64)
+    for k0 in range(0, K, BK):
+        a, kk = _chunk(ptr, rows, ok, k0, K, stride_r, stride_k, BK)
+        total += tl.sum(a * a, axis=1)
+    return total
+
+
 @triton.jit
 def expmap0_kernel(u_ptr, c_ptr, out_ptr, R, K, su_r, su_k, BM: tl.constexpr,
-                   KP: tl.constexpr):
+                   BK: tl.constexpr):
     """Rows of ambient tangent vectors at the origin (time part ignored) to points:
     ys = sinhc(t) us, y0 = cosh(t)/sqrt(c), t = sqrt(c) |us|. out is (R, K + 1), contiguous."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
     ok = rows < R
-    kk = tl.arange(0, KP)
     c = tl.load(c_ptr).to(tl.float64)
-    us = _load_rows(u_ptr + su_k, rows, ok, kk, kk < K, su_r, su_k)
-    t = tl.sqrt(c * tl.sum(us * us, axis=1))
+    t = tl.sqrt(c * _sq_rows(u_ptr + su_k, rows, ok, K, su_r, su_k, BK))
     sinhc, cosh = _sinhc_cosh(t)
-    out = out_ptr + rows[:, None] * (K + 1)
     tl.store(out_ptr + rows * (K + 1), cosh / tl.sqrt(c), mask=ok)
-    tl.store(out + 1 + kk[None, :], sinhc[:, None] * us, mask=ok[:, None] & (kk < K)[None, :])
+    for k0 in range(0, K, BK):
+        us, kk = _chunk(u_ptr + su_k, rows, ok, k0, K, su_r, su_k, BK)
+        _store_chunk(out_ptr, rows, ok, kk, K, sinhc[:, None] * us)
+
+
+@triton.jit
+def _grad_dot(a_ptr, g_ptr, rows, ok, K, sa_r, sa_k, BK: tl.constexpr):
+    """|as|^2 and gs.as per row (g contiguous (R, K + 1), time first)."""
+    sq = tl.zeros((rows.shape[0],), dtype=tl.float64)
+    dot = tl.zeros((rows.shape[0],), dtype=tl.float64)
+    for k0 in range(0, K, BK):
+        a, kk = _chunk(a_ptr, rows, ok, k0, K, sa_r, sa_k, BK)
+        g, kk = _chunk(g_ptr + 1, rows, ok, k0, K, K + 1, 1, BK)
+        sq += tl.sum(a * a, axis=1)
+        dot += tl.sum(g * a, axis=1)
+    return sq, dot
 
 
 @triton.jit
 def expmap0_grad_kernel(u_ptr, c_ptr, g_ptr, du_ptr, dc_ptr, R, K, su_r, su_k,
-                        BM: tl.constexpr, KP: tl.constexpr):
+                        BM: tl.constexpr, BK: tl.constexpr):
     """du = k gs + (g0 sqrt(c) k + (gs.us) (cosh t - k) / |us|^2) us, k = sinhc(t);
     dc = (g0 (t sinh t - cosh t) / c + (gs.us) (cosh t - k) / sqrt(c)) / (2 sqrt(c)) per row.
     (cosh t - k) / |us|^2 is formed in float64, where its cancellation costs eps64 |gs|."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
     ok = rows < R
-    kk = tl.arange(0, KP)
     c = tl.load(c_ptr).to(tl.float64)
     s = tl.sqrt(c)
-    us = _load_rows(u_ptr + su_k, rows, ok, kk, kk < K, su_r, su_k)
     g0 = tl.load(g_ptr + rows * (K + 1), mask=ok, other=0.0).to(tl.float64)
-    gs = _load_rows(g_ptr + 1, rows, ok, kk, kk < K, K + 1, 1)
-    r2 = tl.sum(us * us, axis=1)
+    r2, gu = _grad_dot(u_ptr + su_k, g_ptr, rows, ok, K, su_r, su_k, BK)
     t = tl.sqrt(c * r2)
     k, cosh = _sinhc_cosh(t)
-    gu = tl.sum(gs * us, axis=1)
     bend = tl.where(r2 > 0.0, (cosh - k) / tl.where(r2 > 0.0, r2, 1.0), 0.0)
-    du = k[:, None] * gs + (g0 * s * k + gu * bend)[:, None] * us
-    tl.store(du_ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], du,
-             mask=ok[:, None] & (kk < K)[None, :])
+    w = g0 * s * k + gu * bend
+    for k0 in range(0, K, BK):
+        us, kk = _chunk(u_ptr + su_k, rows, ok, k0, K, su_r, su_k, BK)
+        gs, kk = _chunk(g_ptr + 1, rows, ok, k0, K, K + 1, 1, BK)
+        _store_chunk(du_ptr, rows, ok, kk, K, k[:, None] * gs + w[:, None] * us)
     tl.store(du_ptr + rows * (K + 1), tl.zeros((BM,), dtype=tl.float64), mask=ok)
     ds = g0 * (t * t * k - cosh) / c + gu * (cosh - k) / s
     tl.store(dc_ptr + rows, ds / (2.0 * s), mask=ok)
@@ -292,105 +331,108 @@ def expmap0_grad_kernel(u_ptr, c_ptr, g_ptr, du_ptr, dc_ptr, R, K, su_r, su_k,
 
 @triton.jit
 def logmap0_kernel(y_ptr, c_ptr, out_ptr, R, K, sy_r, sy_k, BM: tl.constexpr,
-                   KP: tl.constexpr):
+                   BK: tl.constexpr):
     """Rows of points to tangent vectors at the origin: us = asinhc(t) ys, u0 = 0."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
     ok = rows < R
-    kk = tl.arange(0, KP)
     c = tl.load(c_ptr).to(tl.float64)
-    ys = _load_rows(y_ptr + sy_k, rows, ok, kk, kk < K, sy_r, sy_k)
-    h = _asinhc(tl.sqrt(c * tl.sum(ys * ys, axis=1)))
+    h = _asinhc(tl.sqrt(c * _sq_rows(y_ptr + sy_k, rows, ok, K, sy_r, sy_k, BK)))
     tl.store(out_ptr + rows * (K + 1), tl.zeros((BM,), dtype=tl.float64), mask=ok)
-    tl.store(out_ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], h[:, None] * ys,
-             mask=ok[:, None] & (kk < K)[None, :])
+    for k0 in range(0, K, BK):
+        ys, kk = _chunk(y_ptr + sy_k, rows, ok, k0, K, sy_r, sy_k, BK)
+        _store_chunk(out_ptr, rows, ok, kk, K, h[:, None] * ys)
 
 
 @triton.jit
 def logmap0_grad_kernel(y_ptr, c_ptr, g_ptr, dy_ptr, dc_ptr, R, K, sy_r, sy_k,
-                        BM: tl.constexpr, KP: tl.constexpr):
+                        BM: tl.constexpr, BK: tl.constexpr):
     """dy = h gs + (gs.ys) (1/sqrt(1+t^2) - h) / |ys|^2 ys, h = asinhc(t);
     dc = (gs.ys) (1/sqrt(1+t^2) - h) / sqrt(c) / (2 sqrt(c)) per row."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
     ok = rows < R
-    kk = tl.arange(0, KP)
     c = tl.load(c_ptr).to(tl.float64)
-    s = tl.sqrt(c)
-    ys = _load_rows(y_ptr + sy_k, rows, ok, kk, kk < K, sy_r, sy_k)
-    gs = _load_rows(g_ptr + 1, rows, ok, kk, kk < K, K + 1, 1)
-    r2 = tl.sum(ys * ys, axis=1)
+    r2, gy = _grad_dot(y_ptr + sy_k, g_ptr, rows, ok, K, sy_r, sy_k, BK)
     t = tl.sqrt(c * r2)
     h = _asinhc(t)
     bend = 1.0 / tl.sqrt(1.0 + t * t) - h
-    gy = tl.sum(gs * ys, axis=1)
     scale = tl.where(r2 > 0.0, gy * bend / tl.where(r2 > 0.0, r2, 1.0), 0.0)
-    dy = h[:, None] * gs + scale[:, None] * ys
-    tl.store(dy_ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], dy,
-             mask=ok[:, None] & (kk < K)[None, :])
+    for k0 in range(0, K, BK):
+        ys, kk = _chunk(y_ptr + sy_k, rows, ok, k0, K, sy_r, sy_k, BK)
+        gs, kk = _chunk(g_ptr + 1, rows, ok, k0, K, K + 1, 1, BK)
+        _store_chunk(dy_ptr, rows, ok, kk, K, h[:, None] * gs + scale[:, None] * ys)
     tl.store(dy_ptr + rows * (K + 1), tl.zeros((BM,), dtype=tl.float64), mask=ok)
     tl.store(dc_ptr + rows, gy * bend / (2.0 * c), mask=ok)
 
 
 @triton.jit
-def _u_rows(xs, ys, c):
-    """u = cosh(sqrt(c) d) - 1 of row pairs (BM, KP) by the Lagrange identity, as in
-    lorentz._reference.cosh_minus_one (every term non-negative); also x0, y0 and D.S."""
-    nx = tl.sum(xs * xs, axis=1)
-    ny = tl.sum(ys * ys, axis=1)
-    xy = tl.sum(xs * ys, axis=1)
+def _u_rows(x_ptr, y_ptr, rows, ok, K, sx_r, sx_k, sy_r, sy_k, c, BK: tl.constexpr):
+    """u = cosh(sqrt(c) d) - 1 of row pairs by the Lagrange identity, as in
+    lorentz._reference.cosh_minus_one (every term non-negative); also x0, y0 and D.S,
+    D = xs - ys, S = xs + ys. Two passes: the sums, then |D_perp|^2, D's part orthogonal to
+    the shorter point b, which needs b.D / |b|^2 from the first."""
+    zero = tl.zeros((rows.shape[0],), dtype=tl.float64)
+    nx, ny, xy, dd, xd, yd = zero, zero, zero, zero, zero, zero
+    for k0 in range(0, K, BK):
+        xs, kk = _chunk(x_ptr, rows, ok, k0, K, sx_r, sx_k, BK)
+        ys, kk = _chunk(y_ptr, rows, ok, k0, K, sy_r, sy_k, BK)
+        d = xs - ys
+        nx += tl.sum(xs * xs, axis=1)
+        ny += tl.sum(ys * ys, axis=1)
+        xy += tl.sum(xs * ys, axis=1)
+        dd += tl.sum(d * d, axis=1)
+        xd += tl.sum(xs * d, axis=1)
+        yd += tl.sum(ys * d, axis=1)
+    short = nx <= ny
+    nb = tl.where(short, nx, ny)
+    along = tl.where(nb > 0.0, tl.where(short, xd, yd) / tl.where(nb > 0.0, nb, 1.0), 0.0)
+    perp = zero
+    for k0 in range(0, K, BK):
+        xs, kk = _chunk(x_ptr, rows, ok, k0, K, sx_r, sx_k, BK)
+        ys, kk = _chunk(y_ptr, rows, ok, k0, K, sy_r, sy_k, BK)
+        p = (xs - ys) - along[:, None] * tl.where(short[:, None], xs, ys)
+        perp += tl.sum(p * p, axis=1)
     x0 = tl.sqrt(1.0 / c + nx)
     y0 = tl.sqrt(1.0 / c + ny)
-    d = xs - ys
-    short = nx <= ny
-    b = tl.where(short[:, None], xs, ys)
-    nb = tl.where(short, nx, ny)
-    along = tl.where(nb > 0.0, tl.sum(b * d, axis=1) / tl.where(nb > 0.0, nb, 1.0), 0.0)
-    p = d - along[:, None] * b
-    same = (tl.sum(d * d, axis=1) + c * nb * tl.sum(p * p, axis=1)) / (x0 * y0 + 1.0 / c + xy)
+    same = (dd + c * nb * perp) / (x0 * y0 + 1.0 / c + xy)
     a = 1.0 / tl.sqrt(c)
     opposite = c * (nx * y0 / (x0 + a) + a * ny / (y0 + a) - xy)
-    u = tl.where(xy >= 0.0, same, opposite)
-    return u, x0, y0, tl.sum(d * (xs + ys), axis=1)
+    return tl.where(xy >= 0.0, same, opposite), x0, y0, xd + yd
 
 
 @triton.jit
 def dist_kernel(x_ptr, y_ptr, c_ptr, out_ptr, R, K, sx_r, sx_k, sy_r, sy_k,
-                BM: tl.constexpr, KP: tl.constexpr):
+                BM: tl.constexpr, BK: tl.constexpr):
     """out[i] = d(x[i], y[i]) for ambient rows (time parts ignored), in float64."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
     ok = rows < R
-    kk = tl.arange(0, KP)
     c = tl.load(c_ptr).to(tl.float64)
-    xs = _load_rows(x_ptr + sx_k, rows, ok, kk, kk < K, sx_r, sx_k)
-    ys = _load_rows(y_ptr + sy_k, rows, ok, kk, kk < K, sy_r, sy_k)
-    u, x0, y0, ds = _u_rows(xs, ys, c)
+    u, x0, y0, ds = _u_rows(x_ptr + sx_k, y_ptr + sy_k, rows, ok, K, sx_r, sx_k, sy_r, sy_k, c, BK)
     tl.store(out_ptr + rows, _acosh1p(u) / tl.sqrt(c), mask=ok)
 
 
 @triton.jit
 def dist_grad_kernel(x_ptr, y_ptr, c_ptr, g_ptr, dx_ptr, dy_ptr, dc_ptr, R, K, sx_r, sx_k,
-                     sy_r, sy_k, BM: tl.constexpr, KP: tl.constexpr):
+                     sy_r, sy_k, BM: tl.constexpr, BK: tl.constexpr):
     """With W = g / (sqrt(c) sinh(sqrt(c) d)) (0 at x == y, NaN kept) and y0 - x0 = -D.S / (x0 + y0):
     dx = c W (D - D.S / ((x0 + y0) x0) xs), dy = c W (-D + D.S / ((x0 + y0) y0) ys), exact for
     near pairs; dc = W du/dc - g d / (2c), du/dc = (u - (x0 - y0)^2 / (2 x0 y0)) / c, per row."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
     ok = rows < R
-    kk = tl.arange(0, KP)
-    kok = kk < K
     c = tl.load(c_ptr).to(tl.float64)
     s = tl.sqrt(c)
-    xs = _load_rows(x_ptr + sx_k, rows, ok, kk, kok, sx_r, sx_k)
-    ys = _load_rows(y_ptr + sy_k, rows, ok, kk, kok, sy_r, sy_k)
     g = tl.load(g_ptr + rows, mask=ok, other=0.0).to(tl.float64)
-    u, x0, y0, ds = _u_rows(xs, ys, c)
+    u, x0, y0, ds = _u_rows(x_ptr + sx_k, y_ptr + sy_k, rows, ok, K, sx_r, sx_k, sy_r, sy_k, c, BK)
     root = tl.sqrt(u) * tl.sqrt(u + 2.0)  # sinh(sqrt(c) d), without overflow of u^2
     w = tl.where(u == 0.0, 0.0, g / (s * tl.where(u == 0.0, 1.0, root)))
     sum0 = x0 + y0
-    d = xs - ys
-    dx = (c * w)[:, None] * (d - (ds / (sum0 * x0))[:, None] * xs)
-    dy = (c * w)[:, None] * ((ds / (sum0 * y0))[:, None] * ys - d)
-    out = rows[:, None] * (K + 1) + 1 + kk[None, :]
-    tl.store(dx_ptr + out, dx, mask=ok[:, None] & kok[None, :])
-    tl.store(dy_ptr + out, dy, mask=ok[:, None] & kok[None, :])
+    kx = ds / (sum0 * x0)
+    ky = ds / (sum0 * y0)
+    for k0 in range(0, K, BK):
+        xs, kk = _chunk(x_ptr + sx_k, rows, ok, k0, K, sx_r, sx_k, BK)
+        ys, kk = _chunk(y_ptr + sy_k, rows, ok, k0, K, sy_r, sy_k, BK)
+        d = xs - ys
+        _store_chunk(dx_ptr, rows, ok, kk, K, (c * w)[:, None] * (d - kx[:, None] * xs))
+        _store_chunk(dy_ptr, rows, ok, kk, K, (c * w)[:, None] * (ky[:, None] * ys - d))
     zero = tl.zeros((BM,), dtype=tl.float64)
     tl.store(dx_ptr + rows * (K + 1), zero, mask=ok)
     tl.store(dy_ptr + rows * (K + 1), zero, mask=ok)

@@ -30,7 +30,8 @@ TOL = 5e-7
 BLOCK = 32  # rows and columns of a distance tile; tl.dot wants >= 16
 BLOCK_K = 32  # depth of one GEMM step
 BLOCK_K_EXACT = 8  # depth of one step of the exact recompute, whose temporaries are 3-D
-ROWS = 16  # rows per program of the origin maps
+ROWS = 16  # rows per program of the row kernels (distance, origin maps)
+ROW_CHUNK = 64  # components per step of a row kernel
 KNN_KEYS = 4096  # keys per distance block of knn: memory O(N (k + KNN_KEYS))
 
 
@@ -134,7 +135,7 @@ def _origin_map(kernel, a, c):
     r, n = a.shape[0], a.shape[1] - 1
     out = torch.empty((r, n + 1), dtype=torch.float32, device=a.device)
     _launch(kernel, (triton.cdiv(r, ROWS),),
-        a, c, out, r, n, a.stride(0), a.stride(1), BM=ROWS, KP=_kp(n))
+        a, c, out, r, n, a.stride(0), a.stride(1), BM=ROWS, BK=ROW_CHUNK)
     return out
 
 
@@ -143,7 +144,7 @@ def _origin_map_grad(kernel, a, c, grad):
     da = torch.empty((r, n + 1), dtype=torch.float64, device=a.device)
     dc = torch.empty((r,), dtype=torch.float64, device=a.device)
     _launch(kernel, (triton.cdiv(r, ROWS),),
-        a, c, grad.contiguous(), da, dc, r, n, a.stride(0), a.stride(1), BM=ROWS, KP=_kp(n))
+        a, c, grad.contiguous(), da, dc, r, n, a.stride(0), a.stride(1), BM=ROWS, BK=ROW_CHUNK)
     return da.to(a.dtype), dc.sum().to(c.dtype).reshape(c.shape)
 
 
@@ -199,7 +200,7 @@ def _dist(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     r = x.shape[0]
     out = torch.empty((r,), dtype=torch.float32, device=x.device)
     _launch(K.dist_kernel, (triton.cdiv(r, ROWS),), x, y, c, out, r, x.shape[1] - 1,
-            x.stride(0), x.stride(1), y.stride(0), y.stride(1), BM=ROWS, KP=_kp(x.shape[1] - 1))
+            x.stride(0), x.stride(1), y.stride(0), y.stride(1), BM=ROWS, BK=ROW_CHUNK)
     return out
 
 
@@ -211,7 +212,7 @@ def _dist_backward(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor,
     dy = torch.empty((r, n + 1), dtype=torch.float64, device=x.device)
     dc = torch.empty((r,), dtype=torch.float64, device=x.device)
     _launch(K.dist_grad_kernel, (triton.cdiv(r, ROWS),), x, y, c, grad.contiguous(), dx, dy, dc,
-            r, n, x.stride(0), x.stride(1), y.stride(0), y.stride(1), BM=ROWS, KP=_kp(n))
+            r, n, x.stride(0), x.stride(1), y.stride(0), y.stride(1), BM=ROWS, BK=ROW_CHUNK)
     return dx.to(x.dtype), dy.to(y.dtype), dc.sum().to(c.dtype).reshape(c.shape)
 
 
