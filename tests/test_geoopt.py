@@ -120,11 +120,15 @@ def test_far_out_tangent_vectors_keep_their_norm_through_inner_proju_and_expmap(
     x = lorentz.expmap0(torch.tensor([0.0, 20.0, -7.0], dtype=torch.float64))
     u = lorentz.transport(origin, x, torch.tensor([0.0, 0.3, 0.4], dtype=torch.float64))
     assert float(lorentz.inner(u, u)) == 0.0  # the ambient form: every digit lost
-    # representing u in float64 moves its norm by ~ eps x0 (1.7e-8 measured)
-    assert float(m.inner(x, u)) == pytest.approx(0.25, rel=1e-7)
+    # representing x and u in float64 moves u's norm by ~ eps x0 = 1.8e-7 relative here (1.7e-8
+    # and 2.5e-8 measured, depending on how x's last bit was rounded), and a step along it by
+    # as much (1.3e-7 measured): the bound is the conditioning, the orthogonal projection's
+    # error below is 8 orders above it
+    budget = 2 * torch.finfo(torch.float64).eps * float(x[0])
+    assert float(m.inner(x, u)) == pytest.approx(0.25, rel=budget)
     bumped = u.clone()
     bumped[0] = torch.nextafter(u[0], torch.tensor(float("inf"), dtype=torch.float64))
-    assert float(lorentz.dist(x, m.expmap(x, bumped))) == pytest.approx(0.5, rel=1e-7)
+    assert float(lorentz.dist(x, m.expmap(x, bumped))) == pytest.approx(0.5, rel=budget)
     orthogonal = lorentz.expmap(x, lorentz.project_tangent(x, bumped))
     assert float(lorentz.dist(x, orthogonal)) > 10  # what the orthogonal projection does
     # a vector that is not tangent at all is still projected orthogonally
@@ -174,3 +178,164 @@ def test_transp_projects_onto_the_tangent_space_first():
     torch.testing.assert_close(got, lorentz.transport(x, y, m.proju(x, v), c=0.7), rtol=1e-12, atol=1e-12)
     assert not torch.allclose(got, lorentz.transport(x, y, v, c=0.7), rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(lorentz.inner(got, y), torch.zeros(len(y), dtype=torch.float64), rtol=0, atol=1e-10)
+
+
+# -- geoopt's conventions, the zero-point operations and cdist -------------------------------------
+def _mp(t):
+    import mpmath
+
+    return [mpmath.mpf(v) for v in t.tolist()]
+
+
+def _minkowski(a, b):
+    import mpmath
+
+    return -a[0] * b[0] + mpmath.fsum(x * y for x, y in zip(a[1:], b[1:]))
+
+
+@pytest.mark.parametrize("c", [1.0, 0.3, 4.0])
+def test_inner_follows_geoopt_where_x_is_none_or_not_a_base_point(c):
+    """geoopt's inner ignores x: public code calls inner(None, u, v), geoopt's own tests
+    inner(v, u) (meaning <u,u>_L), and inner(x, x) of a point is -1/c. Values against the
+    ambient form in mpmath; tangent vectors at x keep the cancellation-free formula."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    m = Lorentz(c)
+    x = _points(m, n=3)
+    u = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    v = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    want = torch.tensor([float(_minkowski(_mp(a), _mp(b))) for a, b in zip(u, v)], dtype=torch.float64)
+    torch.testing.assert_close(m.inner(None, u, v), want, rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(m.inner(None, u), m.inner(None, u, u), rtol=0, atol=0)
+    torch.testing.assert_close(m.inner(x, u, v), want, rtol=1e-14, atol=1e-15)  # not tangent at x
+    # a point's ambient form is -1/c up to the rounding of its terms, eps (x0^2 + |xs|^2)
+    terms = (x * x).sum(-1)
+    assert bool(((m.inner(x, x) + 1 / c).abs() <= 4 * torch.finfo(torch.float64).eps * terms).all())
+    torch.testing.assert_close(m.inner(v, u), m.inner(None, u), rtol=0, atol=0)  # v is no point
+    assert m.inner(None, u, v, keepdim=True).shape == (3, 1)
+    # geoopt's own values where its float32 k is exact (k = 1/c = 1, 0.25)
+    if c in (1.0, 4.0):
+        theirs = geoopt.Lorentz(k=1 / c)
+        torch.testing.assert_close(m.inner(None, u, v), theirs.inner(None, u, v), rtol=1e-14, atol=1e-15)
+        torch.testing.assert_close(m.inner(x, x), theirs.inner(x, x), rtol=0,
+                                   atol=4 * torch.finfo(torch.float64).eps * float(terms.max()))
+    # tangent vectors at x: the same number, from the space parts
+    tu, tv = m.proju(x, u), m.proju(x, v)
+    exact = []
+    for a, p, q in zip(x, tu, tv):
+        xs, ps, qs = _mp(a[1:]), _mp(p[1:]), _mp(q[1:])
+        x0 = mpmath.sqrt(1 / mpmath.mpf(c) + mpmath.fsum(t * t for t in xs))
+        p0 = mpmath.fsum(s * t for s, t in zip(xs, ps)) / x0
+        q0 = mpmath.fsum(s * t for s, t in zip(xs, qs)) / x0
+        exact.append(float(_minkowski([p0, *ps], [q0, *qs])))
+    torch.testing.assert_close(m.inner(x, tu, tv), torch.tensor(exact, dtype=torch.float64), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("c", [1.0, 0.25, 4.0])
+def test_zero_point_operations_are_exact_far_out(c):
+    """transp0, transp0back and logmap0back at distance 15 from the origin (float64), against
+    mpmath: parallel transport v + <y,v>_L / (1/c - <x,y>_L) (x + y) and the logarithmic map
+    d w / |w|_L, w = y + c<x,y>_L x, on the inputs as stored (time parts re-derived from the
+    space parts, the library's convention). geoopt's own formulas are off by 1e-4 to 1e3."""
+    import mpmath
+
+    mpmath.mp.dps = 60
+    cm = mpmath.mpf(c)
+    m, theirs = Lorentz(c), geoopt.Lorentz(k=torch.tensor(1 / c, dtype=torch.float64))
+    d = torch.randn(3, generator=gen, dtype=torch.float64)
+    v = torch.zeros(4, dtype=torch.float64)
+    v[1:] = 15 * d / d.norm() / c**0.5
+    y = m.expmap0(v)
+    assert float(m.dist0(y)) == pytest.approx(15 / c**0.5, rel=1e-14)
+    o = m.origin(4, dtype=torch.float64)
+
+    def point(xs):
+        xs = _mp(xs)
+        return [mpmath.sqrt(1 / cm + mpmath.fsum(t * t for t in xs)), *xs]
+
+    def tangent(x, vs):
+        vs = _mp(vs)
+        return [mpmath.fsum(a * b for a, b in zip(x[1:], vs)) / x[0], *vs]
+
+    def transport(x, z, w):
+        f = _minkowski(z, w) / (1 / cm - _minkowski(x, z))
+        return [wi + f * (xi + zi) for wi, xi, zi in zip(w, x, z)]
+
+    def err(got, want):
+        return float(max(abs(mpmath.mpf(g) - w) for g, w in zip(got.tolist(), want)))
+
+    Y, O = point(y[1:]), point(o[1:])
+    u0 = m.proju(o, torch.randn(4, generator=gen, dtype=torch.float64))
+    want = transport(O, Y, tangent(O, u0[1:]))
+    scale = float(max(abs(w) for w in want))
+    eps = torch.finfo(torch.float64).eps
+    assert err(m.transp0(y, u0), want) <= 8 * eps * scale
+    assert err(theirs.transp0(y, u0), want) > 1e-5 * scale  # measured 1.7e-4 to 5.6e-4
+    uy = m.proju(y, torch.randn(4, generator=gen, dtype=torch.float64))
+    want = transport(Y, O, tangent(Y, uy[1:]))
+    # the input's components are ~ sinh(15) = 1.6e6: its rounding alone moves the result by
+    # eps |uy|, the bound
+    assert err(m.transp0back(y, uy), want) <= 8 * eps * float(uy.abs().max())
+    assert err(theirs.transp0back(y, uy), want) > 1.0  # measured 9e2 to 2.5e3
+    cxy = cm * _minkowski(Y, O)
+    w = [oi + cxy * yi for yi, oi in zip(Y, O)]
+    n = mpmath.sqrt(_minkowski(w, w))
+    want = [mpmath.acosh(-cxy) / mpmath.sqrt(cm) * wi / n for wi in w]
+    scale = float(max(abs(t) for t in want))
+    assert err(m.logmap0back(y), want) <= 8 * eps * scale
+    assert err(theirs.logmap0back(y), want) > 1e-5 * scale  # measured 1.7e-4 to 5.6e-4
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_cdist_is_exact_and_never_negative(dtype):
+    """All pairs, far and near (1e-4 apart at distance 6), against mpmath's acosh of the
+    exact inner product of the stored points."""
+    import mpmath
+
+    mpmath.mp.dps = 50
+    c = 0.5
+    m = Lorentz(c)
+    x = _points(m, n=5, scale=2.0)
+    near = m.expmap(x, m.proju(x, 1e-4 * torch.randn(x.shape, generator=gen, dtype=torch.float64)))
+    y = torch.cat([near, _points(m, n=3, scale=2.0)])
+    x, y = x.to(dtype), y.to(dtype)
+    got = m.cdist(x, y)
+    assert got.shape == (5, 8) and got.dtype == dtype and bool((got >= 0).all())
+    cm = mpmath.mpf(c)
+
+    def point(a):
+        xs = _mp(a[1:].double())
+        return [mpmath.sqrt(1 / cm + mpmath.fsum(t * t for t in xs)), *xs]
+
+    want = torch.tensor([[float(mpmath.acosh(-cm * _minkowski(point(a), point(b))) / mpmath.sqrt(cm))
+                          for b in y] for a in x], dtype=torch.float64)
+    tol = 1e-13 if dtype == torch.float64 else 4e-7
+    torch.testing.assert_close(got.double(), want, rtol=tol, atol=0)
+    torch.testing.assert_close(m.cdist(x[None], y[None])[0], got, rtol=0, atol=0)  # batched
+
+
+@pytest.mark.parametrize("x_shape,u_shape", [((4, 5), (5,)), ((4, 5), (1, 5)), ((4, 1, 5), (3, 5))])
+def test_arguments_broadcast(x_shape, u_shape):
+    """proju and everything built on it take a point and a vector that broadcast, as geoopt's
+    do: each result equals the one from the arguments broadcast by hand."""
+    m = Lorentz(0.8)
+    n = x_shape[-1]
+    x = m.expmap0(torch.cat([torch.zeros(*x_shape[:-1], 1, dtype=torch.float64),
+                             0.7 * torch.randn(*x_shape[:-1], n - 1, generator=gen, dtype=torch.float64)], -1))
+    u = 0.3 * torch.randn(u_shape, generator=gen, dtype=torch.float64)
+    v = 0.3 * torch.randn(u_shape, generator=gen, dtype=torch.float64)
+    X, U, V = torch.broadcast_tensors(x, u, v)
+    X, U, V = X.contiguous(), U.contiguous(), V.contiguous()
+    same = dict(rtol=0, atol=0)
+    torch.testing.assert_close(m.proju(x, u), m.proju(X, U), **same)
+    torch.testing.assert_close(m.expmap(x, u), m.expmap(X, U), **same)
+    torch.testing.assert_close(m.retr(x, u), m.retr(X, U), **same)
+    y = m.expmap(X, m.proju(X, U))
+    torch.testing.assert_close(m.transp(x, y, v), m.transp(X, y, V), **same)
+    torch.testing.assert_close(m.transp_follow_expmap(x, u, v), m.transp_follow_expmap(X, U, V), **same)
+    torch.testing.assert_close(m.transp_follow_retr(x, u, v), m.transp_follow_retr(X, U, V), **same)
+    for a, b in zip(m.retr_transp(x, u, v), m.retr_transp(X, U, V)):
+        torch.testing.assert_close(a, b, **same)
+    torch.testing.assert_close(m.egrad2rgrad(x, u), m.egrad2rgrad(X, U), **same)
+    torch.testing.assert_close(m.inner(x, u, v), m.inner(X, U, V), **same)
