@@ -327,7 +327,7 @@ def test_arguments_broadcast(x_shape, u_shape):
     v = 0.3 * torch.randn(u_shape, generator=gen, dtype=torch.float64)
     X, U, V = torch.broadcast_tensors(x, u, v)
     X, U, V = X.contiguous(), U.contiguous(), V.contiguous()
-    same = dict(rtol=0, atol=0)
+    same = {"rtol": 0, "atol": 0}
     torch.testing.assert_close(m.proju(x, u), m.proju(X, U), **same)
     torch.testing.assert_close(m.expmap(x, u), m.expmap(X, U), **same)
     torch.testing.assert_close(m.retr(x, u), m.retr(X, U), **same)

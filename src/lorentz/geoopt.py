@@ -74,6 +74,27 @@ class Lorentz(geoopt.Lorentz):
     def c(self):
         return 1.0 / self.k if self._c is None else self._c
 
+    # -- checks (geoopt's assert_check_point_on_manifold / _vector_on_tangent) --------------
+    def _check_point_on_manifold(self, x, *, atol=1e-5, rtol=1e-5, dim=-1):
+        """<x,x>_L = -1/c and x0 > 0, in x's dtype (geoopt compares with its float32 k and
+        fails on float64 points), allowing the rounding of the form's terms far out."""
+        _last(dim)
+        c = self.c if isinstance(self.c, float) else float(self.c.detach())
+        form = lorentz.inner(x, x, keepdim=True)
+        terms = torch.sum(x * x, dim=-1, keepdim=True)
+        slack = atol + rtol / c + 8 * torch.finfo(x.dtype).eps * terms
+        ok = bool(((form + 1 / c).abs() <= slack).all() and (x[..., :1] > 0).all())
+        return ok, None if ok else f"'x' minkowski quadratic form is not equal to {-1 / c}"
+
+    def _check_vector_on_tangent(self, x, u, *, atol=1e-5, rtol=1e-5, dim=-1):
+        """<x,u>_L = 0, allowing the rounding of its terms."""
+        _last(dim)
+        x, u = torch.broadcast_tensors(x, u)
+        form = lorentz.inner(x, u, keepdim=True)
+        terms = torch.sum((x * u).abs(), dim=-1, keepdim=True)
+        ok = bool((form.abs() <= atol + (rtol + 8 * torch.finfo(form.dtype).eps) * terms).all())
+        return ok, None if ok else "Minkowski inner product is not equal to zero"
+
     # -- metric ------------------------------------------------------------------------------
     def dist(self, x, y, *, keepdim=False, dim=-1):
         _last(dim)
@@ -189,14 +210,14 @@ class Lorentz(geoopt.Lorentz):
         return lorentz.expmap(x, t * direction, c=self.c)
 
     def origin(self, *size, dtype=None, device=None, seed=42):
-        """The origin (1/sqrt(c), 0, ..., 0), rounded once into ``dtype`` (default, as in
-        geoopt: the dtype and device of ``k``)."""
+        """The origin (1/sqrt(c), 0, ..., 0), as :meth:`projx` of zeros gives it (default
+        dtype and device, as in geoopt: those of ``k``)."""
         dtype = self.k.dtype if dtype is None else dtype
         device = self.k.device if device is None else device
         c = self.c if isinstance(self.c, float) else float(self.c.detach())
-        point = torch.zeros(*size, dtype=dtype, device=device)
-        point[..., 0] = 1 / math.sqrt(c)
-        return geoopt.ManifoldTensor(point, manifold=self)
+        shape = torch.Size(size[0] if len(size) == 1 and not isinstance(size[0], int) else size)
+        space = torch.zeros(*shape[:-1], shape[-1] - 1, dtype=dtype, device=device)
+        return geoopt.ManifoldTensor(lorentz.from_space(space, c=c), manifold=self)
 
     def _origin_like(self, x):
         return lorentz.from_space(torch.zeros_like(x[..., 1:]), c=self.c)
