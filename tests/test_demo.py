@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -88,3 +94,141 @@ def test_training_is_reproducible_by_seed():
         a, b, c = (r.points.detach().numpy() for r in runs)
         assert np.array_equal(a, b) and not np.allclose(a, c)
         assert np.all(np.isfinite(a))
+
+
+# ---------------------------------------------------------------- the command line
+
+
+# ``python -m lorentz`` with SIGINT raising KeyboardInterrupt, as in a terminal: a shell that
+# runs the tests in the background starts them with SIGINT ignored, which children inherit
+# (preexec_fn could reset it, but is unsafe in a process with threads, as torch's)
+CLI = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+       "sys.argv[0] = 'lorentz'; runpy.run_module('lorentz', run_name='__main__', alter_sys=True)")
+
+
+def demo_cli(*args, **popen):
+    """``python -m lorentz demo`` in a fresh interpreter."""
+    return subprocess.Popen([sys.executable, "-c", CLI, "demo", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+    (["--epochs", "-1"], "argument --epochs: must be at least 1, got -1"),
+    (["--epochs", "ten"], "argument --epochs: must be an integer, got 'ten'"),
+    (["--dim", "0"], "argument --dim: must be at least 1, got 0"),
+    (["--dim", "2", "-3"], "argument --dim: must be at least 1, got -3"),
+    (["--workers", "0"], "argument --workers: must be at least 1, got 0"),
+])
+def test_bad_counts_are_refused_before_any_work(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m lorentz demo") and message in err
+    assert not (tmp_path / "out").exists()  # refused before the output folder was made
+
+
+def test_bad_out_is_refused_before_any_work(tmp_path, capsys):
+    file = tmp_path / "a-file"
+    file.write_text("keep me\n")
+    for out, message in ((file, "exists and is not a folder"),
+                         (file / "sub", "cannot write into .*: Not a directory")):
+        with pytest.raises(SystemExit) as e:
+            main(["--out", str(out), "--dim", "2"])
+        assert e.value.code == 2
+        assert re.search(rf"error: argument --out: .*{message}", capsys.readouterr().err)
+    assert file.read_text() == "keep me\n"
+
+
+def test_bad_arguments_from_the_shell_exit_2_without_a_traceback(tmp_path):
+    for args in (["--dim", "0"], ["--out", str(tmp_path / "f" / "sub")]):
+        (tmp_path / "f").write_text("")
+        proc = demo_cli(*args)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in err and "error: argument" in err, err
+
+
+def test_epochs_given_are_trained_and_a_log_gets_one_line_per_job(tmp_path, capsys):
+    """--epochs 1 trains one epoch (0 once meant the default 800); output that is not a
+    terminal gets no progress bars, one line per finished job."""
+    assert main(["--epochs", "1", "--dim", "2", "--workers", "1", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "mammals_metrics.json").read_text())
+    assert report["settings"]["epochs"] == 1
+    out, err = capsys.readouterr()
+    assert "1 epochs" in out
+    jobs = [line for line in out.splitlines() if re.match(r"\s*(lorentz|euclidean) d=2 +MR", line)]
+    assert len(jobs) == 2, out
+    assert "\r" not in out + err and "it/s" not in err  # no bar drawn
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_parallel_jobs_in_a_log_do_not_interleave(tmp_path):
+    proc = demo_cli("--epochs", "1", "--dim", "2", "3", "--workers", "2", "--out", str(tmp_path))
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    jobs = [line for line in out.splitlines() if re.match(r"\s*(lorentz|euclidean) d=[23] +MR", line)]
+    assert len(jobs) == 4, out
+    assert "\r" not in out + err and "it/s" not in err, err
+
+
+def children(pid):
+    """{pid: (state, command line)} of the processes whose parent is pid."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+            with open(f"/proc/{entry}/cmdline") as f:
+                cmd = f.read().replace("\0", " ")
+        except OSError:  # ended meanwhile
+            continue
+        if int(ppid) == pid:
+            found[int(entry)] = (state, cmd)
+    return found
+
+
+def state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None  # gone: reaped
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("to", ["the process group", "the demo only"])
+def test_ctrl_c_stops_the_workers_at_once(tmp_path, to):
+    """SIGINT to the process group (Ctrl-C in a terminal) or to the demo alone (kill -INT):
+    exit 130 within seconds, no traceback, the workers ended (not running the next queued
+    training), nothing written."""
+    proc = demo_cli("--epochs", "1000", "--dim", "2", "5", "--workers", "2", "--out", str(tmp_path),
+                    start_new_session=True)
+    deadline = time.monotonic() + 120
+    workers = {}
+    while len(workers) < 2:  # both spawned; their training may not have started yet
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        workers = {p: c for p, c in children(proc.pid).items() if "spawn_main" in c[1]}
+        time.sleep(0.1)
+    time.sleep(1.0)
+    others = set(children(proc.pid)) - set(workers)  # multiprocessing's resource tracker
+    if to == "the process group":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGINT)
+    start = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert time.monotonic() - start < 10
+    assert "Traceback" not in err and "interrupted" in err, err
+    assert not re.search(r"MR +\d", out) and not list(tmp_path.iterdir())
+    # the workers were reaped by the demo (gone); the tracker ends on its own once the demo
+    # has (its zombie is then init's)
+    assert all(state(p) is None for p in workers), {p: state(p) for p in workers}
+    for _ in range(50):
+        if all(state(p) in (None, "Z") for p in others):
+            break
+        time.sleep(0.1)
+    assert all(state(p) in (None, "Z") for p in others), {p: state(p) for p in others}

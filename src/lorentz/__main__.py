@@ -9,14 +9,18 @@ def main(argv=None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: python -m lorentz demo [--help]\n       python -m lorentz check [--samples N] [--seed S]")
         return 0 if argv else 2
-    if argv[0] == "check":
-        from ._check import main as check
+    try:
+        if argv[0] == "check":
+            from ._check import main as check
 
-        return check(argv[1:])
-    if argv[0] == "demo":
-        from .demo import main as demo
+            return check(argv[1:])
+        if argv[0] == "demo":
+            from .demo import main as demo
 
-        return demo(argv[1:])
+            return demo(argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C: the shell's code for SIGINT, and no traceback
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     print(f"unknown command {argv[0]!r}; try: python -m lorentz demo, or check", file=sys.stderr)
     return 2
 
