@@ -9,18 +9,19 @@ import pytest
 
 import lorentz
 from accuracy import BOUND
-from kernel_cases import DTYPES, KINDS, hard_rows, inputs, tangent_rows
+from kernel_cases import DTYPES, KINDS, hard_rows, inputs, points, tangent_rows
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
 
-OPS = ["dist", "dist0", "expmap0", "logmap0"]
+OPS = ["dist", "dist0", "expmap0", "logmap0", "half_aperture", "to_poincare", "from_poincare"]
+KWARGS = {"half_aperture": {"min_radius": 0.1}}
 
 
 def call(op, x, y, c, implementation):
     """The operation's value and the gradients of a fixed weighting of it w.r.t. its inputs."""
     args = [torch.tensor(a, requires_grad=True) for a in ((x, y) if op == "dist" else (x,))]
-    out = getattr(lorentz, op)(*args, c=c, implementation=implementation)
+    out = getattr(lorentz, op)(*args, c=c, implementation=implementation, **KWARGS.get(op, {}))
     weights = torch.sin(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape) + 1.5
     grads = torch.autograd.grad((out * weights).sum(), args)
     return out, grads
@@ -51,6 +52,14 @@ def inputs_for(op, case, dtype, c):
     if op == "expmap0":
         x = tangent_rows(dtype) if case == "hard" else np.concatenate(
             [0 * x[:, :1], x[:, 1:] / np.maximum(1.0, np.abs(x[:, 1:]).max() / 3)], -1)
+    if op == "half_aperture" and case == "hard":  # inside, on and just outside the radius 2K
+        rim = x[:3, 1:] / np.linalg.norm(x[:3, 1:].astype(np.float64), axis=1, keepdims=True)
+        rim = rim * (0.2 / np.sqrt(c)) * np.array([[0.5], [1.0], [1.0 + 1e-6]])
+        x = np.concatenate([x, points(rim, c, dtype)])
+    if op == "from_poincare":  # ball coordinates of the points, kept off the rim
+        x = np.asarray(lorentz.to_poincare(x.astype(np.float64), c=c))
+        x = (x * np.minimum(1.0, 0.99 / np.sqrt(c) / np.maximum(
+            np.linalg.norm(x, axis=1, keepdims=True), 1e-300))).astype(dtype)
     return x, y
 
 
@@ -66,8 +75,15 @@ def test_forward_and_backward_match_the_reference(op, case, dtype, c):
     close(out, ref, dtype)
     for g, w in zip(grads, ref_grads):
         assert g.dtype == w.dtype
-        assert torch.all(g[..., 0] == 0)  # time components are never read
+        if op != "from_poincare":  # whose input has no time component
+            assert torch.all(g[..., 0] == 0)  # time components are never read
         close(g, w, dtype)
+    # numpy arrays take the same kernels
+    args = (x, y) if op == "dist" else (x,)
+    f = getattr(lorentz, op)
+    got = f(*args, c=c, implementation="numba", **KWARGS.get(op, {}))
+    assert isinstance(got, np.ndarray) and got.dtype == dtype
+    close(torch.from_numpy(np.asarray(got)), ref, dtype)
 
 
 def test_zero_subgradients_and_nan():
@@ -94,6 +110,8 @@ def test_automatic_choice_takes_the_kernels(op, monkeypatch):
     real = getattr(torch_ops, op)
     monkeypatch.setattr(torch_ops, op, lambda *a: calls.append(op) or real(*a))
     x = torch.tensor(inputs("random", np.float32, 1.0)[0][:5])
+    if op == "from_poincare":
+        x = x[:, 1:] / (4 * x[:, 1:].abs().sum(1, keepdim=True))
     getattr(lorentz, op)(*((x, x) if op == "dist" else (x,)))
     assert calls == [op]
     # a learnable curvature and half precision take the reference
@@ -124,7 +142,10 @@ def test_operators_pass_opcheck():
     x, y = (torch.tensor(a[:6], requires_grad=True) for a in inputs("random", np.float64, 1.0))
     ops = torch.ops.lorentz
     for op, args in ((ops.numba_dist.default, (x, y, 0.7)), (ops.numba_dist0.default, (x, 0.7)),
-                     (ops.numba_expmap0.default, (x, 0.7)), (ops.numba_logmap0.default, (x, 0.7))):
+                     (ops.numba_expmap0.default, (x, 0.7)), (ops.numba_logmap0.default, (x, 0.7)),
+                     (ops.numba_half_aperture.default, (x, 0.7, 0.1)),
+                     (ops.numba_to_poincare.default, (x, 0.7)),
+                     (ops.numba_from_poincare.default, (x[:, 1:] / 10, 0.7))):
         torch.library.opcheck(op, args)
 
 
@@ -133,7 +154,8 @@ def test_torch_compile_fullgraph():
     x, y = (torch.tensor(a[:6], dtype=torch.float32) for a in inputs("random", np.float32, 1.0))
 
     def f(x, y):
-        return lorentz.dist(x, y) + lorentz.dist0(lorentz.expmap0(lorentz.logmap0(y)))
+        z = lorentz.from_poincare(lorentz.to_poincare(lorentz.expmap0(lorentz.logmap0(y))))
+        return lorentz.dist(x, y) + lorentz.dist0(z) + lorentz.half_aperture(z)
 
     for impl in ("compiled", "eager"):
         xa, ya = x.clone().requires_grad_(True), y.clone().requires_grad_(True)

@@ -7,10 +7,11 @@ import math
 import numpy as np
 
 from . import _reference as ref
-from ._backend import finish, flag, prepare
+from ._backend import finish, flag, prepare, to_work
+from ._dispatch import numba_ops, select
 
 
-def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False):
+def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False, implementation=None):
     r"""Half-aperture of the entailment cone at ``x``:
     :math:`\arcsin\min(1, 2K/(\sqrt{c}|x_s|))`, :math:`K` = ``min_radius``.
 
@@ -24,6 +25,9 @@ def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False):
         MERU's K (> 0): points with :math:`\sqrt{c}|x_s| \le 2K` get the full :math:`\pi/2`.
     keepdim : bool
         Keep the reduced last axis.
+    implementation : {None, "reference", "numba"}
+        None picks the compiled numba kernel for numpy arrays and torch CPU tensors
+        (float32/float64, a Python float ``c``) when installed, else the array-API reference.
 
     Notes
     -----
@@ -43,7 +47,12 @@ def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False):
         raise TypeError(f"min_radius must be a positive float, got {type(min_radius).__name__}")
     if not (math.isfinite(min_radius) and min_radius > 0):
         raise ValueError(f"min_radius must be finite and > 0, got {min_radius}")
-    xp, (x,), c, dtype, _ = prepare(c, x=x)
+    xp, (x,), c, dtype, batch = prepare(c, cast=False, x=x)
+    if select("half_aperture", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
+              getattr(x, "device", None)) == "numba":
+        out = numba_ops(xp).half_aperture(x, c, float(min_radius), dtype)
+        return out[..., None] if keepdim else out
+    (x,) = to_work(xp, x)
     return finish(xp, ref.half_aperture(x, c, float(min_radius), xp=xp), dtype, keepdim)
 
 

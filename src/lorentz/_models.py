@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 from . import _reference as ref
-from ._backend import finish, is_concrete, prepare
+from ._backend import finish, is_concrete, prepare, to_work
+from ._dispatch import numba_ops, select
 
 
-def to_poincare(x, *, c=1.0):
+
+def to_poincare(x, *, c=1.0, implementation=None):
     r"""Map to the Poincaré ball of radius :math:`1/\sqrt{c}`: :math:`p = x_s/(1 + \sqrt{c}x_0)`.
 
     Parameters
@@ -15,6 +19,9 @@ def to_poincare(x, *, c=1.0):
         Points on the hyperboloid.
     c : float or array
         Curvature is :math:`-c`.
+    implementation : {None, "reference", "numba"}
+        None picks the compiled numba kernel for numpy arrays and torch CPU tensors
+        (float32/float64, a Python float ``c``) when installed, else the array-API reference.
 
     Returns
     -------
@@ -26,11 +33,15 @@ def to_poincare(x, *, c=1.0):
     >>> lorentz.to_poincare(np.array([1.0, 0.0])).tolist()
     [0.0]
     """
-    xp, (x,), c, dtype, _ = prepare(c, x=x)
+    xp, (x,), c, dtype, batch = prepare(c, cast=False, x=x)
+    if select("to_poincare", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
+              getattr(x, "device", None)) == "numba":
+        return numba_ops(xp).to_poincare(x, c, dtype)
+    (x,) = to_work(xp, x)
     return finish(xp, ref.to_poincare(x, c, xp=xp), dtype)
 
 
-def from_poincare(p, *, c=1.0):
+def from_poincare(p, *, c=1.0, implementation=None):
     r"""Map from the Poincaré ball: :math:`x_s = 2p/(1 - c|p|^2)`, :math:`x_0 = \sqrt{1/c+|x_s|^2}`.
 
     Parameters
@@ -39,6 +50,8 @@ def from_poincare(p, *, c=1.0):
         Points strictly inside the ball :math:`c|p|^2 < 1` (checked when values are concrete).
     c : float or array
         Curvature is :math:`-c`.
+    implementation : {None, "reference", "numba"}
+        As for :func:`to_poincare`.
 
     Returns
     -------
@@ -56,10 +69,14 @@ def from_poincare(p, *, c=1.0):
     >>> lorentz.from_poincare(np.array([0.0, 0.0])).tolist()
     [1.0, 0.0, 0.0]
     """
-    xp, (p,), c, dtype, _ = prepare(c, min_dim=1, p=p)
-    if is_concrete(p) and bool(xp.any(~(c * xp.sum(p * p, axis=-1, keepdims=True) < 1.0))):
+    xp, (p,), c, dtype, batch = prepare(c, min_dim=1, cast=False, p=p)
+    (work,) = to_work(xp, p)
+    if is_concrete(work) and bool(xp.any(~(c * xp.sum(work * work, axis=-1, keepdims=True) < 1.0))):
         raise ValueError("p must be finite and lie strictly inside the Poincare ball c|p|^2 < 1")
-    return finish(xp, ref.from_poincare(p, c, xp=xp), dtype)
+    if select("from_poincare", implementation, xp, c, dtype, math.prod(batch) * p.shape[-1],
+              getattr(p, "device", None)) == "numba":
+        return numba_ops(xp).from_poincare(p, c, dtype)
+    return finish(xp, ref.from_poincare(work, c, xp=xp), dtype)
 
 
 def to_space(x):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import backward as B, kernels as K
+from . import backward as B, kernels as K, models as M
 
 # Tolerance on the GEMM-induced relative error of d before a pair is recomputed exactly:
 # well inside the accuracy bounds (2e-6 float32, 1e-12 float64) once float32's log (2e-7,
@@ -146,3 +146,44 @@ def logmap0_backward(y, c: float, grad):
     gy = np.empty(yf.shape, y.dtype)
     B.logmap0_grad_rows(yf, gf, c, gy, yf.size < SERIAL_WORK)
     return gy.reshape(y.shape)
+
+
+def _launch(kernel, a, out_cols, dtype, *args):
+    """Rows of ``a`` through a forward row kernel into a new (rows, out_cols) array, or (rows,)
+    when out_cols is None."""
+    flat = a.reshape(-1, a.shape[-1])
+    out = np.empty(flat.shape[0] if out_cols is None else (flat.shape[0], out_cols), dtype=dtype)
+    kernel(flat, *args, out, flat.size < SERIAL_WORK)
+    return out.reshape(a.shape[:-1] if out_cols is None else (*a.shape[:-1], out_cols))
+
+
+def _launch_grad(kernel, a, grad, *args):
+    flat = a.reshape(-1, a.shape[-1])
+    g = grad.reshape(flat.shape[0], -1) if grad.ndim > a.ndim - 1 else grad.reshape(-1)
+    out = np.empty(flat.shape, a.dtype)
+    kernel(flat, g, *args, out, flat.size < SERIAL_WORK)
+    return out.reshape(a.shape)
+
+
+def half_aperture(x, c: float, min_radius: float, dtype) -> np.ndarray:
+    return _launch(M.half_aperture_rows, x, None, dtype, c, 2.0 * min_radius)
+
+
+def half_aperture_backward(x, c: float, min_radius: float, grad):
+    return _launch_grad(M.half_aperture_grad_rows, x, grad, c, 2.0 * min_radius)
+
+
+def to_poincare(x, c: float, dtype) -> np.ndarray:
+    return _launch(M.to_poincare_rows, x, x.shape[-1] - 1, dtype, c)
+
+
+def to_poincare_backward(x, c: float, grad):
+    return _launch_grad(M.to_poincare_grad_rows, x, grad, c)
+
+
+def from_poincare(p, c: float, dtype) -> np.ndarray:
+    return _launch(M.from_poincare_rows, p, p.shape[-1] + 1, dtype, c)
+
+
+def from_poincare_backward(p, c: float, grad):
+    return _launch_grad(M.from_poincare_grad_rows, p, grad, c)

@@ -108,3 +108,48 @@ def _unary(name, forward, backward, out_shape):
 dist0 = _unary("dist0", ops.dist0, ops.dist0_backward, lambda shape: shape[:-1])
 expmap0 = _unary("expmap0", ops.expmap0, ops.expmap0_backward, lambda shape: shape)
 logmap0 = _unary("logmap0", ops.logmap0, ops.logmap0_backward, lambda shape: shape)
+to_poincare = _unary("to_poincare", ops.to_poincare, ops.to_poincare_backward,
+                     lambda shape: (*shape[:-1], shape[-1] - 1))
+from_poincare = _unary("from_poincare", ops.from_poincare, ops.from_poincare_backward,
+                       lambda shape: (*shape[:-1], shape[-1] + 1))
+
+
+# ---------------------------------------------------------------- half-aperture
+
+
+@custom_op("lorentz::numba_half_aperture", mutates_args=())
+def _half_aperture(x: torch.Tensor, c: float, min_radius: float) -> torch.Tensor:
+    a = _np(x)
+    return _t(ops.half_aperture(a, c, min_radius, a.dtype))
+
+
+@_half_aperture.register_fake
+def _(x, c, min_radius):
+    return x.new_empty(x.shape[:-1])
+
+
+@custom_op("lorentz::numba_half_aperture_backward", mutates_args=())
+def _half_aperture_backward(x: torch.Tensor, c: float, min_radius: float,
+                            grad: torch.Tensor) -> torch.Tensor:
+    return _t(ops.half_aperture_backward(_np(x), c, min_radius, _np(grad)))
+
+
+@_half_aperture_backward.register_fake
+def _(x, c, min_radius, grad):
+    return torch.empty_like(x)
+
+
+def _save_half_aperture(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0])
+    ctx.c, ctx.min_radius = inputs[1], inputs[2]
+
+
+register_autograd(
+    "lorentz::numba_half_aperture",
+    lambda ctx, g: (_half_aperture_backward(*ctx.saved_tensors, ctx.c, ctx.min_radius, g), None, None),
+    setup_context=_save_half_aperture,
+)
+
+
+def half_aperture(x, c: float, min_radius: float, dtype):
+    return _half_aperture(x.to(dtype), c, min_radius)

@@ -1,0 +1,170 @@
+"""Compiled half-aperture of MERU's entailment cone and the Poincare-ball conversions, forward
+and backward (the formulas of lorentz._reference transcribed to rows, accumulated in float64).
+The backward passes are closed-form vector-Jacobian products with respect to the space parts
+(a point's time component is never read, so its gradient is 0)."""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .kernels import _OPTS, _space_sq
+
+
+@nb.njit(inline="always", **_OPTS)
+def _sqrt0(q):
+    """sqrt(max(q, 0)); NaN stays NaN."""
+    if q > 0.0:
+        return math.sqrt(q)
+    return 0.0 if q == q else q
+
+
+# ---------------------------------------------------------------- half-aperture
+
+
+@nb.njit(inline="always", **_OPTS)
+def _half_aperture_row(i, x, c, k2, out):
+    """asin(min(1, k2 / n)) as atan2(k2, sqrt((n - k2)(n + k2))), n = sqrt(c)|xs|, k2 = 2K."""
+    n = math.sqrt(c) * math.sqrt(_space_sq(x[i]))
+    out[i] = math.atan2(k2, _sqrt0((n - k2) * (n + k2)))
+
+
+@nb.njit(parallel=True, **_OPTS)
+def half_aperture_rows(x, c, k2, out, serial):
+    if serial:
+        for i in range(x.shape[0]):
+            _half_aperture_row(i, x, c, k2, out)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _half_aperture_row(i, x, c, k2, out)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _half_aperture_grad_row(i, x, g, c, k2, gx):
+    """d/dxs atan2(k2, sqrt(q)), q = c |xs|^2 - k2^2: -k2 xs / (|xs|^2 sqrt(q)) outside the
+    radius; 0 inside it (the aperture is pi/2 there) and on it (the zero subgradient)."""
+    r2 = _space_sq(x[i])
+    n = math.sqrt(c) * math.sqrt(r2)
+    q = (n - k2) * (n + k2)
+    if q > 0.0:
+        w = -np.float64(g[i]) * k2 / (r2 * math.sqrt(q))
+    else:
+        w = 0.0 if q == q else q
+    gx[i, 0] = 0.0
+    for j in range(1, x.shape[1]):
+        gx[i, j] = w * np.float64(x[i, j])
+
+
+@nb.njit(parallel=True, **_OPTS)
+def half_aperture_grad_rows(x, g, c, k2, gx, serial):
+    if serial:
+        for i in range(x.shape[0]):
+            _half_aperture_grad_row(i, x, g, c, k2, gx)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _half_aperture_grad_row(i, x, g, c, k2, gx)
+
+
+# ---------------------------------------------------------------- Poincare ball
+
+
+@nb.njit(inline="always", **_OPTS)
+def _to_poincare_row(i, x, c, out):
+    """p = xs / (1 + sqrt(c) x0), x0 = sqrt(1/c + |xs|^2): out holds space parts only."""
+    den = 1.0 + math.sqrt(c) * math.sqrt(1.0 / c + _space_sq(x[i]))
+    for j in range(1, x.shape[1]):
+        out[i, j - 1] = np.float64(x[i, j]) / den
+
+
+@nb.njit(parallel=True, **_OPTS)
+def to_poincare_rows(x, c, out, serial):
+    if serial:
+        for i in range(x.shape[0]):
+            _to_poincare_row(i, x, c, out)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _to_poincare_row(i, x, c, out)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _to_poincare_grad_row(i, x, g, c, gx):
+    """gx = g / den - sqrt(c) (g.xs) / (x0 den^2) xs, den = 1 + sqrt(c) x0."""
+    s = math.sqrt(c)
+    x0 = math.sqrt(1.0 / c + _space_sq(x[i]))
+    den = 1.0 + s * x0
+    gdot = 0.0
+    for j in range(1, x.shape[1]):
+        gdot += np.float64(g[i, j - 1]) * np.float64(x[i, j])
+    w = s * gdot / (x0 * den * den)
+    gx[i, 0] = 0.0
+    for j in range(1, x.shape[1]):
+        gx[i, j] = np.float64(g[i, j - 1]) / den - w * np.float64(x[i, j])
+
+
+@nb.njit(parallel=True, **_OPTS)
+def to_poincare_grad_rows(x, g, c, gx, serial):
+    if serial:
+        for i in range(x.shape[0]):
+            _to_poincare_grad_row(i, x, g, c, gx)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _to_poincare_grad_row(i, x, g, c, gx)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _ball_sq(row):
+    s = 0.0
+    for j in range(row.shape[0]):
+        a = np.float64(row[j])
+        s += a * a
+    return s
+
+
+@nb.njit(inline="always", **_OPTS)
+def _from_poincare_row(i, p, c, out):
+    """xs = 2p / (1 - c |p|^2), x0 = sqrt(1/c + |xs|^2)."""
+    p2 = _ball_sq(p[i])
+    scale = 2.0 / (1.0 - c * p2)
+    out[i, 0] = math.sqrt(1.0 / c + scale * scale * p2)
+    for j in range(p.shape[1]):
+        out[i, j + 1] = scale * np.float64(p[i, j])
+
+
+@nb.njit(parallel=True, **_OPTS)
+def from_poincare_rows(p, c, out, serial):
+    if serial:
+        for i in range(p.shape[0]):
+            _from_poincare_row(i, p, c, out)
+    else:
+        for i in nb.prange(p.shape[0]):
+            _from_poincare_row(i, p, c, out)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _from_poincare_grad_row(i, p, g, c, gp):
+    """With H = gs + g0 xs / x0 (x0 depends on xs): gp = 2H/q + 4c (p.H) / q^2 p, q = 1 - c|p|^2."""
+    p2 = _ball_sq(p[i])
+    q = 1.0 - c * p2
+    scale = 2.0 / q
+    x0 = math.sqrt(1.0 / c + scale * scale * p2)
+    g0 = np.float64(g[i, 0]) * scale / x0  # g0 xs_j / x0 = g0 scale p_j / x0
+    ph = 0.0
+    for j in range(p.shape[1]):
+        a = np.float64(p[i, j])
+        ph += a * (np.float64(g[i, j + 1]) + g0 * a)
+    w = 4.0 * c * ph / (q * q)
+    for j in range(p.shape[1]):
+        a = np.float64(p[i, j])
+        gp[i, j] = scale * (np.float64(g[i, j + 1]) + g0 * a) + w * a
+
+
+@nb.njit(parallel=True, **_OPTS)
+def from_poincare_grad_rows(p, g, c, gp, serial):
+    if serial:
+        for i in range(p.shape[0]):
+            _from_poincare_grad_row(i, p, g, c, gp)
+    else:
+        for i in nb.prange(p.shape[0]):
+            _from_poincare_grad_row(i, p, g, c, gp)
