@@ -14,20 +14,25 @@ from kernel_cases import DTYPES, KINDS, hard_rows, inputs, points, tangent_rows
 torch = pytest.importorskip("torch")
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
 
-OPS = ["dist", "dist0", "expmap0", "logmap0", "half_aperture", "to_poincare", "from_poincare"]
+OPS = ["dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle", "to_poincare",
+       "from_poincare"]
+PAIRS = ("dist", "exterior_angle")
 KWARGS = {"half_aperture": {"min_radius": 0.1}}
 
 
 def call(op, x, y, c, implementation):
     """The operation's value and the gradients of a fixed weighting of it w.r.t. its inputs."""
-    args = [torch.tensor(a, requires_grad=True) for a in ((x, y) if op == "dist" else (x,))]
+    args = [torch.tensor(a, requires_grad=True) for a in ((x, y) if op in PAIRS else (x,))]
     out = getattr(lorentz, op)(*args, c=c, implementation=implementation, **KWARGS.get(op, {}))
     weights = torch.sin(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape) + 1.5
     grads = torch.autograd.grad((out * weights).sum(), args)
     return out, grads
 
 
-def close(got, want, dtype):
+ANGLES = ("half_aperture", "exterior_angle")  # whose contract is absolute, in radians
+
+
+def close(got, want, dtype, angle=False):
     """Values elementwise within twice the contract (both sides meet it against the exact
     value); gradients per row within 4x the contract of the row's norm (a gradient is a vector:
     the reference forms it by autograd of the cancellation-free value, the kernel in closed
@@ -36,7 +41,8 @@ def close(got, want, dtype):
     g, w = got.detach().double(), want.detach().double()
     assert g.shape == w.shape
     if g.ndim == 1:
-        assert torch.all((g - w).abs() <= 2 * tol * w.abs()), (g - w).abs().max()
+        scale = 1.0 if angle else w.abs()
+        assert torch.all((g - w).abs() <= 2 * tol * scale), (g - w).abs().max()
     else:
         diff = torch.linalg.vector_norm(g - w, dim=-1)
         assert torch.all(diff <= 4 * tol * torch.linalg.vector_norm(w, dim=-1)), diff.max()
@@ -72,18 +78,18 @@ def test_forward_and_backward_match_the_reference(op, case, dtype, c):
     out, grads = call(op, x, y, c, "numba")
     ref, ref_grads = call(op, x, y, c, "reference")
     assert isinstance(out, torch.Tensor) and out.dtype == ref.dtype and out.requires_grad
-    close(out, ref, dtype)
+    close(out, ref, dtype, op in ANGLES)
     for g, w in zip(grads, ref_grads):
         assert g.dtype == w.dtype
         if op != "from_poincare":  # whose input has no time component
             assert torch.all(g[..., 0] == 0)  # time components are never read
         close(g, w, dtype)
     # numpy arrays take the same kernels
-    args = (x, y) if op == "dist" else (x,)
+    args = (x, y) if op in PAIRS else (x,)
     f = getattr(lorentz, op)
     got = f(*args, c=c, implementation="numba", **KWARGS.get(op, {}))
     assert isinstance(got, np.ndarray) and got.dtype == dtype
-    close(torch.from_numpy(np.asarray(got)), ref, dtype)
+    close(torch.from_numpy(np.asarray(got)), ref, dtype, op in ANGLES)
 
 
 def test_zero_subgradients_and_nan():
@@ -112,12 +118,12 @@ def test_automatic_choice_takes_the_kernels(op, monkeypatch):
     x = torch.tensor(inputs("random", np.float32, 1.0)[0][:5])
     if op == "from_poincare":
         x = x[:, 1:] / (4 * x[:, 1:].abs().sum(1, keepdim=True))
-    getattr(lorentz, op)(*((x, x) if op == "dist" else (x,)))
+    getattr(lorentz, op)(*((x, x) if op in PAIRS else (x,)))
     assert calls == [op]
     # a learnable curvature and half precision take the reference
     c = torch.tensor(1.0, requires_grad=True)
-    getattr(lorentz, op)(*((x, x) if op == "dist" else (x,)), c=c)
-    getattr(lorentz, op)(*((x.half(), x.half()) if op == "dist" else (x.half(),)))
+    getattr(lorentz, op)(*((x, x) if op in PAIRS else (x,)), c=c)
+    getattr(lorentz, op)(*((x.half(), x.half()) if op in PAIRS else (x.half(),)))
     assert calls == [op]
 
 
@@ -144,6 +150,7 @@ def test_operators_pass_opcheck():
     for op, args in ((ops.numba_dist.default, (x, y, 0.7)), (ops.numba_dist0.default, (x, 0.7)),
                      (ops.numba_expmap0.default, (x, 0.7)), (ops.numba_logmap0.default, (x, 0.7)),
                      (ops.numba_half_aperture.default, (x, 0.7, 0.1)),
+                     (ops.numba_exterior_angle.default, (x, y, 0.7)),
                      (ops.numba_to_poincare.default, (x, 0.7)),
                      (ops.numba_from_poincare.default, (x[:, 1:] / 10, 0.7))):
         torch.library.opcheck(op, args)

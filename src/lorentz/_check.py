@@ -112,7 +112,8 @@ def run(samples: int = 40, seed: int = 0) -> list[Row]:
     spaces = {name: ns for name in BACKENDS if (ns := _namespace(name)) is not None}
     if importlib.util.find_spec("numba") is not None:
         spaces = {"numpy": spaces["numpy"], "numba": spaces["numpy"], **spaces}
-    numba_ops = {"dist", "dist0", "expmap0", "logmap0", "half_aperture", "to_poincare", "from_poincare"}
+    numba_ops = {"dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle",
+                 "to_poincare", "from_poincare"}
     rows = []
     for dtype in ("float32", "float64"):
         cases = _samples(np.random.default_rng(seed), dtype, samples)

@@ -56,7 +56,7 @@ def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False, implementation=Non
     return finish(xp, ref.half_aperture(x, c, float(min_radius), xp=xp), dtype, keepdim)
 
 
-def exterior_angle(x, y, *, c=1.0, keepdim=False):
+def exterior_angle(x, y, *, c=1.0, keepdim=False, implementation=None):
     r"""Exterior angle: the angle at ``x`` between the geodesic from ``x`` to ``y`` and the ray
     from the origin through ``x`` (MERU's ``oxy_angle``), in :math:`[0, \pi]`.
 
@@ -70,6 +70,8 @@ def exterior_angle(x, y, *, c=1.0, keepdim=False):
         Curvature is :math:`-c`.
     keepdim : bool
         Keep the reduced last axis.
+    implementation : {None, "reference", "numba"}
+        As for :func:`half_aperture`.
 
     Notes
     -----
@@ -87,5 +89,10 @@ def exterior_angle(x, y, *, c=1.0, keepdim=False):
     0.0
     """
     keepdim = flag("keepdim", keepdim)
-    xp, (x, y), c, dtype, _ = prepare(c, x=x, y=y)
+    xp, (x, y), c, dtype, batch = prepare(c, cast=False, x=x, y=y)
+    if select("exterior_angle", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
+              getattr(x, "device", None)) == "numba":
+        out = numba_ops(xp).exterior_angle(x, y, c, dtype)
+        return out[..., None] if keepdim else out
+    x, y = to_work(xp, x, y)
     return finish(xp, ref.exterior_angle(x, y, c, xp=xp), dtype, keepdim)

@@ -22,6 +22,7 @@ NUMBA_MIN_WORK = {
     "knn": 1,
     "dist0": 1,
     "half_aperture": 1,
+    "exterior_angle": 1,
     "to_poincare": 1,
     "from_poincare": 1,
     "expmap0": 1,
@@ -30,8 +31,8 @@ NUMBA_MIN_WORK = {
 
 # operations whose numba kernels also serve torch CPU tensors (they have compiled backward
 # passes: lorentz._numba.torch_ops)
-NUMBA_TORCH_OPS = {"dist", "dist0", "expmap0", "logmap0", "half_aperture", "to_poincare",
-                   "from_poincare"}
+NUMBA_TORCH_OPS = {"dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle",
+                   "to_poincare", "from_poincare"}
 
 # operations with Triton kernels (lorentz.meru.meru_loss dispatches on its own)
 TRITON_OPS = {"dist", "pairwise_dist", "knn", "expmap0", "logmap0"}

@@ -1,7 +1,7 @@
-"""Compiled half-aperture of MERU's entailment cone and the Poincare-ball conversions, forward
-and backward (the formulas of lorentz._reference transcribed to rows, accumulated in float64).
-The backward passes are closed-form vector-Jacobian products with respect to the space parts
-(a point's time component is never read, so its gradient is 0)."""
+"""Compiled conversions to and from the Poincare ball, forward and backward (the formulas of
+lorentz._reference transcribed to rows, accumulated in float64). The backward passes are
+closed-form vector-Jacobian products with respect to the space parts (a point's time
+component is never read, so its gradient is 0)."""
 
 from __future__ import annotations
 
@@ -11,60 +11,6 @@ import numba as nb
 import numpy as np
 
 from .kernels import _OPTS, _space_sq
-
-
-@nb.njit(inline="always", **_OPTS)
-def _sqrt0(q):
-    """sqrt(max(q, 0)); NaN stays NaN."""
-    if q > 0.0:
-        return math.sqrt(q)
-    return 0.0 if q == q else q
-
-
-# ---------------------------------------------------------------- half-aperture
-
-
-@nb.njit(inline="always", **_OPTS)
-def _half_aperture_row(i, x, c, k2, out):
-    """asin(min(1, k2 / n)) as atan2(k2, sqrt((n - k2)(n + k2))), n = sqrt(c)|xs|, k2 = 2K."""
-    n = math.sqrt(c) * math.sqrt(_space_sq(x[i]))
-    out[i] = math.atan2(k2, _sqrt0((n - k2) * (n + k2)))
-
-
-@nb.njit(parallel=True, **_OPTS)
-def half_aperture_rows(x, c, k2, out, serial):
-    if serial:
-        for i in range(x.shape[0]):
-            _half_aperture_row(i, x, c, k2, out)
-    else:
-        for i in nb.prange(x.shape[0]):
-            _half_aperture_row(i, x, c, k2, out)
-
-
-@nb.njit(inline="always", **_OPTS)
-def _half_aperture_grad_row(i, x, g, c, k2, gx):
-    """d/dxs atan2(k2, sqrt(q)), q = c |xs|^2 - k2^2: -k2 xs / (|xs|^2 sqrt(q)) outside the
-    radius; 0 inside it (the aperture is pi/2 there) and on it (the zero subgradient)."""
-    r2 = _space_sq(x[i])
-    n = math.sqrt(c) * math.sqrt(r2)
-    q = (n - k2) * (n + k2)
-    if q > 0.0:
-        w = -np.float64(g[i]) * k2 / (r2 * math.sqrt(q))
-    else:
-        w = 0.0 if q == q else q
-    gx[i, 0] = 0.0
-    for j in range(1, x.shape[1]):
-        gx[i, j] = w * np.float64(x[i, j])
-
-
-@nb.njit(parallel=True, **_OPTS)
-def half_aperture_grad_rows(x, g, c, k2, gx, serial):
-    if serial:
-        for i in range(x.shape[0]):
-            _half_aperture_grad_row(i, x, g, c, k2, gx)
-    else:
-        for i in nb.prange(x.shape[0]):
-            _half_aperture_grad_row(i, x, g, c, k2, gx)
 
 
 # ---------------------------------------------------------------- Poincare ball

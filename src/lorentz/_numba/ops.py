@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import backward as B, kernels as K, models as M
+from . import backward as B, cones as C, kernels as K, models as M
 
 # Tolerance on the GEMM-induced relative error of d before a pair is recomputed exactly:
 # well inside the accuracy bounds (2e-6 float32, 1e-12 float64) once float32's log (2e-7,
@@ -166,11 +166,11 @@ def _launch_grad(kernel, a, grad, *args):
 
 
 def half_aperture(x, c: float, min_radius: float, dtype) -> np.ndarray:
-    return _launch(M.half_aperture_rows, x, None, dtype, c, 2.0 * min_radius)
+    return _launch(C.half_aperture_rows, x, None, dtype, c, 2.0 * min_radius)
 
 
 def half_aperture_backward(x, c: float, min_radius: float, grad):
-    return _launch_grad(M.half_aperture_grad_rows, x, grad, c, 2.0 * min_radius)
+    return _launch_grad(C.half_aperture_grad_rows, x, grad, c, 2.0 * min_radius)
 
 
 def to_poincare(x, c: float, dtype) -> np.ndarray:
@@ -187,3 +187,19 @@ def from_poincare(p, c: float, dtype) -> np.ndarray:
 
 def from_poincare_backward(p, c: float, grad):
     return _launch_grad(M.from_poincare_grad_rows, p, grad, c)
+
+
+def exterior_angle(x, y, c: float, dtype) -> np.ndarray:
+    if x.shape != y.shape:
+        x, y = np.broadcast_arrays(x, y)
+    (xf, yf) = _rows(x, y)
+    out = np.empty(xf.shape[0], dtype=dtype)
+    C.exterior_angle_rows(xf, yf, c, out, xf.size < SERIAL_WORK)
+    return out.reshape(x.shape[:-1])
+
+
+def exterior_angle_backward(x, y, c: float, grad):
+    (xf, yf), g = _rows(x, y), grad.reshape(-1)
+    gx, gy = np.empty(xf.shape, x.dtype), np.empty(yf.shape, y.dtype)
+    C.exterior_angle_grad_rows(xf, yf, g, c, gx, gy, xf.size < SERIAL_WORK)
+    return gx.reshape(x.shape), gy.reshape(y.shape)

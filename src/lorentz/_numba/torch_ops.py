@@ -28,46 +28,51 @@ def _same(dtype, *tensors):
     return torch.broadcast_tensors(*(t.to(dtype) for t in tensors))
 
 
-# ---------------------------------------------------------------- dist
-
-
-@custom_op("lorentz::numba_dist", mutates_args=())
-def _dist(x: torch.Tensor, y: torch.Tensor, c: float) -> torch.Tensor:
-    a = _np(x)
-    return _t(ops.dist(a, _np(y), c, a.dtype))
-
-
-@_dist.register_fake
-def _(x, y, c):
-    return x.new_empty(x.shape[:-1])
-
-
-@custom_op("lorentz::numba_dist_backward", mutates_args=())
-def _dist_backward(x: torch.Tensor, y: torch.Tensor, c: float,
-                   grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    gx, gy = ops.dist_backward(_np(x), _np(y), c, _np(grad))
-    return _t(gx), _t(gy)
-
-
-@_dist_backward.register_fake
-def _(x, y, c, grad):
-    return torch.empty_like(x), torch.empty_like(y)
-
-
 def _save_inputs(ctx, inputs, output):
     ctx.save_for_backward(*(a for a in inputs if isinstance(a, torch.Tensor)))
     ctx.c = inputs[-1]
 
 
-register_autograd(
-    "lorentz::numba_dist",
-    lambda ctx, g: (*_dist_backward(*ctx.saved_tensors, ctx.c, g), None),
-    setup_context=_save_inputs,
-)
+# ---------------------------------------------------------------- two-point operations
 
 
-def dist(x, y, c: float, dtype):
-    return _dist(*_same(dtype, x, y), c)
+def _binary(name, forward, backward):
+    """An operator ``lorentz::numba_<name>`` of two ambient arrays of one shape (..., n+1) with
+    a result of shape (...), and its backward."""
+
+    @custom_op(f"lorentz::numba_{name}", mutates_args=())
+    def op(x: torch.Tensor, y: torch.Tensor, c: float) -> torch.Tensor:
+        a = _np(x)
+        return _t(forward(a, _np(y), c, a.dtype))
+
+    @op.register_fake
+    def _(x, y, c):
+        return x.new_empty(x.shape[:-1])
+
+    @custom_op(f"lorentz::numba_{name}_backward", mutates_args=())
+    def op_backward(x: torch.Tensor, y: torch.Tensor, c: float,
+                    grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gx, gy = backward(_np(x), _np(y), c, _np(grad))
+        return _t(gx), _t(gy)
+
+    @op_backward.register_fake
+    def _(x, y, c, grad):
+        return torch.empty_like(x), torch.empty_like(y)
+
+    register_autograd(
+        f"lorentz::numba_{name}",
+        lambda ctx, g: (*op_backward(*ctx.saved_tensors, ctx.c, g), None),
+        setup_context=_save_inputs,
+    )
+
+    def call(x, y, c: float, dtype):
+        return op(*_same(dtype, x, y), c)
+
+    return call
+
+
+dist = _binary("dist", ops.dist, ops.dist_backward)
+exterior_angle = _binary("exterior_angle", ops.exterior_angle, ops.exterior_angle_backward)
 
 
 # ---------------------------------------------------------------- one-argument operations
@@ -96,7 +101,7 @@ def _unary(name, forward, backward, out_shape):
     register_autograd(
         f"lorentz::numba_{name}",
         lambda ctx, g: (op_backward(*ctx.saved_tensors, ctx.c, g), None),
-        setup_context=lambda ctx, inputs, output: _save_inputs(ctx, inputs, output),
+        setup_context=_save_inputs,
     )
 
     def call(x, c: float, dtype):
