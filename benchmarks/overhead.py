@@ -119,9 +119,9 @@ HEADER = """## Per-call overhead on one pair
 
 Produced by `python benchmarks/overhead.py --write` on {machine}
 ({versions}), all rows in one run. One pair of points of shape (n+1,), c = 1. (a) is
-`lorentz.dist(x, y)` as users call it: the numba kernel for numpy inputs (so a / b < 1 there:
-the same formula, compiled), the array-API reference for torch and with
-`implementation="reference"`. (b) is the same formula as lorentz's reference written directly
+`lorentz.dist(x, y)` as users call it: the numba kernel for numpy arrays and torch CPU tensors
+(so a / b < 1 there: the same formula, compiled; for torch through its custom operator), the
+array-API reference with `implementation="reference"`. (b) is the same formula as lorentz's reference written directly
 in numpy or torch, with no validation or dispatch; float32 inputs are accumulated in float64 on
 both sides. Times are medians of alternating rounds of {number}-call loops, so load from other
 processes falls on (a) and (b) alike: absolute times move with it, the ratios much less.
