@@ -54,11 +54,6 @@ KNOWN = {
         "in 'numpy') and assigns in place to break ties at the k-th value: TypeError, JAX "
         "arrays are immutable",
         lambda o: o.case.op.name == "knn" and o.backend == "jax" and "immutable" in o.detail),
-    "strict where of two numbers": Known(
-        "logmap and exterior_angle on array-api-strict with an infinite component: "
-        "_reference._diff calls xp.where(over, 2.0, 1.0), two Python floats, which "
-        "array-api-strict refuses (TypeError: Two scalars not allowed)",
-        lambda o: o.backend == "array_api_strict" and "Two scalars not allowed" in o.detail),
     "MERU's argument names": Known(
         "lorentz.meru's functions pass their arguments on under lorentz's names: errors say "
         "'xs', 'u', 'c', 'x and y' for MERU's x, y and curv (e.g. meru.pairwise_dist('x', y): "
@@ -192,15 +187,6 @@ def test_known_knn_ties_on_jax():
     keys = lorentz.from_space(np.array([[0.5, 0, 0], [0.5, 0, 0], [1, 1, 0.0], [0, 2, 1.0]]))
     d, i = lorentz.knn(jnp.asarray(keys[:1]), jnp.asarray(keys), 1)
     assert int(i[0, 0]) == 0 and float(d[0, 0]) == 0.0  # the tie goes to the lower index
-
-
-@pytest.mark.xfail(strict=True, reason=KNOWN["strict where of two numbers"].reason)
-def test_known_strict_where_of_two_numbers():
-    import array_api_strict as xps
-
-    x = X.copy()
-    x[0, 2] = math.inf
-    lorentz.logmap(xps.asarray(x), xps.asarray(Y))
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN["MERU's argument names"].reason)
