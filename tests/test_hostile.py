@@ -49,11 +49,6 @@ KNOWN = {
         "its numba kernel, which receives the float16 array: NotImplementedError: float16 "
         "(the other numba host functions cast such arrays first)",
         lambda o: o.kind == "crash" and "NotImplementedError: float16" in o.detail),
-    "knn ties on jax": Known(
-        "knn on jax: _allpairs.smallest_k takes the numpy branch for jax.numpy (its name ends "
-        "in 'numpy') and assigns in place to break ties at the k-th value: TypeError, JAX "
-        "arrays are immutable",
-        lambda o: o.case.op.name == "knn" and o.backend == "jax" and "immutable" in o.detail),
     "MERU's argument names": Known(
         "lorentz.meru's functions pass their arguments on under lorentz's names: errors say "
         "'xs', 'u', 'c', 'x and y' for MERU's x, y and curv (e.g. meru.pairwise_dist('x', y): "
@@ -177,8 +172,9 @@ def test_known_float16_into_numba():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["knn ties on jax"].reason)
-def test_known_knn_ties_on_jax():
+def test_knn_ties_on_jax_go_to_the_lower_index():
+    """smallest_k once took the numpy branch for jax.numpy (its name ends in 'numpy') and
+    assigned in place: TypeError, JAX arrays are immutable."""
     import jax
 
     jax.config.update("jax_enable_x64", True)

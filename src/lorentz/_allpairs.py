@@ -394,21 +394,21 @@ def smallest_k(u, k: int, *, xp):
     if k >= u.shape[1]:
         order = xp.argsort(u, axis=1, stable=True)
         return xp.take_along_axis(u, order, axis=1), order
-    name = getattr(xp, "__name__", "")
-    if is_torch(xp):
-        import torch
-
-        vals, idx = torch.topk(u, k, dim=1, largest=False, sorted=False)
-    elif name.endswith("numpy"):
-        import numpy as np
-
-        idx = np.argpartition(u, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(u, idx, axis=1)
-    elif is_jax(xp):
+    # jax first: its namespace, "jax.numpy", also ends with "numpy"
+    if is_jax(xp):
         import jax
 
         neg, idx = jax.lax.top_k(-u, k)  # ascending, equal values in column order
         return -neg, idx
+    if is_torch(xp):
+        import torch
+
+        vals, idx = torch.topk(u, k, dim=1, largest=False, sorted=False)
+    elif getattr(xp, "__name__", "").endswith("numpy"):
+        import numpy as np
+
+        idx = np.argpartition(u, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(u, idx, axis=1)
     else:
         order = xp.argsort(u, axis=1, stable=True)[:, :k]
         return xp.take_along_axis(u, order, axis=1), order
