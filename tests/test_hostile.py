@@ -49,30 +49,6 @@ KNOWN = {
         "its numba kernel, which receives the float16 array: NotImplementedError: float16 "
         "(the other numba host functions cast such arrays first)",
         lambda o: o.kind == "crash" and "NotImplementedError: float16" in o.detail),
-    "MERU's argument names": Known(
-        "lorentz.meru's functions pass their arguments on under lorentz's names: errors say "
-        "'xs', 'u', 'c', 'x and y' for MERU's x, y and curv (e.g. meru.pairwise_dist('x', y): "
-        "'xs must be an array'; meru.log_map0(x, curv=nan): 'c must be finite')",
-        lambda o: _meru(o) and o.kind == "crash" and o.detail.startswith("unnamed")),
-    "MERU 0-d": Known(
-        "lorentz.meru's functions index a 0-d array before validating it: IndexError",
-        lambda o: _meru(o) and o.kind == "crash" and o.detail.startswith("IndexError")),
-    "meru_loss numpy curv": Known(
-        "meru_loss with a numpy scalar curv on torch (AttributeError: 'numpy.int64' object has "
-        "no attribute 'to') or array-api-strict (TypeError: only Array objects are allowed)",
-        lambda o: o.case.op.name == "meru.meru_loss" and o.kind == "crash"
-        and isinstance(o.case.kwargs.get("curv"), np.generic)),
-    "meru_loss curv per row": Known(
-        "meru_loss with curv an array of shape (B,) of equal values: a different loss on numpy "
-        "and array-api-strict (-5.63 where curv=1.0 gives 2.05), a reshape error on torch and "
-        "jax; neither the scalar's loss nor a named refusal",
-        lambda o: o.case.op.name == "meru.meru_loss" and o.kind in H.FAILURES
-        and isinstance(o.case.kwargs.get("curv"), tuple)),
-    "meru_loss unchecked inputs": Known(
-        "meru_loss takes an integer or boolean text array, and logit_scale=True, and returns a "
-        "loss computed from them (the image array is checked, text and logit_scale are not)",
-        lambda o: o.case.op.name == "meru.meru_loss" and o.kind == "wrong"
-        and (_form(o) in ("int64", "bool") or o.case.kwargs.get("logit_scale") is True)),
 }
 
 
@@ -185,22 +161,19 @@ def test_knn_ties_on_jax_go_to_the_lower_index():
     assert int(i[0, 0]) == 0 and float(d[0, 0]) == 0.0  # the tie goes to the lower index
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["MERU's argument names"].reason)
-def test_known_meru_argument_names():
+def test_meru_errors_name_merus_arguments():
     with pytest.raises(TypeError, match=r"\bx\b"):
         lorentz.meru.pairwise_dist("x", Y[:, 1:])
     with pytest.raises(ValueError, match=r"\bcurv\b"):
         lorentz.meru.log_map0(X[:, 1:], curv=math.nan)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["MERU 0-d"].reason)
-def test_known_meru_zero_dimensional():
+def test_meru_functions_refuse_0d_arrays_by_name():
     with pytest.raises((TypeError, ValueError), match=r"\bx\b"):
         lorentz.meru.exp_map0(np.asarray(1.0))
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["meru_loss numpy curv"].reason)
-def test_known_meru_loss_numpy_curv():
+def test_meru_loss_takes_a_numpy_scalar_curv():
     torch = pytest.importorskip("torch")
     image, text = torch.tensor(X[:, 1:]), torch.tensor(Y[:, 1:])
     got = lorentz.meru.meru_loss(image, text, curv=np.int64(3), logit_scale=10.0)
@@ -208,8 +181,7 @@ def test_known_meru_loss_numpy_curv():
     assert float(got["loss"]) == float(want["loss"])
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["meru_loss curv per row"].reason)
-def test_known_meru_loss_curv_per_row():
+def test_meru_loss_refuses_a_curv_per_row():
     image, text = X[:, 1:], Y[:, 1:]
     want = float(lorentz.meru.meru_loss(image, text, curv=1.0, logit_scale=10.0)["loss"])
     try:
@@ -220,7 +192,6 @@ def test_known_meru_loss_curv_per_row():
     assert float(to_numpy(got["loss"])) == pytest.approx(want, rel=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["meru_loss unchecked inputs"].reason)
-def test_known_meru_loss_unchecked_inputs():
+def test_meru_loss_checks_text_and_logit_scale():
     with pytest.raises(TypeError, match=r"\btext\b"):
         lorentz.meru.meru_loss(X[:, 1:], Y[:, 1:] > 0, curv=1.0, logit_scale=10.0)

@@ -398,7 +398,9 @@ def smallest_k(u, k: int, *, xp):
     if is_jax(xp):
         import jax
 
-        neg, idx = jax.lax.top_k(-u, k)  # ascending, equal values in column order
+        # ascending, equal values in column order; top_k ranks NaN above everything, so a
+        # NaN pair (an inf key) would come first: it is ranked last, as elsewhere
+        neg, idx = jax.lax.top_k(xp.where(xp.isnan(u), -math.inf, -u), k)
         return -neg, idx
     if is_torch(xp):
         import torch

@@ -9,9 +9,36 @@ acosh(1 + 1e-8) / sqrt(curv) = 1.4e-4 / sqrt(curv) on distances in float64).
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 import lorentz
 
-from .._backend import namespace
+from .._backend import _check_dtype, curvature, namespace
+
+
+def _checked(curv, **arrays):
+    """(xp, curv), validated under MERU's names (x, y, curv) before anything indexes the
+    arrays: the library's own checks would name its arguments (xs, c), and a 0-d array would
+    fail first with an IndexError."""
+    xp = namespace(**arrays)
+    for name, a in arrays.items():
+        _check_dtype(name, a, xp)
+        if a.ndim == 0:
+            raise ValueError(f"{name} must have shape (..., n), got a 0-d array")
+    if isinstance(curv, (bool, np.bool_)):
+        raise TypeError("curv must be a positive real number or a real floating-point array, got bool")
+    if isinstance(curv, (int, float, np.integer, np.floating)):
+        if not (math.isfinite(float(curv)) and float(curv) > 0):
+            raise ValueError(f"curv must be finite and > 0, got {float(curv)}")
+        return xp, float(curv)  # a numpy scalar goes with any library as a float
+    try:
+        curvature(curv, xp, curv.dtype if hasattr(curv, "dtype") else None, ())
+    except (TypeError, ValueError) as e:
+        message = str(e).replace("c must", "curv must").replace("c comes", "curv comes")
+        raise type(e)(message) from None
+    return xp, curv
 
 
 def _point(x, curv):
@@ -58,7 +85,7 @@ def pairwise_inner(x, y, curv=1.0):
     equal terms for points far from the origin (measured in float32: 2e-5 relative at
     |x| = 8, growing with the radius; the closed form keeps ~1e-7).
     """
-    xp = namespace(x=x, y=y)
+    xp, curv = _checked(curv, x=x, y=y)
     if not _curv_has_derivative(curv):
         d = lorentz.pairwise_dist(_point(x, curv), _point(y, curv), c=curv)
         s = curv**0.5 if isinstance(curv, (int, float)) else xp.sqrt(curv)
@@ -80,6 +107,7 @@ def pairwise_inner(x, y, curv=1.0):
 
 def pairwise_dist(x, y, curv=1.0, eps=1e-8):
     """Geodesic distances of all pairs, (B, n) x (M, n) -> (B, M). ``eps`` is ignored."""
+    _, curv = _checked(curv, x=x, y=y)
     return lorentz.pairwise_dist(_point(x, curv), _point(y, curv), c=curv)
 
 
@@ -87,20 +115,24 @@ def exp_map0(x, curv=1.0, eps=1e-8):
     """Exponential map at the origin of tangent vectors given by their space part; returns
     space components. MERU clamps sqrt(curv)|x| to asinh(2**15) to avoid float32 overflow;
     here sinh overflows to inf only where the result itself is not representable."""
+    _, curv = _checked(curv, x=x)
     return lorentz.to_space(lorentz.expmap0(_tangent0(x), c=curv))
 
 
 def log_map0(x, curv=1.0, eps=1e-8):
     """Logarithmic map at the origin; space components in and out (MERU's returns 0 for
     |x| <= 1e-4 in float32; this one is exact there)."""
+    _, curv = _checked(curv, x=x)
     return lorentz.to_space(lorentz.logmap0(_point(x, curv), c=curv))
 
 
 def half_aperture(x, curv=1.0, min_radius=0.1, eps=1e-8):
     """Half-aperture of the entailment cone at x: asin(min(1, 2K / (sqrt(curv)|x|)))."""
+    _, curv = _checked(curv, x=x)
     return lorentz.half_aperture(_point(x, curv), c=curv, min_radius=min_radius)
 
 
 def oxy_angle(x, y, curv=1.0, eps=1e-8):
     """Exterior angle at x between the ray from the origin and the geodesic to y."""
+    _, curv = _checked(curv, x=x, y=y)
     return lorentz.exterior_angle(_point(x, curv), _point(y, curv), c=curv)

@@ -3,10 +3,14 @@ HyCoCLIP's (Pal et al., ICLR 2025) adds box terms and per-pair-type aperture sca
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 import lorentz
 
 from .._allpairs_autodiff import ops as allpairs_ops
-from .._backend import compute_dtype, namespace
+from .._backend import _check_dtype, compute_dtype, is_concrete, namespace
 from .._dispatch import triton_missing, triton_ops
 
 
@@ -76,6 +80,31 @@ def _entailment(general, specific, eta, curv, xp):
     return xp.mean(xp.maximum(excess, xp.zeros_like(excess)))  # a Python 0.0 breaks torch.compile
 
 
+def _scalar(name, value, xp):
+    """A positive scalar parameter: Python and numpy numbers as a float, a one-element float
+    array (learnable or not) as it is; anything else refused by name (a curvature per row
+    gave a different loss on numpy and a reshape error on torch)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive float or a 0-d array, got a bool")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        value = float(value)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be finite and > 0, got {value}")
+        return value
+    try:
+        size = math.prod(value.shape)
+        floating = xp.isdtype(value.dtype, "real floating")
+    except (AttributeError, TypeError):
+        raise TypeError(f"{name} must be a positive float or a 0-d array, got "
+                        f"{type(value).__name__}") from None
+    if size != 1 or not floating:
+        raise ValueError(f"{name} must be one real floating-point value, got shape "
+                         f"{tuple(value.shape)} and dtype {value.dtype}")
+    if is_concrete(value) and not bool(xp.all(xp.isfinite(value) & (value > 0))):
+        raise ValueError(f"{name} must be finite and > 0")
+    return value
+
+
 def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None,
               all_image=None, boxes=None, eta_inter=1.0, eta_intra=1.0, implementation=None):
     r"""MERU's loss on space-only embeddings; returns ``{"loss", "contrastive", "entailment"}``.
@@ -124,7 +153,11 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     gives NaN gradients.
     """
     xp = namespace(image=image, text=text)
-    if image.ndim != 2 or text.ndim != 2:
+    for name, a in (("image", image), ("text", text)):
+        _check_dtype(name, a, xp)
+    curv = _scalar("curv", curv, xp)
+    logit_scale = _scalar("logit_scale", logit_scale, xp)
+    if image.ndim != 2 or text.ndim != 2 or image.shape[1] != text.shape[1]:
         raise ValueError(
             f"image and text must be (B, n) and (M, n), got {tuple(image.shape)} and {tuple(text.shape)}"
         )
