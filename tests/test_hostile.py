@@ -44,11 +44,6 @@ def _meru(o: Outcome) -> bool:
 
 
 KNOWN = {
-    "float16 into numba": Known(
-        "exterior_angle of a float16 numpy array beside a float64 one (result float64) takes "
-        "its numba kernel, which receives the float16 array: NotImplementedError: float16 "
-        "(the other numba host functions cast such arrays first)",
-        lambda o: o.kind == "crash" and "NotImplementedError: float16" in o.detail),
 }
 
 
@@ -140,8 +135,7 @@ X = lorentz.from_space(RNG.normal(size=(3, 3)))
 Y = lorentz.from_space(RNG.normal(size=(3, 3)))
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["float16 into numba"].reason)
-def test_known_float16_into_numba():
+def test_float16_beside_float64_takes_the_numba_kernels():
     half = X.astype(np.float16)
     got = lorentz.exterior_angle(half, Y)
     want = lorentz.exterior_angle(half.astype(np.float64), Y, implementation="reference")

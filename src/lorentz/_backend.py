@@ -24,9 +24,19 @@ __all__ = ["prepare", "to_work", "as_dtype", "finish", "is_concrete", "curvature
 _NAMESPACES: dict[type, Any] = {}
 
 
+def _refuse_masked(name: str, a: Any) -> None:
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy masked array, whose mask no computation here would honour "
+            f"(the compiled kernels read the data, array operations mix mask rules); pass "
+            f"{name}.filled(...) or select the unmasked rows first"
+        )
+
+
 def _namespace_of(name: str, a: Any):
     ns = _NAMESPACES.get(type(a))
     if ns is None:
+        _refuse_masked(name, a)  # never cached: refused on every call
         if isinstance(a, (bool, int, float, complex)) or not is_array_api_obj(a):
             raise TypeError(f"{name} must be an array, got {type(a).__name__}")
         ns = _NAMESPACES[type(a)] = array_namespace(a)
@@ -121,6 +131,7 @@ def curvature(c, xp, dtype, batch_shape: tuple):
     ``(..., 1)`` in the compute dtype, ready to broadcast against ``(..., n+1)`` arrays."""
     if isinstance(c, bool):
         raise TypeError("c must be a positive real number or a real floating-point array, got bool")
+    _refuse_masked("c", c)
     if isinstance(c, (np.generic, np.ndarray)) and c.ndim == 0:
         if c.dtype.kind not in "iuf":
             raise TypeError(f"c must be a positive real number, got a numpy {c.dtype} scalar")

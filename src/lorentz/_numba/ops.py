@@ -30,12 +30,23 @@ def _space(a: np.ndarray) -> np.ndarray:
     return a[..., 1:]
 
 
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _take(a: np.ndarray, dtype) -> np.ndarray:
+    """``a`` as the kernels read it: float32 and float64 as given (accumulated in float64
+    inside), any other dtype cast to the result dtype first (numba has no float16: a float16
+    array beside a float32 one, whose result is float32, used to fail inside the kernel)."""
+    return a if a.dtype in _KERNEL_DTYPES else a.astype(dtype)
+
+
 def _time64(xs: np.ndarray, c: float) -> np.ndarray:
     x = xs.astype(np.float64)
     return np.sqrt(1.0 / c + np.einsum("ij,ij->i", x, x))
 
 
 def dist(x, y, c: float, dtype) -> np.ndarray:
+    x, y = _take(x, dtype), _take(y, dtype)
     if x.shape != y.shape:  # broadcast_arrays and np.prod cost more than the kernel on one pair
         x, y = np.broadcast_arrays(x, y)
     shape = x.shape[:-1]
@@ -46,6 +57,7 @@ def dist(x, y, c: float, dtype) -> np.ndarray:
 
 
 def pairwise_dist(x, y, c: float, dtype) -> np.ndarray:
+    x, y = _take(x, dtype), _take(y, dtype)
     xs, ys = _space(x), _space(y)
     n_rows, m_rows = xs.shape[0], ys.shape[0]
     out = np.empty((n_rows, m_rows), dtype=dtype)
@@ -61,6 +73,7 @@ def pairwise_dist(x, y, c: float, dtype) -> np.ndarray:
 
 
 def knn(queries, keys, k: int, c: float, dtype):
+    queries, keys = _take(queries, dtype), _take(keys, dtype)
     qs, ks = _space(queries), _space(keys)
     n_q, n_k = qs.shape[0], ks.shape[0]
     q0 = _time64(qs, c)
@@ -92,6 +105,7 @@ def knn(queries, keys, k: int, c: float, dtype):
 
 
 def expmap0(u, c: float, dtype) -> np.ndarray:
+    u = _take(u, dtype)
     flat = u.reshape(-1, u.shape[-1])
     out = np.empty(flat.shape, dtype=dtype)
     K.expmap0_rows(flat, c, out, flat.size < SERIAL_WORK)
@@ -99,6 +113,7 @@ def expmap0(u, c: float, dtype) -> np.ndarray:
 
 
 def logmap0(y, c: float, dtype) -> np.ndarray:
+    y = _take(y, dtype)
     flat = y.reshape(-1, y.shape[-1])
     out = np.empty(flat.shape, dtype=dtype)
     K.logmap0_rows(flat, c, out, flat.size < SERIAL_WORK)
@@ -106,6 +121,7 @@ def logmap0(y, c: float, dtype) -> np.ndarray:
 
 
 def dist0(x, c: float, dtype) -> np.ndarray:
+    x = _take(x, dtype)
     flat = x.reshape(-1, x.shape[-1])
     out = np.empty(flat.shape[0], dtype=dtype)
     K.dist0_rows(flat, c, out, flat.size < SERIAL_WORK)
@@ -151,7 +167,7 @@ def logmap0_backward(y, c: float, grad):
 def _launch(kernel, a, out_cols, dtype, *args):
     """Rows of ``a`` through a forward row kernel into a new (rows, out_cols) array, or (rows,)
     when out_cols is None."""
-    flat = a.reshape(-1, a.shape[-1])
+    flat = _take(a, dtype).reshape(-1, a.shape[-1])
     out = np.empty(flat.shape[0] if out_cols is None else (flat.shape[0], out_cols), dtype=dtype)
     kernel(flat, *args, out, flat.size < SERIAL_WORK)
     return out.reshape(a.shape[:-1] if out_cols is None else (*a.shape[:-1], out_cols))
@@ -190,6 +206,7 @@ def from_poincare_backward(p, c: float, grad):
 
 
 def exterior_angle(x, y, c: float, dtype) -> np.ndarray:
+    x, y = _take(x, dtype), _take(y, dtype)
     if x.shape != y.shape:
         x, y = np.broadcast_arrays(x, y)
     (xf, yf) = _rows(x, y)

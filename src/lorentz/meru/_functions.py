@@ -10,6 +10,7 @@ acosh(1 + 1e-8) / sqrt(curv) = 1.4e-4 / sqrt(curv) on distances in float64).
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -30,8 +31,9 @@ def _checked(curv, **arrays):
     if isinstance(curv, (bool, np.bool_)):
         raise TypeError("curv must be a positive real number or a real floating-point array, got bool")
     if isinstance(curv, (int, float, np.integer, np.floating)):
-        if not (math.isfinite(float(curv)) and float(curv) > 0):
-            raise ValueError(f"curv must be finite and > 0, got {float(curv)}")
+        if not (math.isfinite(float(curv)) and float(curv) >= sys.float_info.min):
+            # a subnormal curv passes curv > 0 but overflows 1/curv
+            raise ValueError(f"curv must be finite and > 0 with 1/curv finite, got {float(curv)}")
         return xp, float(curv)  # a numpy scalar goes with any library as a float
     try:
         curvature(curv, xp, curv.dtype if hasattr(curv, "dtype") else None, ())
