@@ -35,6 +35,8 @@ def _checked(curv, **arrays):
             # a subnormal curv passes curv > 0 but overflows 1/curv
             raise ValueError(f"curv must be finite and > 0 with 1/curv finite, got {float(curv)}")
         return xp, float(curv)  # a numpy scalar goes with any library as a float
+    if math.prod(getattr(curv, "shape", ())) != 1:  # MERU's curvature is one number
+        raise ValueError(f"curv must be one value, got shape {tuple(curv.shape)}")
     try:
         curvature(curv, xp, curv.dtype if hasattr(curv, "dtype") else None, ())
     except (TypeError, ValueError) as e:
