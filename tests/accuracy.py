@@ -88,8 +88,6 @@ def measure(op: Op, out, args, c, dtype) -> tuple[float, float]:
     err = mpref.error(values.tolist() if values.ndim else float(values), ref, absolute=op.angle)
     bound = BOUND[dtype]
     if err > bound:  # only then is the answer's own sensitivity worth its cost
-        # a ball point has no time coordinate: every component is an input
-        moved = mpref.movement(lambda *a: op.ref(*a, c), args, ulp(dtype), absolute=op.angle,
-                               ambient=op.kind != "ball")
+        moved = mpref.movement(lambda *a: op.ref(*a, c), args, ulp(dtype), absolute=op.angle)
         bound = max(bound, 4 * moved)
     return err, bound
