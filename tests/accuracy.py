@@ -88,6 +88,8 @@ def measure(op: Op, out, args, c, dtype) -> tuple[float, float]:
     err = mpref.error(values.tolist() if values.ndim else float(values), ref, absolute=op.angle)
     bound = BOUND[dtype]
     if err > bound:  # only then is the answer's own sensitivity worth its cost
-        moved = mpref.movement(lambda *a: op.ref(*a, c), args, ulp(dtype), absolute=op.angle)
+        # a ball point has no time coordinate: every component is an input
+        moved = mpref.movement(lambda *a: op.ref(*a, c), args, ulp(dtype), absolute=op.angle,
+                               ambient=op.kind != "ball")
         bound = max(bound, 4 * moved)
     return err, bound
