@@ -131,13 +131,6 @@ OPS = {
               lambda x, y, c: mpref.inner(x, y), False),
 }
 IMPLEMENTATIONS = [None, "reference", "numba"]
-# compiled kernels kept elsewhere (lorentz/_numba/cones.py, models.py) that still square |xs|:
-# NaN or 0 past |xs| = 1.3e154; tested on their own below (test_foreign_kernels_to_the_radius)
-FOREIGN = {"exterior_angle", "to_poincare"}
-
-
-def _is_foreign(op, backend, impl) -> bool:
-    return op in FOREIGN and (impl == "numba" or (impl is None and backend in ("numpy", "torch")))
 
 
 def xla_reaches(args, c) -> bool:
@@ -163,13 +156,10 @@ def takes_implementation(f) -> bool:
         return False
 
 
-def runs(op, backend, foreign=False):
-    """(implementation, call) for every implementation the operation has on this backend: the
-    foreign kernels (FOREIGN) only with ``foreign``, and then only they."""
+def runs(op, backend):
+    """(implementation, call) for every implementation the operation has on this backend."""
     f = OPS[op][0]
     for impl in IMPLEMENTATIONS if takes_implementation(f) else [None]:
-        if _is_foreign(op, backend, impl) != foreign:
-            continue
         kw = {} if impl is None and not takes_implementation(f) else {"implementation": impl}
         yield impl, lambda *args, c, kw=kw: f(*args, c=c, **kw)
 
@@ -188,7 +178,7 @@ def ulp(v):
     return float(np.spacing(abs(np.float64(v))))
 
 
-def check(op, args, c, backends=AVAILABLE, foreign=False):
+def check(op, args, c, backends=AVAILABLE):
     ref_fn, angle = OPS[op][1], OPS[op][2]
     want = ref_fn(*args, c)
     wants = want if isinstance(want, list) else [want]
@@ -199,14 +189,14 @@ def check(op, args, c, backends=AVAILABLE, foreign=False):
         under = max(abs(w) for w in wants) < np.finfo(np.float64).tiny
     if under and not angle:  # the true value is below the normal range: it rounds to about 0
         for backend in backends:
-            for impl, call in runs(op, backend, foreign):
+            for impl, call in runs(op, backend):
                 got = run(op, backend, call, args, c)
                 if got is not None:
                     assert np.all(np.abs(got) <= np.finfo(np.float64).tiny), (op, backend, impl)
         return
     if any(over):  # the true value overflows: +-inf there, exact elsewhere
         for backend in backends:
-            for impl, call in runs(op, backend, foreign):
+            for impl, call in runs(op, backend):
                 got = run(op, backend, call, args, c)
                 if got is None:
                     continue
@@ -218,7 +208,7 @@ def check(op, args, c, backends=AVAILABLE, foreign=False):
         return
     bound = None
     for backend in backends:
-        for impl, call in runs(op, backend, foreign):
+        for impl, call in runs(op, backend):
             got = run(op, backend, call, args, c)
             if got is None:
                 continue
@@ -236,20 +226,6 @@ def check(op, args, c, backends=AVAILABLE, foreign=False):
                                        for case in CASES])
 def test_exact_to_the_radius(op, args, c):
     check(op, args, c)
-
-
-@pytest.mark.xfail(strict=True, reason="the compiled exterior_angle and to_poincare kernels "
-                   "(lorentz/_numba/cones.py, models.py) square |xs| and give NaN or 0 far out")
-@pytest.mark.parametrize("op", sorted(FOREIGN))
-def test_foreign_kernels_to_the_radius(op):
-    failures = []
-    for case in CASES:
-        if case[0] == op:
-            try:
-                check(case[0], case[1], case[2], backends=["numpy", "torch"], foreign=True)
-            except AssertionError as e:
-                failures.append(f"{case[3]}: {e}")
-    assert not failures, "\n".join(failures[:5])
 
 
 # the issue's reports, one each
@@ -384,16 +360,15 @@ def test_beyond_the_radius_no_nan_or_zero(backend):
     v = asarray(xp, np.array([0.0, 0.0, 1.0, 0.0]))
     for name, out in [("dist", lorentz.dist(X, Y, c=c)), ("dist near", lorentz.dist(X, Z, c=c)),
                       ("logmap", lorentz.logmap(X, Y, c=c)), ("transport", lorentz.transport(X, Y, v, c=c)),
-                      # FOREIGN kernels: test_foreign_kernels_to_the_radius
-                      ("exterior_angle", lorentz.exterior_angle(X, Y, c=c, implementation="reference")),
-                      ("to_poincare", lorentz.to_poincare(X, c=c, implementation="reference")),
+                      ("exterior_angle", lorentz.exterior_angle(X, Y, c=c)),
+                      ("to_poincare", lorentz.to_poincare(X, c=c)),
                       ("half_aperture", lorentz.half_aperture(X, c=c)),
                       ("inner", lorentz.inner(X, Y)), ("project", lorentz.project(X, c=c))]:
         got = to_numpy(out)
         assert not np.isnan(got).any(), (name, got)
         if name.startswith("dist"):
             assert float(got) > 0, name
-    p = lorentz.to_poincare(X, c=c, implementation="reference")
+    p = lorentz.to_poincare(X, c=c)
     assert float(to_numpy(p)[0]) == pytest.approx(0.5, rel=1e-15)
 
 

@@ -12,7 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .kernels import _OPTS, _space_sq, _u_exact
+from .kernels import _OPTS, FAR2, LO2, _odd, _space_sq, _u_exact
 
 
 @nb.njit(inline="always", **_OPTS)
@@ -117,24 +117,53 @@ def _angle_parts(x, y, c):
 
 
 @nb.njit(inline="always", **_OPTS)
-def _exterior_angle_row(i, x, y, c, out):
+def _angle_odd(x, y, c):
+    """Whether a pair leaves the plain formula's range (lorentz._reference.exterior_angle's odd
+    rows: squares that overflow or underflow, or x so far out, sqrt(c)|xs| > 2^20, that the
+    projection across xs_hat errs by eps sqrt(c)|xs|). Those rows are the host's to finish
+    with the reference's square-free form; NaN rows are not odd and stay NaN here."""
+    nx = _space_sq(x)
+    ny = _space_sq(y)
+    if _odd(nx, ny, c, x[1:], y[1:]) or c * nx > FAR2:
+        return True
+    return _tiny(nx, x) or _tiny(ny, y)  # one short row: its direction from subnormal squares
+
+
+@nb.njit(inline="always", **_OPTS)
+def _tiny(n2, x):
+    """Whether an ambient row's squared space length n2 lost digits to subnormals (NaN: no)."""
+    if not n2 < LO2:
+        return False
+    for j in range(1, x.shape[0]):
+        if x[j] != 0.0:
+            return True
+    return False
+
+
+@nb.njit(inline="always", **_OPTS)
+def _exterior_angle_row(i, x, y, c, out, odd):
+    odd[i] = _angle_odd(x[i], y[i], c)
+    if odd[i]:
+        out[i] = math.nan
+        return
     s, cos, u, nx, along, pn, use_y, lean = _angle_parts(x[i], y[i], c)
     # atan2(0, 0) is 0 (x == y), as the reference's atan2_0
     out[i] = math.atan2(s, cos) if (s != 0.0 or cos != 0.0) else 0.0
 
 
 @nb.njit(parallel=True, **_OPTS)
-def exterior_angle_rows(x, y, c, out, serial):
+def exterior_angle_rows(x, y, c, out, odd, serial):
+    """out[i] = the exterior angle of (x[i], y[i]); odd[i] marks rows left to the host."""
     if serial:
         for i in range(x.shape[0]):
-            _exterior_angle_row(i, x, y, c, out)
+            _exterior_angle_row(i, x, y, c, out, odd)
     else:
         for i in nb.prange(x.shape[0]):
-            _exterior_angle_row(i, x, y, c, out)
+            _exterior_angle_row(i, x, y, c, out, odd)
 
 
 @nb.njit(inline="always", **_OPTS)
-def _exterior_angle_grad_row(i, x, y, g, c, gx, gy):
+def _exterior_angle_grad_row(i, x, y, g, c, gx, gy, odd):
     """d atan2(S, C) = (C dS - S dC) / (S^2 + C^2), with
         dS/dys = sqrt(c) x0 P/|P|,   dS/dxs = sqrt(c) (|P| xs / x0 - x0 (xs.ys / |xs|^2) P/|P|),
         dC/dys = xhat - |xs| du/dys, dC/dxs = P/|xs| - xhat - |xs| du/dxs - u xhat,
@@ -142,6 +171,9 @@ def _exterior_angle_grad_row(i, x, y, g, c, gx, gy):
     Dxy = xs - ys, S = xs + ys (no cancellation for near pairs, as in dist's backward)."""
     xr, yr = x[i], y[i]
     n = xr.shape[0]
+    odd[i] = _angle_odd(xr, yr, c)
+    if odd[i]:
+        return
     sine, cos, u, nx, along, pn, use_y, lean_p = _angle_parts(xr, yr, c)
     r = sine * sine + cos * cos
     gx[i, 0] = 0.0
@@ -186,10 +218,10 @@ def _exterior_angle_grad_row(i, x, y, g, c, gx, gy):
 
 
 @nb.njit(parallel=True, **_OPTS)
-def exterior_angle_grad_rows(x, y, g, c, gx, gy, serial):
+def exterior_angle_grad_rows(x, y, g, c, gx, gy, odd, serial):
     if serial:
         for i in range(x.shape[0]):
-            _exterior_angle_grad_row(i, x, y, g, c, gx, gy)
+            _exterior_angle_grad_row(i, x, y, g, c, gx, gy, odd)
     else:
         for i in nb.prange(x.shape[0]):
-            _exterior_angle_grad_row(i, x, y, g, c, gx, gy)
+            _exterior_angle_grad_row(i, x, y, g, c, gx, gy, odd)

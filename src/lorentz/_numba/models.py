@@ -10,18 +10,29 @@ import math
 import numba as nb
 import numpy as np
 
-from .kernels import _OPTS, _space_sq
+from .kernels import _OPTS, _space_norm
 
 
 # ---------------------------------------------------------------- Poincare ball
 
 
 @nb.njit(inline="always", **_OPTS)
+def _ball_parts(row, c):
+    """(|xs|, x0, den = 1 + sqrt(c) x0) of an ambient row without squaring |xs| (finite up to
+    |xs| = max; den is inf only where sqrt(c) x0 itself overflows)."""
+    nrm = _space_norm(row)
+    x0 = math.hypot(1.0 / math.sqrt(c), nrm)
+    return nrm, x0, 1.0 + math.sqrt(c) * x0
+
+
+@nb.njit(inline="always", **_OPTS)
 def _to_poincare_row(i, x, c, out):
-    """p = xs / (1 + sqrt(c) x0), x0 = sqrt(1/c + |xs|^2): out holds space parts only."""
-    den = 1.0 + math.sqrt(c) * math.sqrt(1.0 / c + _space_sq(x[i]))
+    """p = xs / (1 + sqrt(c) x0), x0 = sqrt(1/c + |xs|^2); (xs / x0) / (sqrt(c) + 1/x0) where
+    den overflows (lorentz._reference.to_poincare). out holds space parts only."""
+    nrm, x0, den = _ball_parts(x[i], c)
     for j in range(1, x.shape[1]):
-        out[i, j - 1] = np.float64(x[i, j]) / den
+        a = np.float64(x[i, j])
+        out[i, j - 1] = a / den if den < math.inf else (a / x0) / (math.sqrt(c) + 1.0 / x0)
 
 
 @nb.njit(parallel=True, **_OPTS)
@@ -36,17 +47,24 @@ def to_poincare_rows(x, c, out, serial):
 
 @nb.njit(inline="always", **_OPTS)
 def _to_poincare_grad_row(i, x, g, c, gx):
-    """gx = g / den - sqrt(c) (g.xs) / (x0 den^2) xs, den = 1 + sqrt(c) x0."""
+    """gx = g / den - sqrt(c) (g.xs) / (x0 den^2) xs, den = 1 + sqrt(c) x0, formed from
+    xs_hat = xs / |xs| and the ratios |xs| / x0, xs / den so that nothing squares |xs|."""
     s = math.sqrt(c)
-    x0 = math.sqrt(1.0 / c + _space_sq(x[i]))
-    den = 1.0 + s * x0
-    gdot = 0.0
+    nrm, x0, den = _ball_parts(x[i], c)
+    gdot = 0.0  # g . xs_hat
     for j in range(1, x.shape[1]):
-        gdot += np.float64(g[i, j - 1]) * np.float64(x[i, j])
-    w = s * gdot / (x0 * den * den)
+        gdot += np.float64(g[i, j - 1]) * (np.float64(x[i, j]) / nrm if nrm > 0.0 else 0.0)
+    if den < math.inf:
+        w = s * gdot * (nrm / x0) / den
+        gx[i, 0] = 0.0
+        for j in range(1, x.shape[1]):
+            gx[i, j] = np.float64(g[i, j - 1]) / den - w * (np.float64(x[i, j]) / den)
+        return
+    k = s + 1.0 / x0  # den / x0
+    w = gdot * (nrm / x0) * (s / k) / (k * x0)
     gx[i, 0] = 0.0
     for j in range(1, x.shape[1]):
-        gx[i, j] = np.float64(g[i, j - 1]) / den - w * np.float64(x[i, j])
+        gx[i, j] = (np.float64(g[i, j - 1]) / x0) / k - w * (np.float64(x[i, j]) / x0)
 
 
 @nb.njit(parallel=True, **_OPTS)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import array_api_compat.numpy as np_compat
 import numpy as np
 
+from .. import _reference as ref
 from . import backward as B, cones as C, kernels as K, models as M
 
 # Tolerance on the GEMM-induced relative error of d before a pair is recomputed exactly:
@@ -211,12 +213,38 @@ def exterior_angle(x, y, c: float, dtype) -> np.ndarray:
         x, y = np.broadcast_arrays(x, y)
     (xf, yf) = _rows(x, y)
     out = np.empty(xf.shape[0], dtype=dtype)
-    C.exterior_angle_rows(xf, yf, c, out, xf.size < SERIAL_WORK)
+    odd = np.empty(xf.shape[0], dtype=np.bool_)
+    C.exterior_angle_rows(xf, yf, c, out, odd, xf.size < SERIAL_WORK)
+    if odd.any():  # far out or tiny: the reference's square-free form, on those rows only
+        out[odd] = ref.exterior_angle(_wide(xf[odd]), _wide(yf[odd]), c, xp=np_compat)[:, 0]
     return out.reshape(x.shape[:-1])
 
 
 def exterior_angle_backward(x, y, c: float, grad):
     (xf, yf), g = _rows(x, y), grad.reshape(-1)
     gx, gy = np.empty(xf.shape, x.dtype), np.empty(yf.shape, y.dtype)
-    C.exterior_angle_grad_rows(xf, yf, g, c, gx, gy, xf.size < SERIAL_WORK)
+    odd = np.empty(xf.shape[0], dtype=np.bool_)
+    C.exterior_angle_grad_rows(xf, yf, g, c, gx, gy, odd, xf.size < SERIAL_WORK)
+    if odd.any():
+        gx[odd], gy[odd] = _reference_vjp(ref.exterior_angle, (xf[odd], yf[odd]), c, g[odd])
     return gx.reshape(x.shape), gy.reshape(y.shape)
+
+
+def _wide(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float64, copy=False)
+
+
+def _reference_vjp(f, args, c: float, grad):
+    """The gradients of sum(grad * f(*args)) by torch's autograd through the reference: for the
+    few rows a compiled backward leaves to it (only torch tensors reach a backward pass)."""
+    import torch
+    from array_api_compat import array_namespace
+
+    with torch.enable_grad():
+        ts = [torch.from_numpy(_wide(a)).requires_grad_() for a in args]
+        out = f(*ts, c, xp=array_namespace(ts[0]))
+        if not out.requires_grad:  # every row took a constant branch (the origin, say)
+            return [np.zeros_like(a) for a in args]
+        grads = torch.autograd.grad(out.reshape(-1), ts, torch.from_numpy(_wide(grad)),
+                                    allow_unused=True)
+    return [np.zeros_like(a) if g is None else g.numpy() for g in grads]
