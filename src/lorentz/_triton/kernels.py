@@ -78,6 +78,40 @@ def _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k, BKR
 
 
 @triton.jit
+def _exact_u(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb, den,
+             BM: tl.constexpr, BN: tl.constexpr, BKR: tl.constexpr):
+    """u of every pair of the tile by the cancellation-free form, float64: (|D|^2 + c |xs^ys|^2)
+    / den with den = x0 y0 + 1/c + xs.ys, na = |xs|^2 and nb = |ys|^2 per row.
+
+    |xs^ys|^2 = |s|^2 |D_perp|^2 with s the shorter point and D = xs - ys. D_perp is formed
+    against both points and the shorter chosen per pair afterwards: a per-pair choice of
+    the 3-D operand does not compile with triton 3.6 (a layout-conversion pass fails)."""
+    dd = tl.zeros((BM, BN), dtype=tl.float64)
+    ad = tl.zeros((BM, BN), dtype=tl.float64)
+    bd = tl.zeros((BM, BN), dtype=tl.float64)
+    for k0 in range(0, K, BKR):
+        a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
+                                 BKR)
+        dd += tl.sum(diff * diff, axis=2)
+        ad += tl.sum(a[:, None, :] * diff, axis=2)
+        bd += tl.sum(b[None, :, :] * diff, axis=2)
+    along_a = tl.where(na > 0.0, 1.0 / tl.where(na > 0.0, na, 1.0), 0.0)[:, None] * ad
+    along_b = tl.where(nb > 0.0, 1.0 / tl.where(nb > 0.0, nb, 1.0), 0.0)[None, :] * bd
+    perp_a = tl.zeros((BM, BN), dtype=tl.float64)
+    perp_b = tl.zeros((BM, BN), dtype=tl.float64)
+    for k0 in range(0, K, BKR):
+        a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
+                                 BKR)
+        qa = diff - along_a[:, :, None] * a[:, None, :]
+        qb = diff - along_b[:, :, None] * b[None, :, :]
+        perp_a += tl.sum(qa * qa, axis=2)
+        perp_b += tl.sum(qb * qb, axis=2)
+    a_short = na[:, None] <= nb[None, :]
+    wedge = tl.where(a_short, na[:, None] * perp_a, nb[None, :] * perp_b)
+    return (dd + c * wedge) / den
+
+
+@triton.jit
 def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
             BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, BKR: tl.constexpr):
     """u = cosh(sqrt(c) d) - 1 for the rows ra of a against the rows rb of b (space parts),
@@ -112,32 +146,8 @@ def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
     slack = (K + 4) * EPS64 * c
     redo = (g >= 0.0) & (slack * p > tol * 2.0 * same) & ma[:, None] & mb[None, :]
     if tl.max(redo.to(tl.int32)) > 0:
-        # |xs^ys|^2 = |s|^2 |D_perp|^2 with s the shorter point and D = xs - ys. D_perp is formed
-        # against both points and the shorter chosen per pair afterwards: a per-pair choice of
-        # the 3-D operand does not compile with triton 3.6 (a layout-conversion pass fails)
-        dd = tl.zeros((BM, BN), dtype=tl.float64)
-        ad = tl.zeros((BM, BN), dtype=tl.float64)
-        bd = tl.zeros((BM, BN), dtype=tl.float64)
-        for k0 in range(0, K, BKR):
-            a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
-                                     BKR)
-            dd += tl.sum(diff * diff, axis=2)
-            ad += tl.sum(a[:, None, :] * diff, axis=2)
-            bd += tl.sum(b[None, :, :] * diff, axis=2)
-        along_a = tl.where(na > 0.0, 1.0 / tl.where(na > 0.0, na, 1.0), 0.0)[:, None] * ad
-        along_b = tl.where(nb > 0.0, 1.0 / tl.where(nb > 0.0, nb, 1.0), 0.0)[None, :] * bd
-        perp_a = tl.zeros((BM, BN), dtype=tl.float64)
-        perp_b = tl.zeros((BM, BN), dtype=tl.float64)
-        for k0 in range(0, K, BKR):
-            a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
-                                     BKR)
-            qa = diff - along_a[:, :, None] * a[:, None, :]
-            qb = diff - along_b[:, :, None] * b[None, :, :]
-            perp_a += tl.sum(qa * qa, axis=2)
-            perp_b += tl.sum(qb * qb, axis=2)
-        a_short = na[:, None] <= nb[None, :]
-        wedge = tl.where(a_short, na[:, None] * perp_a, nb[None, :] * perp_b)
-        exact = (dd + c * wedge) / (p + inv_c + g)
+        exact = _exact_u(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb,
+                         p + inv_c + g, BM, BN, BKR)
         u = tl.where(redo, exact, u)
     # rounding can leave the GEMM form a hair below 0 (padding rows, coincident points)
     return tl.maximum(u, 0.0, propagate_nan=tl.PropagateNan.ALL), a0, b0  # NaN stays NaN
