@@ -36,6 +36,7 @@ OPS = {
     "from_space": lambda a: lorentz.from_space(a.s),
     "check_point": lambda a: lorentz.check_point(a.x),
     "check_tangent": lambda a: lorentz.check_tangent(a.x, a.u),
+    "geodesic": lambda a: lorentz.geodesic(a.x, a.y, 0.3),
 }
 
 _missing = sorted(set(lorentz.__all__) - set(OPS))

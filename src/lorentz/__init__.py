@@ -9,6 +9,7 @@ device of the inputs.
 
 from ._checks import check_point, check_tangent
 from ._cones import exterior_angle, half_aperture
+from ._geodesic import geodesic
 from ._maps import expmap, expmap0, logmap, logmap0, project, project_tangent, transport
 from ._metric import dist, dist0, inner, norm, pairwise_dist
 from ._models import from_poincare, from_space, to_poincare, to_space
@@ -26,6 +27,7 @@ __all__ = [
     "exterior_angle",
     "from_poincare",
     "from_space",
+    "geodesic",
     "half_aperture",
     "inner",
     "knn",

@@ -255,3 +255,25 @@ def movement(
             return total
         scale = float(max(abs(r) for r in base) if isinstance(base, list) else abs(base))
         return total / scale if scale else (0.0 if total == 0 else float("inf"))
+
+
+# ---------------------------------------------------------------- operations of issue 16
+#
+# Textbook forms at DIGITS digits: the cancellations they contain cost far fewer digits than
+# that in this project's ranges (space norms up to 1e4, x0 y0 up to 1e8).
+
+
+def _dist_mp(p, q, c):
+    return _acosh1p(_u(p, q, c)) / mp.sqrt(c)
+
+
+def geodesic(x, y, t, c=1.0):
+    """(sinh((1-t) delta) x + sinh(t delta) y) / sinh(delta), delta = sqrt(c) d(x, y)."""
+    with mp.workdps(DIGITS):
+        c, t = _c(c), mpf(float(t))
+        p, q = _point(x, c), _point(y, c)
+        delta = mp.sqrt(c) * _dist_mp(p, q, c)
+        if delta == 0:
+            return p
+        a, b = mp.sinh((1 - t) * delta), mp.sinh(t * delta)
+        return [(a * s + b * r) / mp.sinh(delta) for s, r in zip(p, q)]
