@@ -37,6 +37,7 @@ OPS = {
     "check_point": lambda a: lorentz.check_point(a.x),
     "check_tangent": lambda a: lorentz.check_tangent(a.x, a.u),
     "geodesic": lambda a: lorentz.geodesic(a.x, a.y, 0.3),
+    "centroid": lambda a: lorentz.centroid(a.x),
 }
 
 _missing = sorted(set(lorentz.__all__) - set(OPS))

@@ -7,6 +7,7 @@ Leading dimensions broadcast; inputs are never modified; outputs keep the librar
 device of the inputs.
 """
 
+from ._barycenters import centroid
 from ._checks import check_point, check_tangent
 from ._cones import exterior_angle, half_aperture
 from ._geodesic import geodesic
@@ -18,6 +19,7 @@ from ._search import knn
 __version__ = "0.1.0"
 
 __all__ = [
+    "centroid",
     "check_point",
     "check_tangent",
     "dist",

@@ -277,3 +277,13 @@ def geodesic(x, y, t, c=1.0):
             return p
         a, b = mp.sinh((1 - t) * delta), mp.sinh(t * delta)
         return [(a * s + b * r) / mp.sinh(delta) for s, r in zip(p, q)]
+
+
+def centroid(points, weights=None, c=1.0):
+    """Lorentzian centroid of the rows of ``points``: a / sqrt(-c <a,a>_L), a = sum w_i x_i."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        ps = [_point(p, c) for p in points]
+        ws = [mpf(1)] * len(ps) if weights is None else _v(weights)
+        a = [mp.fsum(w * p[k] for w, p in zip(ws, ps)) for k in range(len(ps[0]))]
+        return [t / mp.sqrt(-c * _lip(a, a)) for t in a]
