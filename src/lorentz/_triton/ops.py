@@ -23,6 +23,7 @@ from torch.library import custom_op, register_autograd, triton_op, wrap_triton
 
 from .. import _reference as ref
 from . import kernels as K
+from . import precision
 
 # relative error of d allowed from the GEMM before a pair is recomputed: the numba kernels'
 # float32 budget (2e-6 bound, less the output rounding and logs)
@@ -86,6 +87,14 @@ def _pairwise_dist(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor) -> torch
 
 
 def _launch_pairwise(xs, ys, c, out):
+    """By the scheme lorentz._triton.precision chooses for this device and dtype."""
+    if xs.dtype != ys.dtype:
+        xs, ys = _wide(xs), _wide(ys)
+    scheme = precision.scheme_for(xs)
+    if scheme != "float64":
+        precision.launch_pairwise(xs, ys, c, out, scheme, _launch)
+        return
+    xs, ys = _wide(xs), _wide(ys)
     m, n = xs.shape[0], ys.shape[0]
     grid = (triton.cdiv(m, BLOCK), triton.cdiv(n, BLOCK))
     _launch(K.pairwise_dist_kernel, grid,
@@ -125,7 +134,7 @@ register_autograd("lorentz::pairwise_dist", _pairwise_backward, setup_context=_p
 
 def pairwise_dist(x, y, c):
     """Ambient (N, n+1), (M, n+1) -> (N, M) float32."""
-    return _pairwise_dist(_wide(x[:, 1:]), _wide(y[:, 1:]), _scalar(c, x))
+    return _pairwise_dist(x[:, 1:], y[:, 1:], _scalar(c, x))
 
 
 # ------------------------------------------------------------------ origin maps
@@ -253,7 +262,7 @@ def knn(q, keys, k, c):
     """Distances and indices; where an input needs a gradient the distances of the chosen
     pairs are recomputed by the differentiable reference (N k pairs)."""
     cc = _scalar(c, q)
-    d, i = _knn(_wide(q[:, 1:]), _wide(keys[:, 1:]), cc, k)
+    d, i = _knn(q[:, 1:], keys[:, 1:], cc, k)
     needs = (q.requires_grad or keys.requires_grad
              or (isinstance(c, torch.Tensor) and c.requires_grad))
     if torch.is_grad_enabled() and needs:

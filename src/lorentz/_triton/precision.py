@@ -1,0 +1,231 @@
+"""Which arithmetic the all-pairs GPU kernels use (pairwise_dist, knn), decided per device and
+input dtype, and the host side of the two schemes that need no float64 throughput.
+
+Schemes (the bound each keeps and its proof: docs/gpu-precision.md):
+
+- ``"float64"``: float64 MMA (lorentz._triton.kernels); fast only where float64 is.
+- ``"half"``: float16/bfloat16 inputs multiplied on tensor cores in their own precision,
+  float32 sums of short chunks in a float-float running sum (lorentz._triton.mixed).
+- ``"split"``: float32 inputs split into four 8-bit float16 pieces (fixed point against a
+  power-of-two row scale) whose tensor-core products sum exactly in float32
+  (lorentz._triton.mixed).
+
+The rule (:func:`choose`): float16/bfloat16 inputs take "half" everywhere; float32 inputs take
+"float64" on the devices with full-rate float64 (compute capability 8.0, 9.0, 10.0: A100,
+H100/H200, B200) and on the CPU (Triton's interpreter), "split" everywhere else (7.5, 8.6,
+8.7, 8.9, 10.3, 12.x: T4, A10, RTX 30/40/50, L4, L40S, B300). The environment variable
+LORENTZ_TRITON_PRECISION = float64 | half | split forces a scheme (read at each call);
+"half" takes only float16/bfloat16 inputs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+ENV = "LORENTZ_TRITON_PRECISION"
+SCHEMES = ("float64", "half", "split")
+# full-rate float64 (datasheets: 1/2 of float32 or better): A100, H100/H200, B200/GB200
+STRONG_FLOAT64 = frozenset({(8, 0), (9, 0), (10, 0)})
+HALF = (torch.float16, torch.bfloat16)
+
+# relative error of d allowed from the inexact GEMM before a pair is recomputed: float32
+# results as lorentz._triton.ops.TOL; half-precision results 1/8 of the output's own
+# rounding (eps/2), so the result stays within 0.63 eps of the exact value
+TOL = {torch.float32: 5e-7, torch.float16: 2.0**-10 / 8, torch.bfloat16: 2.0**-7 / 8}
+BLOCK, BLOCK_K, BLOCK_K_EXACT = 32, 16, 8
+CHUNK = {"half": 64, "split": 256}  # KC: coordinates per float32 sum (split: <= 256, exact)
+PIECES = 4
+# rows outside this range of scales are recomputed exactly: the float-float parts of their
+# sums would leave float32's normal range
+SCALE_RANGE = (2.0**-30, 2.0**50)
+
+
+def choose(dtype: torch.dtype, capability: tuple[int, int] | None) -> str:
+    """The scheme for inputs of ``dtype`` on a device of compute ``capability`` (None: CPU)."""
+    forced = os.environ.get(ENV, "")
+    if forced:
+        if forced not in SCHEMES:
+            raise ValueError(f"{ENV} must be one of {', '.join(SCHEMES)}; got {forced!r}")
+        if forced == "half" and dtype not in HALF:
+            raise ValueError(f"{ENV}=half takes float16 or bfloat16 inputs, got {dtype}")
+        return forced
+    if dtype in HALF:
+        return "half"
+    if capability is None or tuple(capability) in STRONG_FLOAT64:
+        return "float64"
+    return "split"
+
+
+def scheme_for(a: torch.Tensor) -> str:
+    capability = torch.cuda.get_device_capability(a.device) if a.is_cuda else None
+    return choose(a.dtype, capability)
+
+
+# ------------------------------------------------------------------ host side of the schemes
+
+
+def split_rows(a: torch.Tensor):
+    """Rows of ``a`` as sigma (2^-7 s0 + 2^-15 s1 + 2^-23 s2 + 2^-31 s3) + r: sigma the power
+    of two just above the row's largest |component|, s_i integers in [-128, 128] (exact in
+    float16), |r| <= 2^-32 sigma per component. Returns the pieces (4, R, K) as float64, sigma
+    (R,) and r (R, K), all exact (float64 arithmetic on float32 or half inputs)."""
+    a64 = torch.nan_to_num(a.double(), nan=0.0, posinf=0.0, neginf=0.0)
+    _, e = torch.frexp(a64.abs().amax(1) if a64.shape[1] else a64.new_zeros(a64.shape[0]))
+    sigma = torch.ldexp(torch.ones_like(a64[:, 0] if a64.shape[1] else a64[:, :0].sum(1)), e)
+    t = a64 / sigma[:, None] * 2.0**7
+    pieces = []
+    for i in range(PIECES):
+        if i:
+            t = t * 2.0**8
+        s = torch.round(t)
+        pieces.append(s)
+        t = t - s
+    return torch.stack(pieces), sigma, t * sigma[:, None] * 2.0**-31
+
+
+def _up(v: torch.Tensor) -> torch.Tensor:
+    """float64 non-negative values as float32 values no smaller."""
+    return (v * (1.0 + 2.0**-20)).float()
+
+
+def row_data(a: torch.Tensor, c: torch.Tensor, scheme: str):
+    """(R, 16) float32 per-row data read by the mixed kernels, and for "split" the float16
+    pieces (4, R, K). Columns: 0, 1 x0 as hi + lo; 2 the row scale; 3 an upper bound on |a|
+    and |a - r|; 4 |r|; 5-7 |A_1|, |A_2|, |A_3| (piece i times its weight); 8-10 the tails
+    |A_1| + |A_2| + |A_3|, |A_2| + |A_3|, |A_3|; 11 recompute every pair of this row."""
+    r_count = a.shape[0]
+    a64 = a.double()
+    c64 = c.double().reshape(())
+    data = torch.zeros((r_count, 16), dtype=torch.float64, device=a.device)
+    sq = (a64 * a64).sum(1)
+    x0 = torch.sqrt(1.0 / c64 + sq)
+    hi = x0.float()
+    data[:, 0] = hi.double()
+    data[:, 1] = (x0 - hi.double()).float().double()
+    norm = torch.sqrt(sq)
+    scale_ok = torch.isfinite(sq)
+    pieces16 = None
+    if scheme == "split":
+        pieces, sigma, resid = split_rows(a)
+        weights = sigma[None, :] * torch.tensor([2.0**(-7 - 8 * i) for i in range(PIECES)],
+                                                dtype=torch.float64, device=a.device)[:, None]
+        pn = weights * torch.sqrt((pieces * pieces).sum(2))  # (4, R)
+        approx = a64 - resid
+        data[:, 2] = sigma
+        data[:, 3] = torch.maximum(norm, torch.sqrt((approx * approx).sum(1)))
+        data[:, 4] = torch.sqrt((resid * resid).sum(1))
+        data[:, 5:8] = pn[1:].T
+        data[:, 8] = pn[1] + pn[2] + pn[3]
+        data[:, 9] = pn[2] + pn[3]
+        data[:, 10] = pn[3]
+        big = a64.abs().amax(1) if a.shape[1] else norm
+        scale_ok &= (big == 0) | ((sigma >= SCALE_RANGE[0]) & (sigma <= SCALE_RANGE[1]))
+        pieces16 = pieces.to(torch.float16).contiguous()
+    else:
+        data[:, 2] = 1.0
+        data[:, 3] = norm
+        big = a64.abs().amax(1) if a.shape[1] else norm
+        scale_ok &= (big == 0) | ((big >= SCALE_RANGE[0]) & (big <= SCALE_RANGE[1]))
+    c_ok = (c64 >= SCALE_RANGE[0]) & (c64 <= 1.0 / SCALE_RANGE[0])
+    data[:, 11] = torch.where(scale_ok & c_ok, 0.0, 1.0)
+    data[:, 3:11] = torch.nan_to_num(data[:, 3:11], nan=0.0, posinf=0.0)
+    out = torch.cat([data[:, :3].float(), _up(data[:, 3:11]), data[:, 11:].float()], 1)
+    return out.contiguous(), pieces16
+
+
+def c_data(c: torch.Tensor) -> torch.Tensor:
+    """float32 c, then 1/c as a float-float (hi, lo); no host synchronisation."""
+    c64 = c.double().reshape(1)
+    ic = 1.0 / c64
+    ic_hi = ic.float()
+    return torch.cat([c64.float(), ic_hi, (ic - ic_hi.double()).float()])
+
+
+def launch_pairwise(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, out: torch.Tensor,
+                    scheme: str, launch) -> None:
+    """out = d(xs[i], ys[j]) by a mixed scheme; ``launch(kernel, grid, *args, **meta)``."""
+    import triton
+
+    from . import mixed
+
+    m, n, k = xs.shape[0], ys.shape[0], xs.shape[1]
+    if scheme == "half" and (xs.dtype not in HALF or ys.dtype != xs.dtype):
+        raise ValueError(f"the half scheme takes float16 or bfloat16 rows of one dtype, "
+                         f"got {xs.dtype} and {ys.dtype}")
+    ma, pa = row_data(xs, c, scheme)
+    mb, pb = row_data(ys, c, scheme)
+    if scheme == "split":
+        xs, ys = xs.float(), ys.float()  # the exact recompute reads these
+    kc = min(CHUNK[scheme], BLOCK_K * triton.cdiv(max(k, 1), BLOCK_K))
+    chunks = triton.cdiv(k, kc)
+    ff_terms = (4 if scheme == "split" else 1) * chunks + 6
+    tol = TOL[xs.dtype] if scheme == "half" else TOL[torch.float32]
+    grid = (triton.cdiv(m, BLOCK), triton.cdiv(n, BLOCK))
+    launch(mixed.pairwise_dist_mixed_kernel, grid,
+           xs, ys, pa if pa is not None else xs, pb if pb is not None else ys, ma, mb,
+           c, c_data(c), out, m, n, k, xs.stride(0), xs.stride(1), ys.stride(0), ys.stride(1),
+           out.stride(0), out.stride(1), tol, ff_terms,
+           SPLIT=scheme == "split", BM=BLOCK, BN=BLOCK, BK=BLOCK_K, KC=kc, BKR=BLOCK_K_EXACT)
+
+
+# ------------------------------------------------------------------ plain torch emulation
+
+
+def _two_sum(hi, lo, x):
+    s = hi + x
+    bb = s - hi
+    return s, lo + ((hi - (s - bb)) + (x - bb))
+
+
+def emulate(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, kc: int | None = None):
+    """The arithmetic of the mixed kernel in plain torch on the CPU, for sweeps too large for
+    Triton's interpreter: the same pieces, exact level sums (float32 matrix products of
+    integers below 2^24), float-float promotion, float32 epilogue and per-pair bound.
+    Returns (d float64 before any recompute, the bound's redo mask, the bound E on |g - xs.ys|,
+    g as float64). The caller recomputes the flagged pairs by the float64 reference."""
+    c_t = torch.tensor(c, dtype=torch.float64)
+    k = xs.shape[1]
+    kc = kc or min(CHUNK[scheme], BLOCK_K * -(-max(k, 1) // BLOCK_K))
+    ma, _ = row_data(xs, c_t, scheme)
+    mb, _ = row_data(ys, c_t, scheme)
+    hi = torch.zeros((xs.shape[0], ys.shape[0]), dtype=torch.float32)
+    lo = torch.zeros_like(hi)
+    if scheme == "split":
+        pa, _, _ = split_rows(xs)
+        pb, _, _ = split_rows(ys)
+        pa, pb = pa.float(), pb.float()
+        for k0 in range(0, k, kc):
+            sl = slice(k0, k0 + kc)
+            for level in range(PIECES):
+                acc = sum(pa[i][:, sl] @ pb[level - i][:, sl].T for i in range(level + 1))
+                hi, lo = _two_sum(hi, lo, acc * 2.0**(-14 - 8 * level))
+        scale = ma[:, 2][:, None] * mb[:, 2][None, :]
+        hi, lo = hi * scale, lo * scale
+        err = (ma[:, 3][:, None] * mb[:, 4][None, :] + ma[:, 4][:, None] * mb[:, 3][None, :]
+               + ma[:, 5][:, None] * mb[:, 10][None, :] + ma[:, 6][:, None] * mb[:, 9][None, :]
+               + ma[:, 7][:, None] * mb[:, 8][None, :])
+        ff_terms = 4 * -(-k // kc) + 6
+        tol = TOL[torch.float32]
+    else:
+        a, b = xs.float(), ys.float()  # half values: their products are exact in float32
+        for k0 in range(0, k, kc):
+            hi, lo = _two_sum(hi, lo, a[:, k0:k0 + kc] @ b[:, k0:k0 + kc].T)
+        gamma = kc * 2.0**-23 / (1.0 - kc * 2.0**-23)
+        err = gamma * (ma[:, 3][:, None] * mb[:, 3][None, :])
+        ff_terms = -(-k // kc) + 6
+        tol = TOL[xs.dtype]
+    cf = c_data(c_t)
+    c32, ic_hi, ic_lo = cf[0], cf[1], cf[2]
+    a0h, a0l, b0h, b0l = ma[:, 0][:, None], ma[:, 1][:, None], mb[:, 0][None, :], mb[:, 1][None, :]
+    p_hi = a0h * b0h
+    p_lo = (a0h.double() * b0h.double() - p_hi.double()).float() + (a0h * b0l + a0l * b0h)
+    w_hi, w_lo = _two_sum(p_hi, p_lo - lo, -hi)
+    w_hi, w_lo = _two_sum(w_hi, w_lo - ic_lo, -ic_hi)
+    u = torch.clamp(c32 * (w_hi + w_lo), min=0.0)
+    err = err + ff_terms * 2.0**-44 * (p_hi + ma[:, 3][:, None] * mb[:, 3][None, :] + ic_hi)
+    flag = (ma[:, 11][:, None] + mb[:, 11][None, :]) > 0
+    redo = flag | (c32 * err * (1.0 + 2.0**-10) > tol * 2.0 * u) | torch.isnan(u)
+    d = torch.log1p(u + torch.sqrt(u) * torch.sqrt(u + 2.0)) / torch.sqrt(c32)
+    return d.double(), redo, err.double(), hi.double() + lo.double()

@@ -1,0 +1,203 @@
+"""The precision policy of the all-pairs GPU kernels (lorentz._triton.precision): the rule that
+picks a scheme per device and dtype, the switch that forces one, and each scheme's arithmetic
+against the float64 reference and mpmath: the Triton kernels through the interpreter on CPU
+(small shapes), and the plain torch emulation of the same arithmetic on larger sweeps (near
+pairs, far points, 512 and 1024 dimensions). The large sweeps are benchmarks/precision_sweep.py."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+if DEVICE == "cpu":  # before triton is imported: it reads the variable once
+    os.environ["TRITON_INTERPRET"] = "1"
+
+import lorentz  # noqa: E402
+from accuracy import BOUND, OPS, measure  # noqa: E402
+from kernel_cases import agree, inputs  # noqa: E402
+from lorentz._triton import precision  # noqa: E402
+
+F16, BF16, F32 = torch.float16, torch.bfloat16, torch.float32
+
+
+# ------------------------------------------------------------------ the rule
+
+
+@pytest.mark.parametrize("capability, dtype, scheme", [
+    ((8, 0), F32, "float64"), ((9, 0), F32, "float64"), ((10, 0), F32, "float64"),
+    ((7, 5), F32, "split"), ((8, 6), F32, "split"), ((8, 9), F32, "split"),
+    ((10, 3), F32, "split"), ((12, 0), F32, "split"), ((12, 1), F32, "split"),
+    (None, F32, "float64"),
+    ((9, 0), F16, "half"), ((9, 0), BF16, "half"), ((8, 6), BF16, "half"), ((7, 5), F16, "half"),
+    (None, BF16, "half"),
+])
+def test_rule(monkeypatch, capability, dtype, scheme):
+    monkeypatch.delenv(precision.ENV, raising=False)
+    assert precision.choose(dtype, capability) == scheme
+
+
+def test_switch_forces_a_scheme(monkeypatch):
+    monkeypatch.setenv(precision.ENV, "split")
+    assert precision.choose(F32, (9, 0)) == "split"
+    assert precision.choose(BF16, (9, 0)) == "split"
+    monkeypatch.setenv(precision.ENV, "float64")
+    assert precision.choose(F32, (8, 9)) == "float64"
+    assert precision.choose(F16, (8, 9)) == "float64"
+    monkeypatch.setenv(precision.ENV, "half")
+    assert precision.choose(F16, (8, 0)) == "half"
+    with pytest.raises(ValueError, match="half takes float16 or bfloat16"):
+        precision.choose(F32, (8, 0))
+    monkeypatch.setenv(precision.ENV, "tf32")
+    with pytest.raises(ValueError, match="must be one of float64, half, split"):
+        precision.choose(F32, (8, 0))
+
+
+def test_split_is_exact():
+    """Pieces are integers in [-128, 128] (exact in float16) and pieces plus residual give the
+    row back exactly, the residual below 2^-32 of the row scale."""
+    gen = torch.Generator().manual_seed(3)
+    a = torch.randn(50, 77, generator=gen) * torch.logspace(-20, 20, 50)[:, None]
+    a[3] = 0.0
+    a[4, ::2] = 0.0
+    a = a.float()
+    pieces, sigma, resid = precision.split_rows(a)
+    assert torch.all(pieces.abs() <= 128) and torch.equal(pieces, pieces.round())
+    assert torch.equal(pieces.to(torch.float16).double(), pieces)
+    weights = torch.tensor([2.0**(-7 - 8 * i) for i in range(4)], dtype=torch.float64)
+    back = (pieces * weights[:, None, None]).sum(0) * sigma[:, None] + resid
+    assert torch.equal(back, a.double())
+    assert torch.all(resid.abs() <= 2.0**-32 * sigma[:, None])
+    assert torch.all(a.double().abs().amax(1) < sigma)
+
+
+# ------------------------------------------------------------------ kernels, interpreted
+
+
+def tensor(a, dtype=F32):
+    return torch.as_tensor(np.asarray(a)).to(device=DEVICE, dtype=dtype)
+
+
+@pytest.mark.parametrize("kind", ["random", "near-duplicate", "far", "n=1", "one row",
+                                  "non-contiguous"])
+def test_split_kernel(monkeypatch, kind):
+    monkeypatch.setenv(precision.ENV, "split")
+    x, y = (tensor(a) for a in inputs(kind, np.float32, 0.7))
+    got = lorentz.pairwise_dist(x, y, c=0.7, implementation="triton")
+    want = lorentz.pairwise_dist(x.double(), y.double(), c=0.7, implementation="reference")
+    assert got.dtype == F32
+    agree(got.cpu().numpy(), want.cpu().numpy(), np.float32)
+
+
+@pytest.mark.parametrize("kind", ["near-duplicate", "far"])
+def test_split_kernel_meets_the_bound_against_mpmath(monkeypatch, kind):
+    monkeypatch.setenv(precision.ENV, "split")
+    c = 0.7
+    x, y = inputs(kind, np.float32, c)
+    got = lorentz.pairwise_dist(tensor(x), tensor(y), c=c, implementation="triton").cpu().numpy()
+    for i in range(x.shape[0]):
+        for j in (i, i + x.shape[0]):
+            err, bound = measure(OPS["dist"], got[i, j], (x[i], y[j]), c, "float32")
+            assert err <= bound, (i, j, err, bound)
+
+
+def test_split_kernel_matches_its_emulation(monkeypatch):
+    """Pairs the bound lets through come out of the kernel as out of the emulation (both
+    float32 epilogues; they differ in log1p's last bits only)."""
+    monkeypatch.setenv(precision.ENV, "split")
+    gen = torch.Generator().manual_seed(8)
+    xs = (0.3 * torch.randn(40, 96, generator=gen)).float()
+    ys = torch.cat([xs[:8] + 1e-4 * torch.randn(8, 96, generator=gen).float(),
+                    (0.3 * torch.randn(30, 96, generator=gen)).float()])
+    x = lorentz.expmap0(torch.cat([torch.zeros(40, 1), xs], 1).double()).float()
+    y = lorentz.expmap0(torch.cat([torch.zeros(38, 1), ys], 1).double()).float()
+    got = lorentz.pairwise_dist(x.to(DEVICE), y.to(DEVICE), implementation="triton").cpu()
+    d, redo, _, _ = precision.emulate(x[:, 1:], y[:, 1:], 1.0, "split")
+    assert redo.sum() >= 8  # the near pairs
+    assert torch.allclose(got.double()[~redo], d[~redo], rtol=4e-7, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [F16, BF16])
+@pytest.mark.parametrize("kind", ["random", "near-duplicate", "far"])
+def test_half_kernel(monkeypatch, dtype, kind):
+    """float16/bfloat16 take the half scheme by the rule: the exact value for the rounded
+    inputs, rounded once to the input dtype (0.5 eps) plus the scheme's 1/8 eps."""
+    monkeypatch.delenv(precision.ENV, raising=False)
+    assert precision.choose(dtype, None) == "half"
+    x, y = (tensor(a, dtype) for a in inputs(kind, np.float32, 1.0))
+    got = lorentz.pairwise_dist(x, y, implementation="triton")
+    assert got.dtype == dtype
+    want = lorentz.pairwise_dist(x.double(), y.double(), implementation="reference")
+    rel = (got.double() - want).abs() / want.abs().clamp_min(1e-300)
+    assert rel.max() <= 0.63 * torch.finfo(dtype).eps, rel.max()
+
+
+@pytest.mark.parametrize("scheme", ["split", "float64"])
+def test_knn_by_scheme(monkeypatch, scheme):
+    monkeypatch.setenv(precision.ENV, scheme)
+    x, y = (tensor(a) for a in inputs("random", np.float32, 1.0))
+    d, i = lorentz.knn(x, y, 3, implementation="triton")
+    d_ref, i_ref = lorentz.knn(x.double(), y.double(), 3, implementation="reference")
+    assert torch.equal(i, i_ref)
+    agree(d.cpu().numpy(), d_ref.cpu().numpy(), np.float32)
+
+
+def test_half_knn(monkeypatch):
+    monkeypatch.delenv(precision.ENV, raising=False)
+    x, y = (tensor(a, BF16) for a in inputs("random", np.float32, 1.0))
+    d, i = lorentz.knn(x, y, 3, implementation="triton")
+    d_ref, _ = lorentz.knn(x.double(), y.double(), 3, implementation="reference")
+    assert torch.all((d.double() - d_ref).abs() <= 0.63 * torch.finfo(BF16).eps * d_ref)
+
+
+# ------------------------------------------------------------------ emulation, larger sweeps
+
+
+def sweep_points(n, k, dtype, gen, far=False):
+    """MERU-like rows (N(0, 0.3^2) per coordinate), or far out (norms to 1e3 for float32), with
+    near copies (moved by 1e-6 .. 1e-2 relative) of half of them."""
+    base = 0.3 * torch.randn(n, k, generator=gen, dtype=torch.float64)
+    if far:
+        base *= torch.logspace(0, 3 if dtype == F32 else 1.5, n, dtype=torch.float64)[:, None] / 7
+    step = torch.logspace(-6, -2, n // 2, dtype=torch.float64)[:, None]
+    near = base[: n // 2] * (1 + step * torch.randn(n // 2, k, generator=gen, dtype=torch.float64))
+    return base.to(dtype), torch.cat([near, base[n // 2:]]).to(dtype)
+
+
+def reference(xs, ys, c):
+    """float64 cancellation-free distance of the rounded inputs (the numba kernels: 1e-12)."""
+    x, y = xs.double().numpy(), ys.double().numpy()
+    x = np.concatenate([np.sqrt(1 / c + (x * x).sum(1, keepdims=True)), x], 1)
+    y = np.concatenate([np.sqrt(1 / c + (y * y).sum(1, keepdims=True)), y], 1)
+    return torch.as_tensor(lorentz.pairwise_dist(x, y, c=c, implementation="numba"))
+
+
+def check_emulation(scheme, dtype, n, k, c, far, seed):
+    gen = torch.Generator().manual_seed(seed)
+    xs, ys = sweep_points(n, k, dtype, gen, far)
+    d, redo, err, g = precision.emulate(xs, ys, c, scheme)
+    want = reference(xs, ys, c)
+    exact_g = xs.double() @ ys.double().T  # products exact in float64, sum to K eps64
+    assert torch.all((g - exact_g).abs() <= err + 1e-15 * xs.double().norm(dim=1)[:, None]
+                     * ys.double().norm(dim=1)[None, :])
+    rel = (d - want).abs() / want.clamp_min(1e-300)
+    tol = BOUND["float32"] if scheme == "split" else 0.125 * torch.finfo(dtype).eps
+    assert rel[~redo].max() <= tol, rel[~redo].max()
+    return redo.double().mean().item(), rel[~redo].max().item()
+
+
+@pytest.mark.parametrize("k", [512, 1024])
+@pytest.mark.parametrize("far", [False, True])
+def test_split_emulation(k, far):
+    flagged, worst = check_emulation("split", F32, 256, k, 1.0, far, seed=k + far)
+    assert flagged < 0.02  # the near copies' own pairs, not the bulk
+
+
+@pytest.mark.parametrize("dtype", [F16, BF16])
+@pytest.mark.parametrize("far", [False, True])
+def test_half_emulation(dtype, far):
+    flagged, worst = check_emulation("half", dtype, 256, 512, 0.5, far, seed=7 + far)
+    assert flagged < 0.05
