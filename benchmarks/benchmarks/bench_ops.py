@@ -38,6 +38,9 @@ OPS = {
     "check_tangent": lambda a: lorentz.check_tangent(a.x, a.u),
     "geodesic": lambda a: lorentz.geodesic(a.x, a.y, 0.3),
     "centroid": lambda a: lorentz.centroid(a.x),
+    "sqdist": lambda a: lorentz.sqdist(a.x, a.y),
+    "pairwise_sqdist": lambda a: lorentz.pairwise_sqdist(a.x[: a.rows], a.y[: a.rows]),
+    "pairwise_exterior_angle": lambda a: lorentz.pairwise_exterior_angle(a.x[: a.rows], a.y[: a.rows]),
 }
 
 _missing = sorted(set(lorentz.__all__) - set(OPS))

@@ -14,6 +14,7 @@ from ._geodesic import geodesic
 from ._maps import expmap, expmap0, logmap, logmap0, project, project_tangent, transport
 from ._metric import dist, dist0, inner, norm, pairwise_dist
 from ._models import from_poincare, from_space, to_poincare, to_space
+from ._pairwise import pairwise_exterior_angle, pairwise_sqdist, sqdist
 from ._search import knn
 
 __version__ = "0.1.0"
@@ -37,8 +38,11 @@ __all__ = [
     "logmap0",
     "norm",
     "pairwise_dist",
+    "pairwise_exterior_angle",
+    "pairwise_sqdist",
     "project",
     "project_tangent",
+    "sqdist",
     "to_poincare",
     "to_space",
     "transport",

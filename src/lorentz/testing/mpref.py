@@ -287,3 +287,10 @@ def centroid(points, weights=None, c=1.0):
         ws = [mpf(1)] * len(ps) if weights is None else _v(weights)
         a = [mp.fsum(w * p[k] for w, p in zip(ws, ps)) for k in range(len(ps[0]))]
         return [t / mp.sqrt(-c * _lip(a, a)) for t in a]
+
+
+def sqdist(x, y, c=1.0):
+    """Squared Lorentzian distance -2/c - 2<x,y>_L = 2u/c."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        return 2 * _u(_point(x, c), _point(y, c), c) / c
