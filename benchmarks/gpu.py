@@ -7,7 +7,9 @@ Same inputs for every row (float32, space components ~ N(0, 0.3^2), 512 dims, cu
 pairwise_dist 16384 x 16384, expmap0 of 2,097,152 tangent vectors, MERU's loss forward and
 backward at B = 32768 (and B = 131072, which eager torch cannot hold). Each result is checked
 against the library's reference in float64 (on the first 1024 rows where the full problem is
-too large for float64). Times by triton.testing.do_bench (median); peak GiB is
+too large for float64). The "schemes" section forces each precision scheme of the all-pairs
+kernels (docs/gpu-precision.md) for float32, bfloat16 and float16 inputs, beside the GEMM alone
+in float32 and bfloat16. Times by triton.testing.do_bench (median); peak GiB is
 max_memory_allocated above what was allocated before the call. Prints one table and, with
 --json, writes the rows; --write puts the table, card and versions into RESULTS.md.
 """
@@ -187,7 +189,7 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CPU interpreter)")
     parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     parser.add_argument("--json", help="write the rows to this file")
-    parser.add_argument("--only", default="pairwise,precision,elementwise,expmap0,loss",
+    parser.add_argument("--only", default="pairwise,precision,schemes,elementwise,expmap0,loss",
                         help="comma-separated sections to run (default: all)")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -237,6 +239,43 @@ def main():
                                       lambda: lorentz.pairwise_dist(px, py, implementation="reference")),
             }, lambda got: rel_err(got, want), device)
         del x, y, px, py, hx, hy, want
+
+    if "schemes" in only:
+        # every precision scheme of the all-pairs kernels on this card, forced by the switch
+        # (lorentz._triton.precision; the rule's own pick is the "lorentz triton" row above),
+        # beside the GEMM it replaces: float32 inputs by float64 and split, half inputs by half
+        # and float64; knn of 4096 queries among all keys by the same schemes
+        x, y = inputs(n_pair, dim, device, 0), inputs(n_pair, dim, device, 1)
+        px, py = lorentz.from_space(x), lorentz.from_space(y)
+        cases = [(torch.float32, "float64"), (torch.float32, "split"),
+                 (torch.bfloat16, "half"), (torch.float16, "half"),
+                 (torch.bfloat16, "float64")]
+        n_q = min(4096, n_pair)
+        with torch.no_grad():
+            for dtype in (torch.float32, torch.bfloat16):
+                a, b = x.to(dtype), y.to(dtype)
+                rows += run_case(f"GEMM alone {n_pair}x{n_pair}x{dim} {str(dtype)[6:]}", {
+                    "torch matmul": (lambda: (a[:k] @ b.T).float(), lambda: a @ b.T),
+                }, lambda got: 0.0, device)
+            for dtype, scheme in cases:
+                hx, hy = px.to(dtype), py.to(dtype)
+                want = lorentz.pairwise_dist(hx[:k].double(), hy.double(), implementation="reference")
+                want_knn = lorentz.knn(hx[:k].double(), hy.double(), 10, implementation="reference")[0]
+                os.environ["LORENTZ_TRITON_PRECISION"] = scheme
+                try:
+                    rows += run_case(f"pairwise_dist {n_pair}x{n_pair} {str(dtype)[6:]}", {
+                        f"triton {scheme}": (
+                            lambda: lorentz.pairwise_dist(hx[:k], hy, implementation="triton"),
+                            lambda: lorentz.pairwise_dist(hx, hy, implementation="triton")),
+                    }, lambda got: rel_err(got, want), device)
+                    rows += run_case(f"knn k=10 {n_q} among {n_pair} {str(dtype)[6:]}", {
+                        f"triton {scheme}": (
+                            lambda: lorentz.knn(hx[:k], hy, 10, implementation="triton")[0],
+                            lambda: lorentz.knn(hx[:n_q], hy, 10, implementation="triton")),
+                    }, lambda got: rel_err(got, want_knn), device)
+                finally:
+                    del os.environ["LORENTZ_TRITON_PRECISION"]
+        del x, y, px, py, hx, hy, want, want_knn, a, b
 
     if "elementwise" in only:
         rows += elementwise(256 if args.smoke else 262_144, dim, device)
