@@ -27,7 +27,7 @@ import triton.language as tl
 
 from .kernels import _exact_u, _log1p, _pair_slice
 
-FF_EPS = tl.constexpr(2.0**-44)  # generous unit for each float-float step (exact to ~2^-47)
+FF_EPS = tl.constexpr(2.0**-47)  # n float-float steps: error <= n^2 FF_EPS times their largest sum
 TRUNC = tl.constexpr(2.0**-23)  # unit roundoff of a float32 adder that truncates
 
 
@@ -159,7 +159,9 @@ def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_p
         g_hi, g_lo = _g_half(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k,
                              BM, BN, BK, KC)
         gamma = KC * TRUNC / (1.0 - KC * TRUNC)
-        err = gamma * (_col(ma_ptr, ra, ma, 3)[:, None] * _col(mb_ptr, rb, mb, 3)[None, :])
+        # + K 2^-126: bfloat16 products below float32's normal range (flushed or subnormal)
+        err = (gamma * (_col(ma_ptr, ra, ma, 3)[:, None] * _col(mb_ptr, rb, mb, 3)[None, :])
+               + K * 2.0**-126)
     a0h = _col(ma_ptr, ra, ma, 0)
     a0l = _col(ma_ptr, ra, ma, 1)
     b0h = _col(mb_ptr, rb, mb, 0)
@@ -172,7 +174,7 @@ def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_p
     w_hi, w_lo = _two_sum(w_hi, w_lo - ic_lo, -ic_hi)
     u = tl.maximum(c32 * (w_hi + w_lo), 0.0, propagate_nan=tl.PropagateNan.ALL)
     norms = _col(ma_ptr, ra, ma, 3)[:, None] * _col(mb_ptr, rb, mb, 3)[None, :]
-    err += ff_terms * FF_EPS * (p_hi + norms + ic_hi)
+    err += (ff_terms * ff_terms) * FF_EPS * (p_hi + 2.0 * norms + ic_hi)
     flag = (_col(ma_ptr, ra, ma, 11)[:, None] + _col(mb_ptr, rb, mb, 11)[None, :]) > 0.0
     # d moves by at most c err / sqrt(u (u + 2)) <= c err d / (2 u): recompute when that
     # could pass tol d (the factor 1 + 2^-10 covers the float32 rounding of the test itself)

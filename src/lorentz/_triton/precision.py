@@ -213,7 +213,7 @@ def emulate(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, kc: int |
         for k0 in range(0, k, kc):
             hi, lo = _two_sum(hi, lo, a[:, k0:k0 + kc] @ b[:, k0:k0 + kc].T)
         gamma = kc * 2.0**-23 / (1.0 - kc * 2.0**-23)
-        err = gamma * (ma[:, 3][:, None] * mb[:, 3][None, :])
+        err = gamma * (ma[:, 3][:, None] * mb[:, 3][None, :]) + k * 2.0**-126
         ff_terms = -(-k // kc) + 6
         tol = TOL[xs.dtype]
     cf = c_data(c_t)
@@ -224,7 +224,8 @@ def emulate(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, kc: int |
     w_hi, w_lo = _two_sum(p_hi, p_lo - lo, -hi)
     w_hi, w_lo = _two_sum(w_hi, w_lo - ic_lo, -ic_hi)
     u = torch.clamp(c32 * (w_hi + w_lo), min=0.0)
-    err = err + ff_terms * 2.0**-44 * (p_hi + ma[:, 3][:, None] * mb[:, 3][None, :] + ic_hi)
+    err = err + ff_terms**2 * 2.0**-47 * (p_hi + 2.0 * ma[:, 3][:, None] * mb[:, 3][None, :]
+                                          + ic_hi)
     flag = (ma[:, 11][:, None] + mb[:, 11][None, :]) > 0
     redo = flag | (c32 * err * (1.0 + 2.0**-10) > tol * 2.0 * u) | torch.isnan(u)
     d = torch.log1p(u + torch.sqrt(u) * torch.sqrt(u + 2.0)) / torch.sqrt(c32)
