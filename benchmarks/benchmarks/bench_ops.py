@@ -39,6 +39,7 @@ OPS = {
     "geodesic": lambda a: lorentz.geodesic(a.x, a.y, 0.3),
     "centroid": lambda a: lorentz.centroid(a.x),
     "sqdist": lambda a: lorentz.sqdist(a.x, a.y),
+    "busemann": lambda a: lorentz.busemann(a.x, a.u),
     "pairwise_sqdist": lambda a: lorentz.pairwise_sqdist(a.x[: a.rows], a.y[: a.rows]),
     "pairwise_exterior_angle": lambda a: lorentz.pairwise_exterior_angle(a.x[: a.rows], a.y[: a.rows]),
 }

@@ -11,6 +11,7 @@ from ._barycenters import centroid
 from ._checks import check_point, check_tangent
 from ._cones import exterior_angle, half_aperture
 from ._geodesic import geodesic
+from ._horospheres import busemann
 from ._maps import expmap, expmap0, logmap, logmap0, project, project_tangent, transport
 from ._metric import dist, dist0, inner, norm, pairwise_dist
 from ._models import from_poincare, from_space, to_poincare, to_space
@@ -20,6 +21,7 @@ from ._search import knn
 __version__ = "0.1.0"
 
 __all__ = [
+    "busemann",
     "centroid",
     "check_point",
     "check_tangent",

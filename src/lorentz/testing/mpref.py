@@ -294,3 +294,13 @@ def sqdist(x, y, c=1.0):
     with mp.workdps(DIGITS):
         c = _c(c)
         return 2 * _u(_point(x, c), _point(y, c), c) / c
+
+
+def busemann(x, v, c=1.0):
+    """log(sqrt(c) (x0 - xs.v_hat)) / sqrt(c), v given as an ambient vector (space part read)."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        xs, vs = _v(x)[1:], _v(v)[1:]
+        sc = mp.sqrt(c)
+        # sqrt(c) x0 = sqrt(1 + c |xs|^2): exactly 1 at the origin, where B = 0
+        return mp.log(mp.sqrt(1 + c * _dot(xs, xs)) - sc * _dot(xs, vs) / mp.sqrt(_dot(vs, vs))) / sc
