@@ -174,7 +174,8 @@ def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_p
     w_hi, w_lo = _two_sum(w_hi, w_lo - ic_lo, -ic_hi)
     u = tl.maximum(c32 * (w_hi + w_lo), 0.0, propagate_nan=tl.PropagateNan.ALL)
     norms = _col(ma_ptr, ra, ma, 3)[:, None] * _col(mb_ptr, rb, mb, 3)[None, :]
-    err += (ff_terms * ff_terms) * FF_EPS * (p_hi + 2.0 * norms + ic_hi)
+    # the running sums stay below x0 y0 + (2 + K/8192) |a| |b| + 1/c (docs/gpu-precision.md)
+    err += (ff_terms * ff_terms) * FF_EPS * (p_hi + (2.0 + K / 8192.0) * norms + ic_hi)
     flag = (_col(ma_ptr, ra, ma, 11)[:, None] + _col(mb_ptr, rb, mb, 11)[None, :]) > 0.0
     # d moves by at most c err / sqrt(u (u + 2)) <= c err d / (2 u): recompute when that
     # could pass tol d (the factor 1 + 2^-10 covers the float32 rounding of the test itself)

@@ -224,8 +224,8 @@ def emulate(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, kc: int |
     w_hi, w_lo = _two_sum(p_hi, p_lo - lo, -hi)
     w_hi, w_lo = _two_sum(w_hi, w_lo - ic_lo, -ic_hi)
     u = torch.clamp(c32 * (w_hi + w_lo), min=0.0)
-    err = err + ff_terms**2 * 2.0**-47 * (p_hi + 2.0 * ma[:, 3][:, None] * mb[:, 3][None, :]
-                                          + ic_hi)
+    norms = ma[:, 3][:, None] * mb[:, 3][None, :]
+    err = err + ff_terms**2 * 2.0**-47 * (p_hi + (2.0 + k / 8192.0) * norms + ic_hi)
     flag = (ma[:, 11][:, None] + mb[:, 11][None, :]) > 0
     redo = flag | (c32 * err * (1.0 + 2.0**-10) > tol * 2.0 * u) | torch.isnan(u)
     d = torch.log1p(u + torch.sqrt(u) * torch.sqrt(u + 2.0)) / torch.sqrt(c32)
