@@ -36,7 +36,8 @@ NUMBA_TORCH_OPS = {"dist", "dist0", "expmap0", "logmap0", "half_aperture", "exte
 
 # operations with Triton kernels (lorentz.meru.meru_loss dispatches on its own)
 TRITON_OPS = {"dist", "pairwise_dist", "knn", "expmap0", "logmap0"}
-# the kernels read float16, bfloat16 and float32 and compute in float64 (see _triton.kernels)
+# the kernels read float16, bfloat16 and float32; the all-pairs ones (pairwise_dist, knn) compute
+# by the scheme _triton.precision picks per device and dtype, the others in float64
 TRITON_DTYPES = ("float16", "bfloat16", "float32")
 
 _numba_installed: bool | None = None

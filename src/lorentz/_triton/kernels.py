@@ -8,7 +8,9 @@ inner product of n terms can be off by n eps32 |xs||ys| (3e-5 relative at n = 51
 the whole 2e-6 error budget of the distance, while products of float32 numbers are exact in
 float64 and their sum is good to (n + 4) eps64. Pairs whose GEMM value could still miss the
 budget (near pairs, where u = c (x0 y0 - xs.ys) - 1 cancels) are recomputed in the epilogue
-with the cancellation-free formula, so the bound holds for every pair.
+with the cancellation-free formula, so the bound holds for every pair. This is the "float64"
+scheme of lorentz._triton.precision; pairwise_dist and knn on devices without full-rate float64,
+and on half-precision inputs, take lorentz._triton.mixed instead.
 
 Triton has no expm1, log1p, sinh or asinh that also runs in its CPU interpreter, so they are
 formed here from exp and log with Kahan's corrections (exact to a few ulp in float64).
