@@ -52,10 +52,17 @@ def _col(meta_ptr, rows, ok, j: tl.constexpr):
 
 
 @triton.jit
-def _g_split(pa_ptr, pb_ptr, ra, rb, ma, mb, K, M, N,
+def _g_split(pa_ptr, pb_ptr, ra, rb, ma, mb, K, sp_a, sp_b,
              BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, KC: tl.constexpr):
     """xs.ys / (sigma_a sigma_b) as a float-float: the level sums of one chunk are exact
-    integers (times powers of two), each promoted by a Two-Sum."""
+    integers (times powers of two), each promoted by a Two-Sum. Piece i of a starts at
+    pa_ptr + i sp_a (pointer steps: no int32 product to overflow)."""
+    pa1 = pa_ptr + sp_a
+    pa2 = pa1 + sp_a
+    pa3 = pa2 + sp_a
+    pb1 = pb_ptr + sp_b
+    pb2 = pb1 + sp_b
+    pb3 = pb2 + sp_b
     hi = tl.zeros((BM, BN), dtype=tl.float32)
     lo = tl.zeros((BM, BN), dtype=tl.float32)
     for k0 in range(0, K, KC):
@@ -66,13 +73,13 @@ def _g_split(pa_ptr, pb_ptr, ra, rb, ma, mb, K, M, N,
         for k1 in range(0, KC, BK):
             kk = k0 + k1 + tl.arange(0, BK)
             a0 = _tile(pa_ptr, ra, ma, kk, K, 1, K)
-            a1 = _tile(pa_ptr + M * K, ra, ma, kk, K, 1, K)
-            a2 = _tile(pa_ptr + 2 * M * K, ra, ma, kk, K, 1, K)
-            a3 = _tile(pa_ptr + 3 * M * K, ra, ma, kk, K, 1, K)
+            a1 = _tile(pa1, ra, ma, kk, K, 1, K)
+            a2 = _tile(pa2, ra, ma, kk, K, 1, K)
+            a3 = _tile(pa3, ra, ma, kk, K, 1, K)
             b0 = tl.trans(_tile(pb_ptr, rb, mb, kk, K, 1, K))
-            b1 = tl.trans(_tile(pb_ptr + N * K, rb, mb, kk, K, 1, K))
-            b2 = tl.trans(_tile(pb_ptr + 2 * N * K, rb, mb, kk, K, 1, K))
-            b3 = tl.trans(_tile(pb_ptr + 3 * N * K, rb, mb, kk, K, 1, K))
+            b1 = tl.trans(_tile(pb1, rb, mb, kk, K, 1, K))
+            b2 = tl.trans(_tile(pb2, rb, mb, kk, K, 1, K))
+            b3 = tl.trans(_tile(pb3, rb, mb, kk, K, 1, K))
             l0 = tl.dot(a0, b0, l0)
             l1 = tl.dot(a1, b0, tl.dot(a0, b1, l1))
             l2 = tl.dot(a2, b0, tl.dot(a1, b1, tl.dot(a0, b2, l2)))
@@ -131,8 +138,8 @@ def _exact_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c,
 
 @triton.jit
 def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_ptr, cf_ptr,
-                               out_ptr, M, N, K, sa_r, sa_k, sb_r, sb_k, so_r, so_c, tol,
-                               ff_terms,
+                               out_ptr, M, N, K, sa_r, sa_k, sb_r, sb_k, so_r, so_c, sp_a, sp_b,
+                               tol, ff_terms,
                                SPLIT: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                                BK: tl.constexpr, KC: tl.constexpr, BKR: tl.constexpr):
     """out[i, j] = d(a[i], b[j]) (out float32 or float64). Row data (ma_ptr, mb_ptr, (R, 16)
@@ -146,7 +153,7 @@ def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_p
     rb = tl.program_id(1) * BN + tl.arange(0, BN)
     ma, mb = ra < M, rb < N
     if SPLIT:
-        g_hi, g_lo = _g_split(pa_ptr, pb_ptr, ra, rb, ma, mb, K, M, N, BM, BN, BK, KC)
+        g_hi, g_lo = _g_split(pa_ptr, pb_ptr, ra, rb, ma, mb, K, sp_a, sp_b, BM, BN, BK, KC)
         scale = _col(ma_ptr, ra, ma, 2)[:, None] * _col(mb_ptr, rb, mb, 2)[None, :]
         g_hi, g_lo = g_hi * scale, g_lo * scale  # powers of two: exact
         # |g - xs.ys| <= |r_a| |b| + |a| |r_b| + sum over dropped products |A_i| |B_j|
