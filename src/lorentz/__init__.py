@@ -12,6 +12,7 @@ from ._checks import check_point, check_tangent
 from ._cones import exterior_angle, half_aperture
 from ._geodesic import geodesic
 from ._horospheres import busemann
+from ._hyperplanes import hyperplane_dist, mlr_logits
 from ._maps import expmap, expmap0, logmap, logmap0, project, project_tangent, transport
 from ._metric import dist, dist0, inner, norm, pairwise_dist
 from ._models import from_poincare, from_space, to_poincare, to_space
@@ -34,10 +35,12 @@ __all__ = [
     "from_space",
     "geodesic",
     "half_aperture",
+    "hyperplane_dist",
     "inner",
     "knn",
     "logmap",
     "logmap0",
+    "mlr_logits",
     "norm",
     "pairwise_dist",
     "pairwise_exterior_angle",

@@ -304,3 +304,27 @@ def busemann(x, v, c=1.0):
         sc = mp.sqrt(c)
         # sqrt(c) x0 = sqrt(1 + c |xs|^2): exactly 1 at the origin, where B = 0
         return mp.log(mp.sqrt(1 + c * _dot(xs, xs)) - sc * _dot(xs, vs) / mp.sqrt(_dot(vs, vs))) / sc
+
+
+def hyperplane_dist(x, w, c=1.0):
+    """asinh(sqrt(c) <w,x>_L / |w|_L) / sqrt(c); every component of the normal w is read."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        p, w = _point(x, c), _v(w)
+        sc = mp.sqrt(c)
+        return mp.asinh(sc * _lip(w, p) / mp.sqrt(_lip(w, w))) / sc
+
+
+def mlr_logits(x, a, z, c=1.0):
+    """HyperbolicCV's LorentzMLR logits, |z_k| asinh(sqrt(c) alpha_k / |z_k|) / sqrt(c),
+    alpha_k = cosh(sqrt(c) a_k) xs.z_k - sinh(sqrt(c) a_k) |z_k| x0, for one point x."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        p = _point(x, c)
+        sc = mp.sqrt(c)
+        out = []
+        for ak, zk in zip(_v(a), [_v(r) for r in z]):
+            zn = mp.sqrt(_dot(zk, zk))
+            alpha = mp.cosh(sc * ak) * _dot(p[1:], zk) - mp.sinh(sc * ak) * zn * p[0]
+            out.append(zn * mp.asinh(sc * alpha / zn) / sc)
+        return out
