@@ -20,6 +20,7 @@ import lorentz  # noqa: E402
 from accuracy import BOUND, OPS, measure  # noqa: E402
 from kernel_cases import agree, inputs  # noqa: E402
 from lorentz._triton import precision  # noqa: E402
+from lorentz._triton import ops  # noqa: E402,F401  (registers torch.ops.lorentz.*)
 
 F16, BF16, F32 = torch.float16, torch.bfloat16, torch.float32
 
@@ -153,6 +154,29 @@ def test_half_knn(monkeypatch):
     assert torch.all((d.double() - d_ref).abs() <= 0.63 * torch.finfo(BF16).eps * d_ref)
 
 
+@pytest.mark.parametrize("scheme, dtype", [("split", F32), ("half", BF16)])
+def test_opcheck_and_compile_by_scheme(monkeypatch, scheme, dtype):
+    """The mixed schemes inside the same torch operators: opcheck (fake tensors, autograd
+    registration) and torch.compile(fullgraph=True) of a distance and its gradient."""
+    monkeypatch.setenv(precision.ENV, scheme)
+    x, y = (tensor(a, dtype) for a in inputs("random", np.float32, 1.0))
+    c = torch.tensor(0.9, dtype=torch.float64, device=DEVICE)
+    torch.library.opcheck(torch.ops.lorentz.pairwise_dist.default, (x[:, 1:], y[:, 1:], c))
+    torch.library.opcheck(torch.ops.lorentz.knn.default, (x[:, 1:], y[:, 1:], c, 3))
+    backend = "inductor" if DEVICE == "cuda" else "aot_eager"
+
+    def f(a, b):
+        return torch.ops.lorentz.pairwise_dist(a, b, c).double().sum()
+
+    a = x[:, 1:].detach().clone().requires_grad_()
+    got = torch.compile(f, fullgraph=True, backend=backend)(a, y[:, 1:])
+    got.backward()
+    assert torch.isfinite(a.grad.float()).all()
+    want = lorentz.pairwise_dist(x.double(), y.double(), c=0.9, implementation="reference").sum()
+    tol = BOUND["float32"] if dtype == F32 else 0.63 * torch.finfo(dtype).eps
+    assert abs(got.detach() - want) <= tol * want
+
+
 # ------------------------------------------------------------------ emulation, larger sweeps
 
 
@@ -201,3 +225,22 @@ def test_split_emulation(k, far):
 def test_half_emulation(dtype, far):
     flagged, worst = check_emulation("half", dtype, 256, 512, 0.5, far, seed=7 + far)
     assert flagged < 0.05
+
+
+# ------------------------------------------------------------------ cubins
+
+
+def test_mixed_kernels_compile_for_a_gpu_without_float64():
+    """The interpreter runs any Python: compile the split and half variants to cubins for
+    sm_86 (A10, RTX 30: the split scheme's cards), which needs no GPU. Every architecture of
+    the rule: python tests/triton_arches.py (minutes; results in docs/gpu-precision.md)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    here = os.path.dirname(__file__)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+    out = subprocess.run([sys.executable, os.path.join(here, "triton_arches.py"), "--mixed-only",
+                          "86"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count(": ok,") == 3, out.stdout
