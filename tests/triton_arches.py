@@ -17,7 +17,7 @@ from lorentz._triton import mixed
 from triton_sm90 import KERNELS, signature
 
 ARCHES = (75, 80, 86, 89, 90, 100, 120)
-MIXED = {"BM": 32, "BN": 32, "BK": 16, "KC": 256, "BKR": 8}
+MIXED = {"BM": 32, "BN": 32, "BK": 16, "KC": 256, "BKR": 8, "ASM": True}
 
 
 def mixed_signature(rows: str, split: bool):

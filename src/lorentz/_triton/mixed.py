@@ -40,6 +40,19 @@ def _two_sum(hi, lo, x):
 
 
 @triton.jit
+def _mul_rn(a, b, ASM: tl.constexpr):
+    """a * b rounded once and never contracted into a later addition: Triton's default FP
+    fusion would let p = x0 y0 become fma(x0, y0, -g) inside the Two-Sum that subtracts g,
+    whose error term then no longer matches (an error of eps32 x0 y0, outside the bound).
+    PTX's mul.rn is never contracted; the interpreter (ASM = False) does not contract."""
+    if ASM:
+        return tl.inline_asm_elementwise("mul.rn.f32 $0, $1, $2;", "=f,f,f", [a, b],
+                                         dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        return a * b
+
+
+@triton.jit
 def _tile(ptr, rows, ok, kk, stride_r, stride_k, K):
     return tl.load(ptr + rows[:, None] * stride_r + kk[None, :] * stride_k,
                    mask=ok[:, None] & (kk < K)[None, :], other=0.0)
@@ -141,7 +154,8 @@ def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_p
                                out_ptr, M, N, K, sa_r, sa_k, sb_r, sb_k, so_r, so_c, sp_a, sp_b,
                                tol, ff_terms,
                                SPLIT: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                               BK: tl.constexpr, KC: tl.constexpr, BKR: tl.constexpr):
+                               BK: tl.constexpr, KC: tl.constexpr, BKR: tl.constexpr,
+                               ASM: tl.constexpr):
     """out[i, j] = d(a[i], b[j]) (out float32 or float64). Row data (ma_ptr, mb_ptr, (R, 16)
     float32, lorentz._triton.precision.row_data): x0 hi and lo, the row scale, |a| (an upper
     bound), the residual norm, the piece norms and their tails, a recompute flag. cf_ptr:
@@ -174,7 +188,8 @@ def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_p
     b0h = _col(mb_ptr, rb, mb, 0)
     b0l = _col(mb_ptr, rb, mb, 1)
     # p = x0 y0 as a float-float (Two-Prod by fma), then w = p - g - 1/c
-    p_hi = a0h[:, None] * b0h[None, :]
+    p_hi = _mul_rn(tl.broadcast_to(a0h[:, None], (BM, BN)),
+                   tl.broadcast_to(b0h[None, :], (BM, BN)), ASM)
     p_lo = (tl.fma(a0h[:, None], b0h[None, :], -p_hi)
             + (a0h[:, None] * b0l[None, :] + a0l[:, None] * b0h[None, :]))
     w_hi, w_lo = _two_sum(p_hi, p_lo - g_lo, -g_hi)

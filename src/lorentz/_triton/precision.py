@@ -167,7 +167,8 @@ def launch_pairwise(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, out: to
            xs, ys, pa if pa is not None else xs, pb if pb is not None else ys, ma, mb,
            c, c_data(c), out, m, n, k, xs.stride(0), xs.stride(1), ys.stride(0), ys.stride(1),
            out.stride(0), out.stride(1), m * k, n * k, tol, ff_terms,
-           SPLIT=scheme == "split", BM=BLOCK, BN=BLOCK, BK=BLOCK_K, KC=kc, BKR=BLOCK_K_EXACT)
+           SPLIT=scheme == "split", BM=BLOCK, BN=BLOCK, BK=BLOCK_K, KC=kc, BKR=BLOCK_K_EXACT,
+           ASM=out.is_cuda)
 
 
 # ------------------------------------------------------------------ plain torch emulation
