@@ -34,6 +34,7 @@ F16, BF16, F32 = torch.float16, torch.bfloat16, torch.float32
     ((10, 3), F32, "split"), ((12, 0), F32, "split"), ((12, 1), F32, "split"),
     (None, F32, "float64"),
     ((9, 0), F16, "half"), ((9, 0), BF16, "half"), ((8, 6), BF16, "half"), ((7, 5), F16, "half"),
+    ((7, 5), BF16, "split"),
     (None, BF16, "half"),
 ])
 def test_rule(monkeypatch, capability, dtype, scheme):

@@ -10,7 +10,8 @@ Schemes (the bound each keeps and its proof: docs/gpu-precision.md):
   power-of-two row scale) whose tensor-core products sum exactly in float32
   (lorentz._triton.mixed).
 
-The rule (:func:`choose`): float16/bfloat16 inputs take "half" everywhere; float32 inputs take
+The rule (:func:`choose`): float16/bfloat16 inputs take "half" (bfloat16 on 7.5, which has no
+bfloat16 tensor cores: "split"); float32 inputs take
 "float64" on the devices with full-rate float64 (compute capability 8.0, 9.0, 10.0: A100,
 H100/H200, B200) and on the CPU (Triton's interpreter), "split" everywhere else (7.5, 8.6,
 8.7, 8.9, 10.3, 12.x: T4, A10, RTX 30/40/50, L4, L40S, B300). The environment variable
@@ -51,6 +52,8 @@ def choose(dtype: torch.dtype, capability: tuple[int, int] | None) -> str:
         if forced == "half" and dtype not in HALF:
             raise ValueError(f"{ENV}=half takes float16 or bfloat16 inputs, got {dtype}")
         return forced
+    if dtype == torch.bfloat16 and capability is not None and tuple(capability) < (8, 0):
+        return "split"  # sm_75 has float16 tensor cores only; the pieces are float16
     if dtype in HALF:
         return "half"
     if capability is None or tuple(capability) in STRONG_FLOAT64:
