@@ -41,7 +41,9 @@ OPS = {
     "sqdist": lambda a: lorentz.sqdist(a.x, a.y),
     "busemann": lambda a: lorentz.busemann(a.x, a.u),
     "hyperplane_dist": lambda a: lorentz.hyperplane_dist(a.x, a.u),
-    "mlr_logits": lambda a: lorentz.mlr_logits(a.x[: a.rows], a.s[0, :10] * 0.1, a.s[:10]),
+    "wrapped_normal_sample": lambda a: lorentz.wrapped_normal_sample(a.x, 0.5 + 0 * a.s, a.s),
+    "wrapped_normal_log_prob": lambda a: lorentz.wrapped_normal_log_prob(a.y, a.x, 0.5 + 0 * a.s),
+    "mlr_logits": lambda a: lorentz.mlr_logits(a.x[: a.rows], a.s[:10, 0] * 0.1, a.s[:10]),
     "pairwise_sqdist": lambda a: lorentz.pairwise_sqdist(a.x[: a.rows], a.y[: a.rows]),
     "pairwise_exterior_angle": lambda a: lorentz.pairwise_exterior_angle(a.x[: a.rows], a.y[: a.rows]),
 }

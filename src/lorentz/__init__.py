@@ -18,6 +18,7 @@ from ._metric import dist, dist0, inner, norm, pairwise_dist
 from ._models import from_poincare, from_space, to_poincare, to_space
 from ._pairwise import pairwise_exterior_angle, pairwise_sqdist, sqdist
 from ._search import knn
+from ._wrapped_normal import wrapped_normal_log_prob, wrapped_normal_sample
 
 __version__ = "0.1.0"
 
@@ -51,4 +52,6 @@ __all__ = [
     "to_poincare",
     "to_space",
     "transport",
+    "wrapped_normal_log_prob",
+    "wrapped_normal_sample",
 ]

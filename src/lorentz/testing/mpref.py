@@ -328,3 +328,48 @@ def mlr_logits(x, a, z, c=1.0):
             alpha = mp.cosh(sc * ak) * _dot(p[1:], zk) - mp.sinh(sc * ak) * zn * p[0]
             out.append(zn * mp.asinh(sc * alpha / zn) / sc)
         return out
+
+
+def _log_mp(p, q, c):
+    """log_p(q) for points given as mp lists (p, q on the hyperboloid)."""
+    u = _u(p, q, c)
+    if u == 0:
+        return [mpf(0)] * len(p)
+    v = [_time_difference(p, q)] + [b - a for a, b in zip(p[1:], q[1:])]
+    v = [t - u * a for t, a in zip(v, p)]
+    d = _acosh1p(u) / mp.sqrt(c)
+    return [d * t / mp.sqrt(u * (u + 2) / c) for t in v]
+
+
+def wrapped_normal_sample(mean, scale, noise, c=1.0):
+    """exp_mu(PT_{o -> mu}((0, scale * noise))), Nagano et al. 2019."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        sc = mp.sqrt(c)
+        p = _point(mean, c)
+        vs = [s * e for s, e in zip(_v(scale), _v(noise))]
+        # P(v) = v + c<mu,v>_L / (1 + sqrt(c) mu0) (o + mu), o = (1/sqrt(c), 0, ...)
+        k = c * _dot(p[1:], vs) / (1 + sc * p[0])
+        w = [k * (1 / sc + p[0])] + [a + k * b for a, b in zip(vs, p[1:])]
+        t = sc * mp.sqrt(_dot(vs, vs))
+        f = mp.sinh(t) / t if t else mpf(1)
+        return [mp.cosh(t) * a + f * b for a, b in zip(p, w)]
+
+
+def wrapped_normal_log_prob(z, mean, scale, c=1.0):
+    """log N(v; 0, diag(scale^2)) - (n - 1) log(sinh(t) / t), v = PT_{mu -> o}(log_mu z)."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        sc = mp.sqrt(c)
+        p, q = _point(mean, c), _point(z, c)
+        u = _log_mp(p, q, c)
+        # P(u) = u - sqrt(c) u0 / (1 + sqrt(c) mu0) (mu + o): its time part is 0
+        k = sc * u[0] / (1 + sc * p[0])
+        vs = [a - k * b for a, b in zip(u[1:], p[1:])]
+        s = _v(scale)
+        n = len(vs)
+        t = sc * _dist_mp(p, q, c)
+        logdet = mp.log(mp.sinh(t) / t) if t else mpf(0)
+        gauss = (-mpf(n) / 2 * mp.log(2 * mp.pi) - mp.fsum(mp.log(a) for a in s)
+                 - mp.fsum((a / b) ** 2 for a, b in zip(vs, s)) / 2)
+        return gauss - (n - 1) * logdet
