@@ -38,6 +38,8 @@ OPS = {
     "check_tangent": lambda a: lorentz.check_tangent(a.x, a.u),
     "geodesic": lambda a: lorentz.geodesic(a.x, a.y, 0.3),
     "centroid": lambda a: lorentz.centroid(a.x),
+    "frechet_mean": lambda a: lorentz.frechet_mean(a.x[: a.rows]),
+    "frechet_variance": lambda a: lorentz.frechet_variance(a.x[: a.rows]),
     "sqdist": lambda a: lorentz.sqdist(a.x, a.y),
     "busemann": lambda a: lorentz.busemann(a.x, a.u),
     "hyperplane_dist": lambda a: lorentz.hyperplane_dist(a.x, a.u),

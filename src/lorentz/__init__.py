@@ -7,7 +7,7 @@ Leading dimensions broadcast; inputs are never modified; outputs keep the librar
 device of the inputs.
 """
 
-from ._barycenters import centroid
+from ._barycenters import centroid, frechet_mean, frechet_variance
 from ._checks import check_point, check_tangent
 from ._cones import exterior_angle, half_aperture
 from ._geodesic import geodesic
@@ -33,6 +33,8 @@ __all__ = [
     "expmap0",
     "exterior_angle",
     "from_poincare",
+    "frechet_mean",
+    "frechet_variance",
     "from_space",
     "geodesic",
     "half_aperture",

@@ -7,7 +7,8 @@ import math
 from . import _reference as ref
 from ._backend import _broadcast, as_dtype, finish, is_concrete, prepare, to_work
 from ._params import vectors
-from ._series import dot, sq
+from ._boosts import boost
+from ._series import asinhc, dot, sinhc, sq, sqrt0
 
 
 def _sc(c, xp):
@@ -148,3 +149,172 @@ def centroid(x, weights=None, *, c=1.0, axis=-2):
     xp, xs, w, c, dtype = _prepare_set(x, weights, c, axis, "the centroid")
     ms = centroid_ref(xs, w, c, xp=xp)[..., 0, :]
     return finish(xp, ref.from_space(ms, c if isinstance(c, float) else c[..., 0, :], xp=xp), dtype)
+
+
+# ---------------------------------------------------------------- Fréchet mean
+
+
+def _stop_gradient(xp, a):
+    """a, cut from the autograd graph (torch, jax); other libraries record none."""
+    name = getattr(xp, "__name__", "")
+    if name.endswith("torch"):
+        return a.detach()
+    if name.startswith("jax"):
+        import jax
+
+        return jax.lax.stop_gradient(a)
+    return a
+
+
+def _dcoth(d, *, xp):
+    """(d coth d, (1 - d coth d) / d^2) for d >= 0; series below 1e-3 (errors ~d^4/945)."""
+    small = d < 1e-3
+    ds = xp.where(small, 1.0, d)
+    f1 = ds / xp.tanh(ds)
+    d2 = xp.where(small, d * d, 0.0)
+    return (xp.where(small, 1.0 + d2 / 3.0, f1),
+            xp.where(small, -1.0 / 3.0 + d2 / 45.0, (1.0 - f1) / (ds * ds)))
+
+
+def _newton_step(X, w, M, *, xp):
+    """One Newton step for min sum w_i d^2(mu, x_i) / 2 on the unit hyperboloid (space parts
+    times sqrt(c)): X (..., N, n), w (..., N, 1), M (..., 1, n) the current mean. Returns
+    (new mean (..., 1, n), step length (..., 1, 1), weighted squared distances' sum).
+
+    In the frame of M (the exact boost) the tangent space is R^n with the Euclidean metric:
+    the gradient is -sum w_i l_i, l_i = log_o(x_i'), and the Hessian of d^2/2 is
+    l_hat l_hat^T + d coth d (I - l_hat l_hat^T) = d coth d I + (1 - d coth d)/d^2 l l^T."""
+    Xp = boost(X, M, -1.0, xp=xp)
+    r = sqrt0(sq(Xp, xp=xp), xp=xp)
+    d = xp.asinh(r)
+    l = asinhc(r, xp=xp) * Xp  # log_o(x_i'), length d
+    W = xp.sum(w, axis=-2, keepdims=True)
+    g = xp.sum(w * l, axis=-2, keepdims=True) / W  # (..., 1, n)
+    f1, f2 = _dcoth(d, xp=xp)
+    n = X.shape[-1]
+    eye = xp.eye(n, dtype=X.dtype)
+    H = (xp.sum((w * f1)[..., None], axis=-3) * eye
+         + xp.sum((w * f2)[..., None] * (l[..., :, None] * l[..., None, :]), axis=-3)) / W[..., 0, :, None]
+    step = xp.linalg.solve(H, g[..., 0, :, None])[..., None, :, 0]  # (..., 1, n)
+    s = sqrt0(sq(step, xp=xp), xp=xp)
+    Y = sinhc(s, xp=xp) * step  # exp_o(step)
+    return boost(Y, M, 1.0, xp=xp), s, xp.sum(w * d * d, axis=-2, keepdims=True) / W
+
+
+def frechet_ref(xs, w, c, *, xp, tol, max_iter):
+    """(space part of the Fréchet mean (..., 1, n), iterations, the last step, weighted
+    mean squared distance times c). Newton's method from the Lorentzian centroid, stopped
+    when every set's step is below tol (or after max_iter steps; under tracing, max_iter
+    steps), then one more Newton step from the result cut from the autograd graph: its
+    derivative is the implicit-function one (the Newton map's derivative in its start point
+    vanishes at the solution), and its value is the solution to rounding."""
+    sc = math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
+    X = sc * xs
+    Xs, ws = _stop_gradient(xp, X), _stop_gradient(xp, w)
+    M = sc * centroid_ref(_stop_gradient(xp, xs), ws, c, xp=xp)
+    steps = 0
+    last = math.inf
+    for steps in range(1, max_iter + 1):
+        M, s, _ = _newton_step(Xs, ws, M, xp=xp)
+        if is_concrete(s):
+            last = float(xp.max(xp.where(s == s, s, 0.0))) if s.size else 0.0
+            if last <= tol:
+                break
+    M, _, var = _newton_step(X, w, _stop_gradient(xp, M), xp=xp)
+    return M / sc, steps, last, var
+
+
+def _frechet(x, weights, c, axis, tol, max_iter, what):
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float))
+                            or not (tol > 0 and math.isfinite(tol))):
+        raise ValueError(f"tol must be a positive float, got {tol!r}")
+    xp, xs, w, cc, dtype = _prepare_set(x, weights, c, axis, what)
+    if tol is None:
+        tol = 1e-9 if xs.dtype == xp.float64 else 1e-5
+    return xp, frechet_ref(xs, w, cc, xp=xp, tol=float(tol), max_iter=max_iter), cc, dtype
+
+
+def frechet_mean(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=32):
+    r"""The Fréchet mean (Riemannian barycenter, Karcher mean) of points along ``axis``:
+
+    .. math:: \mu = \arg\min_{y} \sum_i w_i\, d^2(y, x_i),
+
+    unique on the hyperboloid, differentiable with respect to the points and the weights
+    through the implicit function theorem (as in Lou et al., ICML 2020), not by unrolling
+    the iterations.
+
+    Parameters
+    ----------
+    x : array, shape (..., N, n+1)
+        Points (only the space parts are read); ``axis`` names the axis of the N points.
+    weights : array, optional
+        Non-negative weights broadcasting against ``x.shape[:-1]``; default equal.
+    c : float or 0-d array
+        Curvature is :math:`-c`.
+    axis : int
+        The axis of ``x`` that holds the points (not the last).
+    tol : float, optional
+        Stopping rule: iterate until every set's Newton step is at most ``tol`` (in units of
+        :math:`1/\sqrt{c}`; default 1e-9 for float64 computation, 1e-5 where the backend
+        computes in float32). Newton's method converges quadratically, so the remaining error
+        is about ``tol**2``.
+    max_iter : int
+        At most this many steps (under ``jax.jit`` or ``torch.compile``, exactly this many).
+
+    Returns
+    -------
+    array, shape ``x.shape`` without ``axis``
+
+    Notes
+    -----
+    Newton's method on :math:`\frac12\sum_i w_i d^2(\cdot, x_i)` from the Lorentzian
+    centroid (:func:`centroid`), each step taken in the frame of the current estimate (an
+    exact Lorentz boost), where the gradient is :math:`-\sum_i w_i \log_o x_i'` and the
+    Hessian :math:`\sum_i w_i (\delta_i\coth\delta_i\, I + (1 - \delta_i\coth\delta_i)\,
+    \hat l_i\hat l_i^T)`. Then one more Newton step from the result held constant: its
+    derivative is the implicit-function derivative. At the result the Riemannian gradient
+    of the weighted sum of squared distances vanishes to the accuracy contract (relative
+    error of the mean <= 2e-6 float32 / 1e-12 float64 against mpmath). Lou et al.'s
+    published code (the fixed point of :math:`\mu \propto \sum_i w_i\,
+    \frac{\delta_i}{\sinh\delta_i} x_i`, normalised by :math:`\sqrt{-\langle a,a\rangle_L}`)
+    returns NaN in float32 for tight clusters far out. A set that does not converge in
+    ``max_iter`` steps is returned as reached (no warning).
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> x = lorentz.expmap0(np.array([[0.0, -1.0, 0.0], [0.0, 1.0, 0.0]]))
+    >>> np.round(lorentz.frechet_mean(x), 12).tolist() == [1.0, 0.0, 0.0]
+    True
+    """
+    xp, (ms, _, _, _), cc, dtype = _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet mean")
+    return finish(xp, ref.from_space(ms[..., 0, :], cc if isinstance(cc, float) else cc[..., 0, :],
+                                     xp=xp), dtype)
+
+
+def frechet_variance(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=32):
+    r"""The Fréchet variance: :math:`\min_y \sum_i w_i\, d^2(y, x_i) / \sum_i w_i`, the
+    weighted mean squared distance to the Fréchet mean (:func:`frechet_mean`, same
+    arguments).
+
+    Returns
+    -------
+    array, shape ``x.shape`` without ``axis`` and the last axis
+
+    Notes
+    -----
+    Its gradient is that of :math:`\sum_i w_i d^2(\mu, x_i) / \sum_i w_i` with the mean
+    held fixed (the envelope theorem), which the implicit-function step gives.
+
+    Examples
+    --------
+    >>> import numpy as np, lorentz
+    >>> x = lorentz.expmap0(np.array([[0.0, -1.0, 0.0], [0.0, 1.0, 0.0]]))
+    >>> round(float(lorentz.frechet_variance(x)), 12)
+    1.0
+    """
+    xp, (_, _, _, var), cc, dtype = _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet variance")
+    return finish(xp, var[..., 0, :] / cc if isinstance(cc, float) else var[..., 0, :] / cc[..., 0, :],
+                  dtype, False)

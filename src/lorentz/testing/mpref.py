@@ -373,3 +373,62 @@ def wrapped_normal_log_prob(z, mean, scale, c=1.0):
         gauss = (-mpf(n) / 2 * mp.log(2 * mp.pi) - mp.fsum(mp.log(a) for a in s)
                  - mp.fsum((a / b) ** 2 for a, b in zip(vs, s)) / 2)
         return gauss - (n - 1) * logdet
+
+
+def _boost_mp(X, B, sign):
+    """Lorentz boost along B (unit hyperboloid space parts): sign +1 takes o to B, -1 B to o."""
+    x0 = mp.sqrt(1 + _dot(X, X))
+    b0 = mp.sqrt(1 + _dot(B, B))
+    k = x0 + sign * _dot(B, X) / (b0 + 1)
+    return [a + sign * k * b for a, b in zip(X, B)]
+
+
+def frechet_mean(points, weights=None, c=1.0, tol=None):
+    """argmin_y sum_i w_i d^2(y, x_i), by Newton's method at DIGITS digits from the
+    centroid, to a step below 10**-(DIGITS - 15)."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        sc = mp.sqrt(c)
+        X = [[sc * t for t in _v(p)[1:]] for p in points]
+        ws = [mpf(1)] * len(X) if weights is None else _v(weights)
+        W = mp.fsum(ws)
+        n = len(X[0])
+        start = centroid(points, weights, float(c))
+        M = [sc * t for t in start[1:]]
+        tol = mpf(10) ** -(DIGITS - 15) if tol is None else tol
+        for _ in range(200):
+            g = [mpf(0)] * n
+            H = mp.zeros(n, n)
+            for w, P in zip(ws, X):
+                Q = _boost_mp(P, M, -1)
+                r = mp.sqrt(_dot(Q, Q))
+                d = mp.asinh(r)
+                l = [d / r * t for t in Q] if r else [mpf(0)] * n
+                f1 = d / mp.tanh(d) if d else mpf(1)
+                f2 = (1 - f1) / d ** 2 if d else mpf(-1) / 3
+                for i in range(n):
+                    g[i] += w * l[i] / W
+                    H[i, i] += w * f1 / W
+                    for j in range(n):
+                        H[i, j] += w * f2 * l[i] * l[j] / W
+            step = mp.lu_solve(H, mp.matrix(g))
+            s = [step[i] for i in range(n)]
+            sn = mp.sqrt(_dot(s, s))
+            Y = [(mp.sinh(sn) / sn if sn else 1) * t for t in s]
+            M = _boost_mp(Y, M, 1)
+            if sn < tol:
+                break
+        ms = [t / sc for t in M]
+        return [_time(ms, c)] + ms
+
+
+def frechet_gradient(mean, points, weights=None, c=1.0):
+    """sum_i w_i log_mean(x_i) / sum_i w_i (ambient, at the rounded ``mean``): minus half the
+    Riemannian gradient of the weighted mean squared distance."""
+    with mp.workdps(DIGITS):
+        c = _c(c)
+        p = _point(mean, c)
+        ws = [mpf(1)] * len(points) if weights is None else _v(weights)
+        logs = [_log_mp(p, _point(q, c), c) for q in points]
+        W = mp.fsum(ws)
+        return [mp.fsum(w * l[k] for w, l in zip(ws, logs)) / W for k in range(len(p))]
