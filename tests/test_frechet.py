@@ -131,7 +131,7 @@ def test_jax_jit_runs_max_iter_steps():
     x = lorentz.from_space(np.random.default_rng(2).standard_normal((4, 3)))
     f = jax.jit(lambda a: lorentz.frechet_mean(a, max_iter=4))
     np.testing.assert_allclose(np.asarray(f(jax.numpy.asarray(x))), lorentz.frechet_mean(x), rtol=1e-13)
-    g = jax.grad(lambda a: lorentz.frechet_variance(a, max_iter=4))(jax.numpy.asarray(x))
+    g = jax.jit(jax.grad(lambda a: lorentz.frechet_variance(a, max_iter=4)))(jax.numpy.asarray(x))
     assert np.all(np.isfinite(np.asarray(g)))
 
 
