@@ -39,6 +39,11 @@ def test_geodesic_accuracy(xp, data):
     ("float32", 1.0, _pt("float32", 1.0, 1000.0, 0.0), _pt("float32", 1.0, 1000.0, 0.001), 0.5),
     ("float64", 1.0, _pt("float64", 1.0, 20.0, 0.0), _pt("float64", 1.0, -20.0, 1e-3), 0.5),
     ("float64", 1.0, _pt("float64", 1.0, 284.6, 284.6, 26.7), _pt("float64", 1.0, 0.0, 0.0, 0.0), 1.0),
+    # far points whose geodesic passes near the origin: exp_y((1-t) log_y(x)) erred 5.8e-12
+    ("float64", 3.0, _pt("float64", 3.0, -958.49982738, 394.12371991, 78.10267173),
+     _pt("float64", 3.0, -2602.58790486, -992.51072464, -6268.11650319), 0.636556088924408),
+    ("float64", 1.0, _pt("float64", 1.0, 30.0, 1.0), _pt("float64", 1.0, -30.0, 2.0), -0.7),
+    ("float64", 1.0, _pt("float64", 1.0, 30.0, 1.0), _pt("float64", 1.0, -30.0, 2.0), 1.8),
 ])
 def test_geodesic_pinned(xp, case):
     check_case(xp, case)
