@@ -12,15 +12,16 @@ import sys
 import numpy as np
 
 sys.path.insert(0, "tests")
-from contract import BOUND, error, movement  # noqa: E402
-from test_busemann import textbook as busemann_textbook  # noqa: E402
-from test_centroid import textbook as centroid_textbook, tight_cluster  # noqa: E402
-from test_frechet import lou_et_al  # noqa: E402
-from test_hyperplanes import hyperbolic_cv_lorentz_mlr  # noqa: E402
-from test_pairwise_ops import hycoclip_oxy_angle_eval  # noqa: E402
+from contract import BOUND, error, movement
+from test_busemann import textbook as busemann_textbook
+from test_centroid import textbook as centroid_textbook
+from test_centroid import tight_cluster
+from test_frechet import lou_et_al
+from test_hyperplanes import hyperbolic_cv_lorentz_mlr
+from test_pairwise_ops import hycoclip_oxy_angle_eval
 
-import lorentz  # noqa: E402
-from lorentz.testing import mpref  # noqa: E402
+import lorentz
+from lorentz.testing import mpref
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 
@@ -164,7 +165,7 @@ def hard_cases():
         rows.append((f"exterior angle, |xs| = {x[i, 1]:g}, step {y[i, 2]:g} across (rad, absolute): HyCoCLIP's oxy_angle_eval",
                      error(theirs[i, i], ref, absolute=True), error(ours[i, i], ref, absolute=True)))
         ref = mpref.sqdist(x[i], y[i])
-        rows.append((f"squared Lorentzian distance, same pair: -2/c - 2<x,y>_L by GEMM", error(gemm[i, i], ref), error(sq[i, i], ref)))
+        rows.append(("squared Lorentzian distance, same pair: -2/c - 2<x,y>_L by GEMM", error(gemm[i, i], ref), error(sq[i, i], ref)))
     print("| case | public form | lorentz |")
     print("|---|---|---|")
     for case, theirs, ours in rows:

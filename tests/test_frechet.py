@@ -9,14 +9,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, target
-from mpmath import mp
-
-import lorentz
 from conftest import asarray
 from contract import BOUND, check
+from hypothesis import given, settings, target
+from mpmath import mp
+from test_centroid import point_sets, tight_cluster
+
+import lorentz
 from lorentz.testing import mpref
-from test_centroid import lift, point_sets, tight_cluster
 
 
 @settings(max_examples=8)
@@ -107,7 +107,7 @@ def test_implicit_gradient_matches_finite_differences_of_the_converged_mean():
     rng = np.random.default_rng(9)
     x = torch.tensor(lorentz.from_space(rng.standard_normal((5, 2)) * 2), requires_grad=True)
     w = torch.tensor(rng.uniform(0.2, 2, 5), requires_grad=True)
-    f = lambda a, b: lorentz.frechet_mean(a, b)[1:]  # noqa: E731
+    f = lambda a, b: lorentz.frechet_mean(a, b)[1:]
     assert torch.autograd.gradcheck(f, (x, w))
     assert torch.autograd.gradcheck(lambda a, b: lorentz.frechet_variance(a, b), (x, w))
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings, strategies as st, target
-
-import lorentz
 from conftest import asarray
 from contract import check
-from lorentz.testing import curvatures, mpref, point_pairs, to_numpy
+from hypothesis import given, settings, target
+from hypothesis import strategies as st
+
+import lorentz
+from lorentz.testing import curvatures, mpref, point_pairs
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 

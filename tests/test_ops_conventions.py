@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import load_backend
 
 import lorentz
-from conftest import load_backend
 from lorentz.testing import to_numpy
 
 rng = np.random.default_rng(16)

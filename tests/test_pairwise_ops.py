@@ -4,15 +4,14 @@ here) fail the same checks; gradients, NaN rows and errors by name."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st, target
-
-import lorentz
 from conftest import asarray
 from contract import check
+from hypothesis import given, settings, target
+from hypothesis import strategies as st
+
+import lorentz
 from lorentz.testing import curvatures, mpref, near_points, points, to_numpy
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
@@ -25,7 +24,7 @@ def row_sets(draw, fixed=False):
     dtype = draw(st.sampled_from(["float32", "float64"]))
     c = draw(curvatures())
     n = 3 if fixed else draw(st.integers(1, 4))
-    kw = dict(c=c, dtype=dtype, max_norm=MAX_NORM[dtype])
+    kw = {"c": c, "dtype": dtype, "max_norm": MAX_NORM[dtype]}
     xs = [draw(points(n, **kw)) for _ in range(2 if fixed else draw(st.integers(1, 3)))]
     ys = [draw(st.one_of(points(n, **kw), near_points(xs[draw(st.integers(0, len(xs) - 1))], c=c,
                                                       dtype=dtype)))

@@ -8,12 +8,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st, target
-
-import lorentz
 from conftest import asarray
 from contract import check
-from lorentz.testing import curvatures, mpref, near_points, points, to_numpy
+from hypothesis import given, settings, target
+from hypothesis import strategies as st
+
+import lorentz
+from lorentz.testing import curvatures, mpref, near_points, points
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 

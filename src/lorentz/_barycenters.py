@@ -6,8 +6,8 @@ import math
 
 from . import _reference as ref
 from ._backend import _broadcast, as_dtype, finish, is_concrete, prepare, to_work
-from ._params import vectors
 from ._boosts import boost
+from ._params import vectors
 from ._series import asinhc, dot, sinhc, sq, sqrt0
 
 
@@ -217,7 +217,7 @@ def frechet_ref(xs, w, c, *, xp, tol, max_iter):
     for steps in range(1, max_iter + 1):
         M, s, _ = _newton_step(Xs, ws, M, xp=xp)
         if is_concrete(s):
-            last = float(xp.max(xp.where(s == s, s, 0.0))) if s.size else 0.0
+            last = float(xp.max(xp.where(xp.isnan(s), 0.0, s))) if s.size else 0.0
             if last <= tol:
                 break
     M, _, var = _newton_step(X, w, _stop_gradient(xp, M), xp=xp)

@@ -42,8 +42,8 @@ def geodesic_ref(x, y, t, c, *, xp):
         if 0.0 <= t <= 1.0:
             return closed
         return _outside(x, y, t, c, xp=xp)
-    if is_concrete(inside) and bool(xp.all(inside | (t != t))):
-        return xp.where(t != t, t, closed)
+    if is_concrete(inside) and bool(xp.all(inside | xp.isnan(t))):
+        return xp.where(xp.isnan(t), t, closed)
     tout = xp.where(inside, 2.0, t)
     return xp.where(inside, closed, _outside(x, y, tout, c, xp=xp))
 

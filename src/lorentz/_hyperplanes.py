@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ._backend import compute_dtype, finish, flag, is_concrete, prepare, to_work
+from ._backend import finish, flag, is_concrete, prepare, to_work
 from ._params import vectors
 from ._series import dot, sinh, sq
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from . import _reference as ref
 from ._backend import _broadcast, check_fits, finish, flag, prepare, to_work
-from ._series import sq
 
 # float64 elements held by one block of pairs (rows x M x n): 32 MiB
 BLOCK = 1 << 22

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from . import _reference as ref
-from ._backend import _broadcast, as_dtype, finish, is_concrete, prepare, to_work
+from ._backend import _broadcast, finish, is_concrete, prepare, to_work
 from ._boosts import boost
 from ._params import vectors
 from ._series import sinhc, sq
