@@ -61,3 +61,41 @@ def test_the_same_values_under_jax_jit(name):
     f, args = OPS[name]
     jitted = np.asarray(jax.jit(f)(*[jax.numpy.asarray(a) for a in args]))
     np.testing.assert_allclose(jitted, f(*args), rtol=1e-13, atol=1e-15)
+
+
+ROWWISE = ["geodesic", "busemann", "hyperplane_dist", "mlr_logits", "wrapped_normal_sample",
+           "wrapped_normal_log_prob", "sqdist", "pairwise_sqdist", "pairwise_exterior_angle"]
+
+
+@pytest.mark.parametrize("name", ROWWISE)
+def test_a_nan_point_gives_nan_on_its_row_only(name):
+    f, args = OPS[name]
+    first = args[0].copy()
+    first[1, 2] = np.nan
+    out = np.asarray(f(first, *args[1:]))
+    rows = np.isnan(out.reshape(out.shape[0], -1))
+    assert rows[1].all() and not rows[[0, 2, 3]].any()
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_a_learnable_curvature_gets_a_finite_gradient(name):
+    torch = pytest.importorskip("torch")
+    _, args = OPS[name]
+    c = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    ts = [torch.tensor(a) for a in args]
+    out = {
+        "geodesic": lambda: lorentz.geodesic(*ts, 0.3, c=c),
+        "centroid": lambda: lorentz.centroid(*ts, c=c),
+        "frechet_mean": lambda: lorentz.frechet_mean(*ts, c=c),
+        "frechet_variance": lambda: lorentz.frechet_variance(*ts, c=c),
+        "busemann": lambda: lorentz.busemann(*ts, c=c),
+        "hyperplane_dist": lambda: lorentz.hyperplane_dist(*ts, c=c),
+        "mlr_logits": lambda: lorentz.mlr_logits(*ts, c=c),
+        "wrapped_normal_sample": lambda: lorentz.wrapped_normal_sample(*ts, c=c),
+        "wrapped_normal_log_prob": lambda: lorentz.wrapped_normal_log_prob(*ts, c=c),
+        "sqdist": lambda: lorentz.sqdist(*ts, c=c),
+        "pairwise_sqdist": lambda: lorentz.pairwise_sqdist(*ts, c=c),
+        "pairwise_exterior_angle": lambda: lorentz.pairwise_exterior_angle(*ts, c=c),
+    }[name]()
+    out.sum().backward()
+    assert c.grad is not None and torch.isfinite(c.grad)

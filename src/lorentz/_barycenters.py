@@ -148,7 +148,7 @@ def centroid(x, weights=None, *, c=1.0, axis=-2):
     """
     xp, xs, w, c, dtype = _prepare_set(x, weights, c, axis, "the centroid")
     ms = centroid_ref(xs, w, c, xp=xp)[..., 0, :]
-    return finish(xp, ref.from_space(ms, c if isinstance(c, float) else c[..., 0, :], xp=xp), dtype)
+    return finish(xp, ref.from_space(ms, c, xp=xp), dtype)  # c: a float or shape (1,)
 
 
 # ---------------------------------------------------------------- Fréchet mean
@@ -211,13 +211,13 @@ def frechet_ref(xs, w, c, *, xp, tol, max_iter):
     sc = math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
     X = sc * xs
     Xs, ws = _stop_gradient(xp, X), _stop_gradient(xp, w)
-    M = sc * centroid_ref(_stop_gradient(xp, xs), ws, c, xp=xp)
+    M = _stop_gradient(xp, sc * centroid_ref(_stop_gradient(xp, xs), ws, c, xp=xp))
     steps = 0
     last = math.inf
     for steps in range(1, max_iter + 1):
         M, s, _ = _newton_step(Xs, ws, M, xp=xp)
         if is_concrete(s):
-            last = float(xp.max(xp.where(xp.isnan(s), 0.0, s))) if s.size else 0.0
+            last = float(xp.max(xp.where(xp.isnan(s), 0.0, s))) if math.prod(s.shape) else 0.0
             if last <= tol:
                 break
     M, _, var = _newton_step(X, w, _stop_gradient(xp, M), xp=xp)
@@ -296,8 +296,7 @@ def frechet_mean(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=None):
     True
     """
     xp, (ms, _, _, _), cc, dtype = _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet mean")
-    return finish(xp, ref.from_space(ms[..., 0, :], cc if isinstance(cc, float) else cc[..., 0, :],
-                                     xp=xp), dtype)
+    return finish(xp, ref.from_space(ms[..., 0, :], cc, xp=xp), dtype)
 
 
 def frechet_variance(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=None):
@@ -322,5 +321,4 @@ def frechet_variance(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=None
     1.0
     """
     xp, (_, _, _, var), cc, dtype = _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet variance")
-    return finish(xp, var[..., 0, :] / cc if isinstance(cc, float) else var[..., 0, :] / cc[..., 0, :],
-                  dtype, False)
+    return finish(xp, var[..., 0, :] / cc, dtype, False)
