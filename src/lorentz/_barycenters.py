@@ -8,47 +8,25 @@ from . import _reference as ref
 from ._backend import _broadcast, as_dtype, finish, is_concrete, prepare, to_work
 from ._boosts import boost
 from ._params import vectors
-from ._series import asinhc, dot, sinhc, sq, sqrt0
+from ._series import asinhc, sinhc, sq, sqrt0
 
 
 def _sc(c, xp):
     return math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
 
 
-def _boost(xs, bs, c, *, xp):
-    """The points xs (..., N, n) seen from bs (..., 1, n): the Lorentz boost that takes b to
-    the origin, on the unit hyperboloid (coordinates times sqrt(c)). Returns (time, space).
-
-    Time: -c<x,b>_L = 1 + u, u from the cancellation-free form. Space:
-    X - B (X0 + 1 + u) / (B0 + 1), which for x near a far b is a difference of two numbers of
-    size |X|; written as D - B (u + X0 - B0) / (B0 + 1), D = X - B, X0 - B0 =
-    D.(X + B) / (X0 + B0), every part is formed from the difference D."""
-    sc = _sc(c, xp)
-    X, B = sc * xs, sc * bs
-    x0 = xp.sqrt(1.0 + sq(X, xp=xp))
-    b0 = xp.sqrt(1.0 + sq(B, xp=xp))
-    u = ref.cosh_minus_one(xs, bs, c, xp=xp)
-    D = X - B
-    dt = dot(D, X + B, xp=xp) / (x0 + b0)
-    return 1.0 + u, D - B * ((u + dt) / (b0 + 1.0))
-
-
-def _unboost(m0, ms, bs, c, *, xp):
-    """Inverse of _boost for a point (m0, ms) of the unit hyperboloid near the origin: the
-    space part (unscaled) of the point it is in the original frame."""
+def _centroid_from(xs, w, bs, c, *, xp):
+    """One pass: the normalised weighted sum in the frame where bs is the origin (the exact
+    boost, _boosts.boost; times sqrt(c): the unit hyperboloid). Time parts there are
+    -c<x,b>_L = 1 + u, u from the cancellation-free form."""
     sc = _sc(c, xp)
     B = sc * bs
-    b0 = xp.sqrt(1.0 + sq(B, xp=xp))
-    return (ms + B * (m0 + dot(B, ms, xp=xp) / (b0 + 1.0))) / sc
-
-
-def _centroid_from(xs, w, bs, c, *, xp):
-    """One pass: the normalised weighted sum in the frame where bs is the origin."""
-    t, s = _boost(xs, bs, c, xp=xp)
+    t = 1.0 + ref.cosh_minus_one(xs, bs, c, xp=xp)
+    s = boost(sc * xs, B, -1.0, xp=xp)
     a0 = xp.sum(w * t, axis=-2, keepdims=True)
     a = xp.sum(w * s, axis=-2, keepdims=True)
     k = xp.sqrt(a0 * a0 - sq(a, xp=xp))  # -<a,a>_L on the unit hyperboloid
-    return _unboost(a0 / k, a / k, bs, c, xp=xp)
+    return boost(a / k, B, 1.0, xp=xp) / sc
 
 
 def centroid_ref(xs, w, c, *, xp):
