@@ -146,7 +146,7 @@ def hard_cases():
         ref = mpref.busemann(x, v)
         with np.errstate(all="ignore"):
             theirs = error(busemann_textbook(x, v, 1.0), ref)
-        rows.append((f"Busemann at |xs| = {r:g} on the ray, {dtype}: log(x0 - xs.v)", theirs, error(lorentz.busemann(x, v), ref)))
+        rows.append((f"Busemann at space norm {r:g} on the ray, {dtype}: log(x0 - xs.v)", theirs, error(lorentz.busemann(x, v), ref)))
     a, z = np.array([6.0], np.float32), np.array([[1.0, 0.0]], np.float32)
     xs = np.array([math.sinh(6.001), 0.5])
     x = lift(xs, 1.0, "float32")
@@ -162,7 +162,7 @@ def hard_cases():
     sq = lorentz.pairwise_sqdist(x, y)
     for i in range(2):
         ref = mpref.exterior_angle(x[i], y[i])
-        rows.append((f"exterior angle, |xs| = {x[i, 1]:g}, step {y[i, 2]:g} across (rad, absolute): HyCoCLIP's oxy_angle_eval",
+        rows.append((f"exterior angle, space norm {x[i, 1]:g}, step {y[i, 2]:g} across (rad, absolute): HyCoCLIP's oxy_angle_eval",
                      error(theirs[i, i], ref, absolute=True), error(ours[i, i], ref, absolute=True)))
         ref = mpref.sqdist(x[i], y[i])
         rows.append(("squared Lorentzian distance, same pair: -2/c - 2<x,y>_L by GEMM", error(gemm[i, i], ref), error(sq[i, i], ref)))
