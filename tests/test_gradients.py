@@ -160,3 +160,21 @@ def test_sinh_gradient_at_zero():
     t = torch.tensor([0.0, -0.0, 0.5, -0.5], dtype=torch.float64, requires_grad=True)
     sinh(t, xp=torch).sum().backward()
     assert torch.allclose(t.grad, torch.cosh(t.detach()), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("implementation", ["reference", "numba"])
+def test_expmap_gradient_in_x_at_the_origin(implementation):
+    """exp_x(u) = cosh(t) x + sinhc(t) u is smooth in x at the origin, where t depends on x only
+    through (xs.us)^2: d/dxs of w.exp_x(u) there is cosh(t) (ws + w0 ys / y0). The split along
+    xs_hat has no direction at the origin, and its guards gave 0."""
+    torch = pytest.importorskip("torch")
+    u = np.array([[0.0, 0.3, -0.4, 0.2], [0.0, 0.0, 0.0, 0.0]])
+    x = torch.tensor(np.concatenate([np.ones((2, 1)), np.zeros((2, 3))], -1), requires_grad=True)
+    w = torch.tensor([[0.5, 1.0, -2.0, 0.25], [0.5, 1.0, -2.0, 0.25]], dtype=torch.float64)
+    y = lorentz.expmap(x, torch.tensor(u), implementation=implementation)
+    (g,) = torch.autograd.grad((w * y).sum(), [x])
+    t = np.linalg.norm(u[:, 1:], axis=-1, keepdims=True)
+    yv = y.detach().numpy()
+    want = np.cosh(t) * (w.numpy()[:, 1:] + w.numpy()[:, :1] * yv[:, 1:] / yv[:, :1])
+    np.testing.assert_allclose(g.numpy()[:, 1:], want, rtol=1e-14)
+    assert np.all(g.numpy()[:, 0] == 0)

@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
 
 OPS = ["dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle", "to_poincare",
-       "from_poincare"]
-PAIRS = ("dist", "exterior_angle")
+       "from_poincare", "expmap"]
+PAIRS = ("dist", "exterior_angle", "expmap")
 KWARGS = {"half_aperture": {"min_radius": 0.1}}
 
 
@@ -58,6 +58,9 @@ def inputs_for(op, case, dtype, c):
     if op == "expmap0":
         x = tangent_rows(dtype) if case == "hard" else np.concatenate(
             [0 * x[:, :1], x[:, 1:] / np.maximum(1.0, np.abs(x[:, 1:]).max() / 3)], -1)
+    if op == "expmap":  # the tangent vectors at x that reach y: tiny steps far out, zero steps,
+        # long steps back past the origin
+        y = np.asarray(lorentz.logmap(x.astype(np.float64), y.astype(np.float64), c=c)).astype(dtype)
     if op == "half_aperture" and case == "hard":  # inside, on and just outside the radius 2K
         rim = x[:3, 1:] / np.linalg.norm(x[:3, 1:].astype(np.float64), axis=1, keepdims=True)
         rim = rim * (0.2 / np.sqrt(c)) * np.array([[0.5], [1.0], [1.0 + 1e-6]])

@@ -15,6 +15,7 @@ from hypothesis import example, given, strategies as st
 from mpmath import mp
 
 import lorentz
+import lorentz.meru
 from accuracy import BOUND
 from conftest import AVAILABLE, asarray, load_backend
 from lorentz.testing import mpref, to_numpy
@@ -539,3 +540,71 @@ def test_masked_arrays_refused_by_name(impl):
         arg = {"expmap0": "u", "logmap0": "y", "pairwise_dist": "x"}.get(name, arg)
         with pytest.raises(TypeError, match=rf"^{arg} is a numpy masked array"):
             call()
+
+
+# ---------------------------------------------------------------- all pairs, projections
+
+
+def _pair_rows(c):
+    xs = [point(1e300 * GENERIC, c), point(1e155 * AXIS, c), point(1e-300 * OTHER, c),
+          point(0.3 * GENERIC, c)]
+    ys = [point(1e300 * GENERIC * (1 + 1e-9), c), point(0.7 * OTHER, c),
+          point(2e-300 * GENERIC, c), point(-1e155 * AXIS, c)]
+    return np.stack(xs), np.stack(ys)
+
+
+@pytest.mark.parametrize("backend", AVAILABLE)
+def test_pairwise_dist_to_the_radius(backend):
+    """All pairs at matrix-multiply speed, exact far out and next to the origin: the GEMM's u
+    overflows (or its bound is NaN) for rows past |xs| = 1e154, and those pairs are recomputed
+    by the square-free distance (pairwise_dist gave inf at |xs| = 1e300 on every library's
+    reference path; MERU's pairwise distance and inner product followed it)."""
+    xp = load_backend(backend)
+    c = 0.5
+    x, y = _pair_rows(c)
+    rows = slice(None) if backend != "jax" else [0, 1, 3]  # XLA flushes the subnormal rows
+    x = x[rows]
+    want = np.array([[float(mpref.dist(a, b, c)) for b in y] for a in x])
+    impls = ["reference", "numba", None] if backend == "numpy" else ["reference", None]
+    for impl in impls:
+        got = to_numpy(lorentz.pairwise_dist(asarray(xp, x), asarray(xp, y), c=c, implementation=impl))
+        assert np.all(np.abs(got - want) <= BOUND["float64"] * want), (impl, got, want)
+    got = to_numpy(lorentz.meru.pairwise_dist(asarray(xp, x[:, 1:]), asarray(xp, y[:, 1:]), curv=c))
+    assert np.all(np.abs(got - want) <= BOUND["float64"] * want), ("meru", got, want)
+    inner = to_numpy(lorentz.meru.pairwise_inner(asarray(xp, x[:, 1:]), asarray(xp, y[:, 1:]), curv=c))
+    with mp.workdps(DIGITS):  # time parts from the space parts, as MERU's functions take them
+
+        def time(a):
+            return mp.sqrt(1 / mp.mpf(c) + mp.fsum(mp.mpf(float(t)) ** 2 for t in a[1:]))
+
+        exact = [[float(mp.fsum(mp.mpf(float(s)) * mp.mpf(float(t)) for s, t in zip(a[1:], b[1:]))
+                        - time(a) * time(b)) for b in y] for a in x]
+    assert np.allclose(inner, exact, rtol=1e-12, atol=0), (inner, exact)
+
+
+@pytest.mark.parametrize("backend", AVAILABLE)
+def test_project_tangent_far_out(backend):
+    """u + c<x,u>_L x at |xs| = 1e200: x0 from the scaled norm (|xs|^2 overflows) and the time
+    part from xs / x0 where xs.us overflows; NaN there before."""
+    xp = load_backend(backend)
+    c = 1.0
+    x = point(1e200 * GENERIC, c)
+    u = np.array([0.0, 0.3, -0.2, 0.5])
+    got = to_numpy(lorentz.project_tangent(asarray(xp, x), asarray(xp, u), c=c))
+    assert not np.isnan(got).any(), got
+    with mp.workdps(DIGITS):
+        xm = [mp.mpf(float(t)) for t in x]
+        xu = -xm[0] * 0 + mp.fsum(a * mp.mpf(float(b)) for a, b in zip(xm[1:], u[1:]))
+        want = [mp.mpf(float(b)) + c * xu * a for a, b in zip(xm[1:], u[1:])]
+    finite = [abs(w) < MAX for w in want]
+    for g, w, f in zip(got[1:], want, finite):
+        assert (abs(g - float(w)) <= 1e-12 * abs(float(w))) if f else g == math.copysign(math.inf, w)
+
+
+def test_meru_loss_refuses_a_curvature_whose_reciprocal_overflows():
+    """curv = 1e-310 (subnormal): 1/curv overflows, so every point's x0 would be inf; refused
+    under MERU's name (it failed later, naming the library's c)."""
+    image = np.array([[0.1, 0.2], [0.3, -0.1]])
+    for curv in (1e-310, np.float64(1e-310), np.array([1e-310])):
+        with pytest.raises(ValueError, match="curv"):
+            lorentz.meru.meru_loss(image, image, curv=curv, logit_scale=10.0)

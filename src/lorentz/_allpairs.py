@@ -33,7 +33,8 @@ import math
 from array_api_compat import device as device_of
 
 from ._backend import compute_dtype
-from ._reference import cosh_minus_one, time
+from ._reference import _quiet, cosh_minus_one, scaled_distance, time
+from ._series import maybe
 
 # float64 elements of one (rows x M) tile: 32 MiB, the numba kernels' tile
 TILE = 1 << 22
@@ -118,7 +119,9 @@ def tile_dist(xs, x0, xg, right: Side, c, tolerance, out_dtype, *, xp):
     the GEMM's output is read once more only."""
     u = _matmul_t(xg, right.gemm, xp=xp)
     ymax = xp.max(right.x0, axis=-2, keepdims=True)  # (B, 1, 1)
-    cand = u < threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp)
+    # far out (x0 y0 past 2^512) T is NaN and a GEMM value may overflow: those pairs are
+    # recomputed too (so are NaN rows, which stay NaN)
+    cand = ~((u >= threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp)) & (u < math.inf))
     out = u if out_dtype is None else scaled_dist(u, out_dtype, xp=xp)
     return recompute(out, cand, xs, right.s, c, xp=xp, distance=out_dtype is not None)
 
@@ -179,8 +182,11 @@ def recompute(sd, cand, xs, ys, c, *, xp, distance=True):
     nb, r, m = sd.shape
 
     def step(sd, b, i, j, valid):
-        u = cosh_minus_one(gather(xs, b, i, xp=xp), gather(ys, b, j, xp=xp), c, xp=xp)[:, 0]
-        exact = scaled_dist(u, sd.dtype, xp=xp) if distance else u
+        a, e = gather(xs, b, i, xp=xp), gather(ys, b, j, xp=xp)
+        if distance:  # exact to the representable radius, where u itself may overflow
+            exact = xp.astype(scaled_distance(a, e, c, xp=xp)[:, 0], sd.dtype)
+        else:
+            exact = cosh_minus_one(a, e, c, xp=xp)[:, 0]
         if valid is None:
             sd[cand] = exact  # nonzero and the mask list pairs in the same (row-major) order
             return sd
@@ -196,7 +202,12 @@ def scaled_dist(u, out_dtype, *, xp):
     costs two of each (1.4x the time under jax). A GEMM value below 0 (a flagged pair, to be
     recomputed) gives 0, not a NaN; NaN stays NaN."""
     v = xp.clip(xp.astype(u, out_dtype) if u.dtype != out_dtype else u, min=0.0)
-    return xp.log1p(v + xp.sqrt(v * (v + 2.0)))
+    big = v > float(xp.finfo(out_dtype).max) ** 0.5 / 4.0  # where v (v + 2) overflows
+    if not maybe(big, xp=xp):
+        return xp.log1p(v + xp.sqrt(v * (v + 2.0)))
+    # there acosh(1 + v) = log 2 + log1p(v) - 1/(4 v^2), the last term far below an ulp
+    w = xp.where(big, 0.0, v)
+    return xp.where(big, math.log(2.0) + xp.log1p(v), xp.log1p(w + xp.sqrt(w * (w + 2.0))))
 
 
 def row_step(n_rows: int, m_rows: int) -> int:
@@ -206,6 +217,7 @@ def row_step(n_rows: int, m_rows: int) -> int:
 # ------------------------------------------------------------------ forward passes
 
 
+@_quiet
 def pairwise_dist(xs, ys, c, *, xp):
     """(B, N, M) distances in the dtype of xs from space parts (B, N, n), (B, M, n)."""
     dtype = xs.dtype
@@ -224,6 +236,7 @@ def pairwise_dist(xs, ys, c, *, xp):
     return blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=-2)
 
 
+@_quiet
 def neg_dist_lse(xs, ys, c, scale, *, xp):
     """Both log-sum-exps of the logits a = -scale d(x_i, y_j) for space parts (N, n), (M, n),
     streamed over tiles of rows of xs: (lse over j for each i, lse over i for each j, tile),
@@ -338,6 +351,7 @@ def _vdot(a, b, *, xp):
     return xp.vecdot(xp.reshape(a, (-1,)), xp.reshape(b, (-1,)))
 
 
+@_quiet
 def pairwise_dist_grads(gd, d, xs, ys, c, *, xp):
     """(gxs, gys, gc) of sum(gd * pairwise_dist(xs, ys, c)), in the work dtype, tile by tile."""
     left, right, work, tolerance = sides(xs, ys, c, xp=xp)
@@ -355,6 +369,7 @@ def pairwise_dist_grads(gd, d, xs, ys, c, *, xp):
     return gx, gy, gc
 
 
+@_quiet
 def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, tile, xs, ys, c, scale, *, xp):
     """(gxs, gys, gc, gscale) of sum(g_row * row_lse + g_col * col_lse) (see neg_dist_lse):
     each tile is recomputed (or ``tile`` reused, when neg_dist_lse kept its only one), its
@@ -433,6 +448,7 @@ KNN_ROWS = 1024
 KNN_TILE = 1 << 21
 
 
+@_quiet
 def knn_indices(qs, ks, k: int, c, *, xp):
     """Indices (N, k) of the k keys nearest each query, ascending, ties to the lower index;
     ranked by u (monotone in d: no logarithm per pair), tile by tile with a stable merge

@@ -27,12 +27,13 @@ NUMBA_MIN_WORK = {
     "from_poincare": 1,
     "expmap0": 1,
     "logmap0": 1,
+    "expmap": 1,
 }
 
 # operations whose numba kernels also serve torch CPU tensors (they have compiled backward
 # passes: lorentz._numba.torch_ops)
 NUMBA_TORCH_OPS = {"dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle",
-                   "to_poincare", "from_poincare"}
+                   "to_poincare", "from_poincare", "expmap"}
 
 # operations with Triton kernels (lorentz.meru.meru_loss dispatches on its own)
 TRITON_OPS = {"dist", "pairwise_dist", "knn", "expmap0", "logmap0"}

@@ -141,7 +141,7 @@ def logmap0(y, *, c=1.0, implementation=None):
     return finish(xp, ref.logmap0(y, c, xp=xp), dtype)
 
 
-def expmap(x, u, *, c=1.0):
+def expmap(x, u, *, c=1.0, implementation=None):
     r"""Exponential map :math:`\exp_x(u) = \cosh(t)\,x + \frac{\sinh t}{t}\,u`,
     :math:`t = \sqrt{c}\,|u|_L`.
 
@@ -154,6 +154,9 @@ def expmap(x, u, *, c=1.0):
         tangency).
     c : float or array
         Curvature is :math:`-c`.
+    implementation : {None, "reference", "numba"}
+        None picks the compiled numba kernel for numpy arrays and torch CPU tensors
+        (float32/float64, a Python float ``c``) when installed, else the array-API reference.
 
     Notes
     -----
@@ -177,7 +180,11 @@ def expmap(x, u, *, c=1.0):
     >>> round(float(lorentz.dist(x, lorentz.expmap(x, u))), 12)
     0.5
     """
-    xp, (x, u), c, dtype, _ = prepare(c, x=x, u=u)
+    xp, (x, u), c, dtype, batch = prepare(c, cast=False, x=x, u=u)
+    if select("expmap", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
+              getattr(x, "device", None)) == "numba":
+        return numba_ops(xp).expmap(x, u, c, dtype)
+    x, u = to_work(xp, x, u)
     return finish(xp, ref.expmap(x, u, c, xp=xp), dtype)
 
 

@@ -289,9 +289,9 @@ def project_tangent(x, u, c, *, xp):
     """Lorentz-orthogonal projection u + c<x,u>_L x; the time part is then re-derived from
     tangency, which holds it to rounding even where <x,u>_L itself cancels."""
     xs = x[..., 1:]
-    x0 = _time_plain(xs, c, xp=xp)
+    x0 = time(xs, c, xp=xp)  # far out (|xs| > 1.3e154) |xs|^2 overflows, x0 does not
     xu = dot(xs, u[..., 1:], xp=xp) - x0 * u[..., :1]
-    return _tangent_plain(xs, x0, u[..., 1:] + c * xu * xs, xp=xp)
+    return _tangent(xs, x0, u[..., 1:] + c * xu * xs, xp=xp)
 
 
 def _infinity(v, *, xp):
@@ -376,7 +376,12 @@ def dist0(x, c, *, xp):
 
 @_quiet
 def dist(x, y, c, *, xp):
-    xs, ys = x[..., 1:], y[..., 1:]
+    return scaled_distance(x[..., 1:], y[..., 1:], c, xp=xp) / _sqrt(c, xp=xp)
+
+
+def scaled_distance(xs, ys, c, *, xp):
+    """sqrt(c) d from space parts (kept last axis): acosh(1 + u) in the plain range, 2 asinh of
+    sinh(sqrt(c) d / 2) outside it (u overflows far out where d does not)."""
     nx, ny = sq(xs, xp=xp), sq(ys, xp=xp)
     odd = _odd_rows(c, xs, nx, ys, ny, xp=xp)
 
@@ -387,7 +392,7 @@ def dist(x, y, c, *, xp):
     def wide():
         return 2.0 * asinh0(_sinh_half_wide(xs, ys, c, xp=xp), xp=xp)
 
-    return select_rows(odd, plain, wide, xp=xp) / _sqrt(c, xp=xp)
+    return select_rows(odd, plain, wide, xp=xp)
 
 
 @_quiet
@@ -412,8 +417,10 @@ def expmap(x, u, c, *, xp):
     xs, us = x[..., 1:], u[..., 1:]
     nx, nu = sq(xs, xp=xp), sq(us, xp=xp)
     lim = limits(us, xp=xp)
+    # x at the origin too: the split along xs_hat has no direction there, and its guards gave
+    # the zero gradient in x where d exp_x(u) / dxs = cosh(t) (the wide form's flat rows)
     odd = _odd_rows(c, xs, nx, us, nu, xp=xp, far=False,
-                    extra=(c * nu > lim.t_big ** 2) | (c * nx > lim.far2))
+                    extra=(c * nu > lim.t_big ** 2) | (c * nx > lim.far2) | (nx == 0.0))
 
     def plain(safe):
         a, b, na = _zeros(odd, safe, (xs, us, nx), xp=xp)

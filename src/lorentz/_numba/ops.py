@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import math
 
 import array_api_compat.numpy as np_compat
 import numpy as np
 
 from .. import _reference as ref
-from . import backward as B, cones as C, kernels as K, models as M
+from . import backward as B, cones as C, kernels as K, maps as P, models as M
 
 # Tolerance on the GEMM-induced relative error of d before a pair is recomputed exactly:
 # well inside the accuracy bounds (2e-6 float32, 1e-12 float64) once float32's log (2e-7,
@@ -42,6 +44,10 @@ def _take(a: np.ndarray, dtype) -> np.ndarray:
     return a if a.dtype in _KERNEL_DTYPES else a.astype(dtype)
 
 
+# far-out rows overflow the GEMM's products and x0 y0; the epilogue recomputes those pairs
+_far_out_quiet = np.errstate(over="ignore", invalid="ignore")
+
+
 def _time64(xs: np.ndarray, c: float) -> np.ndarray:
     x = xs.astype(np.float64)
     return np.sqrt(1.0 / c + np.einsum("ij,ij->i", x, x))
@@ -58,6 +64,7 @@ def dist(x, y, c: float, dtype) -> np.ndarray:
     return out.reshape(shape)
 
 
+@_far_out_quiet
 def pairwise_dist(x, y, c: float, dtype) -> np.ndarray:
     x, y = _take(x, dtype), _take(y, dtype)
     xs, ys = _space(x), _space(y)
@@ -74,6 +81,7 @@ def pairwise_dist(x, y, c: float, dtype) -> np.ndarray:
     return out
 
 
+@_far_out_quiet
 def knn(queries, keys, k: int, c: float, dtype):
     queries, keys = _take(queries, dtype), _take(keys, dtype)
     qs, ks = _space(queries), _space(keys)
@@ -230,13 +238,47 @@ def exterior_angle_backward(x, y, c: float, grad):
     return gx.reshape(x.shape), gy.reshape(y.shape)
 
 
+def expmap(x, u, c: float, dtype) -> np.ndarray:
+    x, u = _take(x, dtype), _take(u, dtype)
+    if x.shape != u.shape:
+        x, u = np.broadcast_arrays(x, u)
+    xf, uf = _rows(x, u)
+    out = np.empty(xf.shape, dtype=dtype)
+    odd = np.empty(xf.shape[0], dtype=np.bool_)
+    P.expmap_rows(xf, uf, c, out, odd, xf.size < SERIAL_WORK)
+    if odd.any():  # far out, tiny or t past t_big: the reference's square-free form there
+        out[odd] = ref.expmap(_wide(xf[odd]), _wide(uf[odd]), c, xp=np_compat)
+    return out.reshape(x.shape)
+
+
+def expmap_backward(x, u, c: float, grad):
+    (xf, uf), g = _rows(x, u), grad.reshape(-1, grad.shape[-1])
+    gx, gu = np.empty(xf.shape, x.dtype), np.empty(uf.shape, u.dtype)
+    odd = np.empty(xf.shape[0], dtype=np.bool_)
+    P.expmap_grad_rows(xf, uf, g, c, gx, gu, odd, xf.size < SERIAL_WORK)
+    if odd.any():
+        gx[odd], gu[odd] = _reference_vjp(ref.expmap, (xf[odd], uf[odd]), c, g[odd])
+    return gx.reshape(x.shape), gu.reshape(u.shape)
+
+
 def _wide(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float64, copy=False)
 
 
 def _reference_vjp(f, args, c: float, grad):
     """The gradients of sum(grad * f(*args)) by torch's autograd through the reference: for the
-    few rows a compiled backward leaves to it (only torch tensors reach a backward pass)."""
+    few rows a compiled backward leaves to it (only torch tensors reach a backward pass). Run
+    on a worker thread: a custom operator's body runs with torch's autograd keys excluded from
+    dispatch, and that state is thread-local (autograd there recorded nothing: zeros)."""
+    return _autograd_thread().submit(_vjp, f, args, c, grad).result()
+
+
+@functools.cache
+def _autograd_thread():
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lorentz-vjp")
+
+
+def _vjp(f, args, c: float, grad):
     import torch
     from array_api_compat import array_namespace
 
@@ -245,6 +287,6 @@ def _reference_vjp(f, args, c: float, grad):
         out = f(*ts, c, xp=array_namespace(ts[0]))
         if not out.requires_grad:  # every row took a constant branch (the origin, say)
             return [np.zeros_like(a) for a in args]
-        grads = torch.autograd.grad(out.reshape(-1), ts, torch.from_numpy(_wide(grad)),
+        grads = torch.autograd.grad(out, ts, torch.from_numpy(_wide(grad)).reshape(out.shape),
                                     allow_unused=True)
     return [np.zeros_like(a) if g is None else g.numpy() for g in grads]

@@ -36,9 +36,9 @@ def _save_inputs(ctx, inputs, output):
 # ---------------------------------------------------------------- two-point operations
 
 
-def _binary(name, forward, backward):
+def _binary(name, forward, backward, out_shape=lambda shape: shape[:-1]):
     """An operator ``lorentz::numba_<name>`` of two ambient arrays of one shape (..., n+1) with
-    a result of shape (...), and its backward."""
+    a result of shape ``out_shape(x.shape)`` ((...) by default), and its backward."""
 
     @custom_op(f"lorentz::numba_{name}", mutates_args=())
     def op(x: torch.Tensor, y: torch.Tensor, c: float) -> torch.Tensor:
@@ -47,7 +47,7 @@ def _binary(name, forward, backward):
 
     @op.register_fake
     def _(x, y, c):
-        return x.new_empty(x.shape[:-1])
+        return x.new_empty(out_shape(x.shape))
 
     @custom_op(f"lorentz::numba_{name}_backward", mutates_args=())
     def op_backward(x: torch.Tensor, y: torch.Tensor, c: float,
@@ -73,6 +73,7 @@ def _binary(name, forward, backward):
 
 dist = _binary("dist", ops.dist, ops.dist_backward)
 exterior_angle = _binary("exterior_angle", ops.exterior_angle, ops.exterior_angle_backward)
+expmap = _binary("expmap", ops.expmap, ops.expmap_backward, lambda shape: shape)
 
 
 # ---------------------------------------------------------------- one-argument operations

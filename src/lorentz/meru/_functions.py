@@ -93,10 +93,12 @@ def pairwise_inner(x, y, curv=1.0):
     if not _curv_has_derivative(curv):
         d = lorentz.pairwise_dist(_point(x, curv), _point(y, curv), c=curv)
         s = curv**0.5 if isinstance(curv, (int, float)) else xp.sqrt(curv)
-        return -xp.cosh(s * d) / curv
+        with np.errstate(over="ignore"):  # -inf where the inner product itself overflows
+            return -xp.cosh(s * d) / curv
     fixed = _frozen(curv)  # the value's x and y derivatives at fixed curvature
     d = lorentz.pairwise_dist(_point(x, fixed), _point(y, fixed), c=fixed)
-    value = -xp.cosh(xp.sqrt(fixed) * d) / fixed
+    with np.errstate(over="ignore"):
+        value = -xp.cosh(xp.sqrt(fixed) * d) / fixed
     # time parts from the library (scaled, no overflow of |x|^2 before x0 itself overflows)
     x0 = _point(_frozen(x), fixed)[..., :1]
     y0 = xp.matrix_transpose(_point(_frozen(y), fixed)[..., :1])

@@ -90,6 +90,8 @@ def _scalar(name, value, xp):
         value = float(value)
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be finite and > 0, got {value}")
+        if name == "curv" and not math.isfinite(1.0 / value):  # points' x0 = sqrt(1/curv + ...)
+            raise ValueError(f"curv must be finite and > 0 with 1/curv finite, got {value}")
         return value
     try:
         size = math.prod(value.shape)
@@ -102,6 +104,9 @@ def _scalar(name, value, xp):
                          f"{tuple(value.shape)} and dtype {value.dtype}")
     if is_concrete(value) and not bool(xp.all(xp.isfinite(value) & (value > 0))):
         raise ValueError(f"{name} must be finite and > 0")
+    if name == "curv" and is_concrete(value) and not bool(
+            xp.all(value >= xp.finfo(value.dtype).smallest_normal)):
+        raise ValueError("curv must be finite and > 0 with 1/curv finite")
     return value
 
 
