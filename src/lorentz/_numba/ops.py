@@ -289,4 +289,4 @@ def _vjp(f, args, c: float, grad):
             return [np.zeros_like(a) for a in args]
         grads = torch.autograd.grad(out, ts, torch.from_numpy(_wide(grad)).reshape(out.shape),
                                     allow_unused=True)
-    return [np.zeros_like(a) if g is None else g.numpy() for g in grads]
+    return [np.zeros_like(a) if g is None else g.numpy() for a, g in zip(args, grads)]
