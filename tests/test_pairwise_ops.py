@@ -147,3 +147,22 @@ def test_bad_arguments_are_named():
             f(x.tolist(), x)
     with pytest.raises(TypeError, match="keepdim"):
         lorentz.sqdist(x, x, keepdim=1)
+
+
+def test_the_gemm_path_matches_every_pair_computed_exactly():
+    """pairwise_sqdist's GEMM with recomputed pairs against the exact form on every pair (the
+    path jax and batched inputs take); the diagonal of x against x is recomputed: exactly 0."""
+    import array_api_compat.numpy as npx
+
+    from lorentz._pairwise import _all_pairs, sqdist_ref
+
+    rng = np.random.default_rng(12)
+    x = lorentz.from_space(rng.standard_normal((200, 8)) * 30)
+    y = np.concatenate([lorentz.from_space(rng.standard_normal((100, 8)) * 30),
+                        lorentz.from_space(x[:100, 1:] + 1e-9)])  # near pairs far out
+    for a, b in ((x, y), (x, x), (x.astype(np.float32), y.astype(np.float32))):
+        got = lorentz.pairwise_sqdist(a, b, c=0.6)
+        want = _all_pairs(sqdist_ref, a[:, 1:].astype(np.float64), b[:, 1:].astype(np.float64), 0.6, xp=npx)
+        tol = 1e-12 if a.dtype == np.float64 else 2e-6
+        assert np.max(np.abs(got - want) / np.where(want > 0, want, 1.0)) <= tol
+    assert np.all(np.diag(lorentz.pairwise_sqdist(x, x)) == 0)
