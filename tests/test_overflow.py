@@ -614,3 +614,37 @@ def test_meru_loss_refuses_a_curvature_whose_reciprocal_overflows():
     for curv in (1e-310, np.float64(1e-310), np.array([1e-310])):
         with pytest.raises(ValueError, match="curv"):
             lorentz.meru.meru_loss(image, image, curv=curv, logit_scale=10.0)
+
+
+@pytest.mark.parametrize("backend", AVAILABLE)
+def test_knn_to_the_radius(backend):
+    """knn ranks by u = cosh(sqrt(c) d) - 1, which overflows for pairs far out: the numba
+    kernel's u -> d gave inf for u past 1e154, and the reference ranked every key at u = inf
+    alike (the three farthest for the nearest). Blocks whose u may overflow rank by d."""
+    xp = load_backend(backend)
+    c = 0.5
+    q = np.stack([point(1e300 * GENERIC, c), point(0.3 * OTHER, c)])
+    keys = np.stack([point(0.2 * GENERIC, c), point(1e300 * GENERIC * (1 + 1e-12), c),
+                     point(-0.4 * AXIS, c), point(1.5e300 * GENERIC, c), point(-1e300 * GENERIC, c)])
+    want = np.array([[float(mpref.dist(a, b, c)) for b in keys] for a in q])
+    order = np.argsort(want, axis=1, kind="stable")[:, :3]
+    impls = ["reference", "numba", None] if backend == "numpy" else ["reference", None]
+    for impl in impls:
+        d, i = lorentz.knn(asarray(xp, q), asarray(xp, keys), 3, c=c, implementation=impl)
+        np.testing.assert_array_equal(to_numpy(i), order, err_msg=str(impl))
+        got = to_numpy(d)
+        assert np.all(np.abs(got - np.take_along_axis(want, order, 1)) <= BOUND["float64"] * got), impl
+
+
+@pytest.mark.parametrize("impl", ["reference", "numba"])
+def test_float32_distances_past_89(impl):
+    """float32 results of the all-pairs GEMM path: 1 + w overflowed float32 once d > 89 (points
+    at |xs| = 1e20), giving inf where the distance is about 93."""
+    c = 1.0
+    gen = np.random.default_rng(5)
+    x = np.stack([point(r, c) for r in 1e20 * gen.normal(size=(2, 3))]).astype(np.float32)
+    y = np.stack([point(r, c) for r in 1e20 * gen.normal(size=(3, 3))]).astype(np.float32)
+    got = np.asarray(lorentz.pairwise_dist(x, y, c=c, implementation=impl))
+    want = np.array([[float(mpref.dist(a.astype(np.float64), b.astype(np.float64), c)) for b in y]
+                     for a in x])
+    assert np.all(np.abs(got - want) <= BOUND["float32"] * want), (got, want)

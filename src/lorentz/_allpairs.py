@@ -201,13 +201,15 @@ def scaled_dist(u, out_dtype, *, xp):
     terms, then log1p, exact at u ~ 0; one sqrt and one log a pair where 2 asinh(sqrt(u/2))
     costs two of each (1.4x the time under jax). A GEMM value below 0 (a flagged pair, to be
     recomputed) gives 0, not a NaN; NaN stays NaN."""
+    big = u > float(xp.finfo(out_dtype).max) ** 0.5 / 4.0  # where v (v + 2) overflows
+    far = maybe(big, xp=xp)
+    if far:  # there acosh(1 + u) = log 2 + log1p(u) - 1/(4 u^2), the last term below an ulp
+        logs = math.log(2.0) + xp.log1p(xp.where(big, u, 0.0))  # in u's dtype: u may not fit
+        logs = xp.astype(logs, out_dtype) if logs.dtype != out_dtype else logs
+        u = xp.where(big, 0.0, u)
     v = xp.clip(xp.astype(u, out_dtype) if u.dtype != out_dtype else u, min=0.0)
-    big = v > float(xp.finfo(out_dtype).max) ** 0.5 / 4.0  # where v (v + 2) overflows
-    if not maybe(big, xp=xp):
-        return xp.log1p(v + xp.sqrt(v * (v + 2.0)))
-    # there acosh(1 + v) = log 2 + log1p(v) - 1/(4 v^2), the last term far below an ulp
-    w = xp.where(big, 0.0, v)
-    return xp.where(big, math.log(2.0) + xp.log1p(v), xp.log1p(w + xp.sqrt(w * (w + 2.0))))
+    d = xp.log1p(v + xp.sqrt(v * (v + 2.0)))
+    return xp.where(big, logs, d) if far else d
 
 
 def row_step(n_rows: int, m_rows: int) -> int:
@@ -451,8 +453,8 @@ KNN_TILE = 1 << 21
 @_quiet
 def knn_indices(qs, ks, k: int, c, *, xp):
     """Indices (N, k) of the k keys nearest each query, ascending, ties to the lower index;
-    ranked by u (monotone in d: no logarithm per pair), tile by tile with a stable merge
-    (running best first)."""
+    ranked by u (monotone in d: no logarithm per pair; by sqrt(c) d for blocks of queries
+    whose u may overflow), tile by tile with a stable merge (running best first)."""
     work = compute_dtype(xp, getattr(qs, "device", None))
     # ranks as an exact sort up to one float32 ulp (the numba kernel's contract), 2e-13 in float64
     tolerance = 2.0**-23 if qs.dtype != xp.float64 else TOL64
@@ -460,13 +462,16 @@ def knn_indices(qs, ks, k: int, c, *, xp):
     rows = max(1, min(n_q, KNN_ROWS))
     cols = max(k, KNN_TILE // rows)
     left = Side(xp.expand_dims(qs, axis=0), c, xp=xp, work=work, left=True)
+    k0_max = xp.max(time(xp.astype(ks, work), c, xp=xp)) if n_k else 1.0
     out = []
     for r in range(0, n_q, rows):
         best_u = best_i = None
         q_rows = left.rows(r, r + rows)
+        # far out u = c x0 y0 - ... may overflow (ties at inf): ranked by sqrt(c) d there
+        keys = work if maybe(q_rows[1] * k0_max > 2.0**500, xp=xp) else None
         for col in range(0, n_k, cols):
             right = Side(xp.expand_dims(ks[col : min(col + cols, n_k), :], axis=0), c, xp=xp, work=work, left=False)
-            u = tile_dist(*q_rows, right, c, tolerance, None, xp=xp)
+            u = tile_dist(*q_rows, right, c, tolerance, keys, xp=xp)
             vals, idx = smallest_k(u[0, ...], min(k, u.shape[2]), xp=xp)
             idx = idx + col
             if best_u is not None:
