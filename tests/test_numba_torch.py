@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
 
 OPS = ["dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle", "to_poincare",
-       "from_poincare", "expmap"]
-PAIRS = ("dist", "exterior_angle", "expmap")
+       "from_poincare", "expmap", "logmap"]
+PAIRS = ("dist", "exterior_angle", "expmap", "logmap")
 KWARGS = {"half_aperture": {"min_radius": 0.1}}
 
 

@@ -422,10 +422,10 @@ def test_dist_gradient_far_and_tiny(impl, c):
 
 
 @pytest.mark.parametrize("op", ["dist", "dist0", "expmap0", "logmap0", "exterior_angle",
-                                "to_poincare", "expmap"])
+                                "to_poincare", "expmap", "logmap"])
 def test_compiled_backward_matches_the_reference(op):
-    """Every row far out or tiny: the kernels' own closed forms, or (exterior_angle, expmap)
-    the reference's gradient for the rows they leave to it (those were zero once)."""
+    """Every row far out or tiny: the kernels' own closed forms, or (exterior_angle, expmap,
+    logmap) the reference's gradient for the rows they leave to it (those were zero once)."""
     torch = pytest.importorskip("torch")
     c = 0.37
     x, y = _rows(c)
@@ -437,7 +437,7 @@ def test_compiled_backward_matches_the_reference(op):
     grads = {}
     for impl in ("numba", "reference"):
         args = [torch.tensor(u if op == "expmap0" else x, requires_grad=True)]
-        if op in ("dist", "exterior_angle", "expmap"):
+        if op in ("dist", "exterior_angle", "expmap", "logmap"):
             args.append(torch.tensor(y, requires_grad=True))
         out = getattr(lorentz, op)(*args, c=c, implementation=impl)
         w = torch.sin(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape) + 1.5

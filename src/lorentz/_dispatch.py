@@ -28,12 +28,13 @@ NUMBA_MIN_WORK = {
     "expmap0": 1,
     "logmap0": 1,
     "expmap": 1,
+    "logmap": 1,
 }
 
 # operations whose numba kernels also serve torch CPU tensors (they have compiled backward
 # passes: lorentz._numba.torch_ops)
 NUMBA_TORCH_OPS = {"dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle",
-                   "to_poincare", "from_poincare", "expmap"}
+                   "to_poincare", "from_poincare", "expmap", "logmap"}
 
 # operations with Triton kernels (lorentz.meru.meru_loss dispatches on its own)
 TRITON_OPS = {"dist", "pairwise_dist", "knn", "expmap0", "logmap0"}

@@ -188,7 +188,7 @@ def expmap(x, u, *, c=1.0, implementation=None):
     return finish(xp, ref.expmap(x, u, c, xp=xp), dtype)
 
 
-def logmap(x, y, *, c=1.0):
+def logmap(x, y, *, c=1.0, implementation=None):
     r"""Logarithmic map :math:`\log_x(y) = d(x,y)\, v/|v|_L`, :math:`v = y + c\langle x,y\rangle_L x`.
 
     Parameters
@@ -197,6 +197,9 @@ def logmap(x, y, *, c=1.0):
         Points (only the space parts are read).
     c : float or array
         Curvature is :math:`-c`.
+    implementation : {None, "reference", "numba"}
+        None picks the compiled numba kernel for numpy arrays and torch CPU tensors
+        (float32/float64, a Python float ``c``) when installed, else the array-API reference.
 
     Returns
     -------
@@ -217,7 +220,11 @@ def logmap(x, y, *, c=1.0):
     >>> round(float(lorentz.norm(lorentz.logmap(x, x))), 12)
     0.0
     """
-    xp, (x, y), c, dtype, _ = prepare(c, x=x, y=y)
+    xp, (x, y), c, dtype, batch = prepare(c, cast=False, x=x, y=y)
+    if select("logmap", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
+              getattr(x, "device", None)) == "numba":
+        return numba_ops(xp).logmap(x, y, c, dtype)
+    x, y = to_work(xp, x, y)
     return finish(xp, ref.logmap(x, y, c, xp=xp), dtype)
 
 

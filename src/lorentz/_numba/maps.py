@@ -1,8 +1,11 @@
-"""Compiled exponential map at any base point, forward and backward, for rows in the plain
-range of lorentz._reference.expmap (lengths whose squares are normal numbers, x not far out,
-t below t_big). Rows outside it are marked ``odd`` and finished by the host with the
-reference's square-free form (lorentz._numba.ops), so every row keeps the reference's accuracy.
+"""Compiled exponential and logarithmic maps at any base point, forward and backward, for rows
+in the plain range of lorentz._reference.expmap and .logmap (lengths whose squares are normal
+numbers, x not far out, t below t_big). Rows outside it are marked ``odd`` and finished by the
+host with the reference's square-free form (lorentz._numba.ops), so every row keeps the
+reference's accuracy.
 
+expmap
+------
 The forward pass is the reference's: with a = |xs|, xh = xs / a, b = us.xh and
 us_perp = us - b xh, y_s = R xh + sinhc(t) us_perp, t^2 = c |us_perp|^2 + (b / x0)^2, and
 R = a cosh t + sinhc(t) b formed without cancellation on either side of the origin
@@ -14,6 +17,28 @@ k = sinhc(t), bend(t) = (t cosh t - sinh t) / t^3 and w = us - (xs.us) xs / x0^2
 = us_perp + b / (c x0^2) xh (no cancellation), since t^2 = c (|us|^2 - (xs.us)^2 / x0^2):
     q = G.(k xs + bend(t) us),
     g_us = k G + c q w,        g_xs = cosh(t) G - c q (a b / x0^2) w.
+
+logmap
+------
+The forward pass is the reference's (lorentz._reference.logmap): u = cosh(delta) - 1 =
+-c<x,y>_L - 1 without cancellation (kernels._u_s), vs = (ys - xs) - u xs, and with
+s = sinh(delta) = sqrt(u) sqrt(u + 2) and f = delta / sinh(delta) = asinh(s) / s,
+w = f vs is the space part of log_x(y) and w0 = xs.w / x0 its time part (tangency).
+
+The backward pass is the vector-Jacobian product of (w, w0) as a function of (xs, ys) (neither
+time component is read). With the upstream gradient (g0, gs), H = gs + (g0 / x0) xs (w0
+depends on w), f'(u) = -bend(delta) f^3 (bend as for expmap0: (t cosh t - sinh t) / t^3, by its
+series near 0, so f'(0) = -1/3 with no 0/0), the weight of du is
+    k = f'(u) (H.vs) - f (H.xs) = -bend(delta) f^3 H.(ys - xs) - (1 + f) / (2 + u) (H.xs)
+(vs = (ys - xs) - u xs and u bend f^3 - f = -(1 + f) / (2 + u); the first form cancels by a
+factor of about delta for opposite points: 2.5e-14 of the gradient at |xs| = |ys| = 1e4), and
+    du/dxs = c (y0/x0 xs - ys) = c (D - (D.S) / ((x0 + y0) x0) xs),
+    du/dys = c (x0/y0 ys - xs) = c (-D + (D.S) / ((x0 + y0) y0) ys),   D = xs - ys, S = xs + ys,
+    g_ys = f H + k du/dys,
+    g_xs = -(1 + u) f H + k du/dxs + (g0 / x0) (w - (w0 / x0) xs).
+du/dxs is formed as dist's backward forms it (backward._dist_grad_row): zero at x == y with no
+cancellation for near pairs, and by backward._pull where its two terms cancel (a radial pair
+far out). At x == y: u = 0, vs = 0, so g_xs = -H and g_ys = H.
 """
 
 from __future__ import annotations
@@ -23,9 +48,9 @@ import math
 import numba as nb
 import numpy as np
 
-from .backward import _expmap0_bend
+from .backward import _expmap0_bend, _pull
 from .cones import _tiny
-from .kernels import _OPTS, FAR2, T_BIG, _odd, _space_sq
+from .kernels import _OPTS, FAR2, T_BIG, _odd, _space_sq, _u_s
 
 
 @nb.njit(inline="always", **_OPTS)
@@ -151,3 +176,138 @@ def expmap_grad_rows(x, u, g, c, gx, gu, odd, serial):
     else:
         for i in nb.prange(x.shape[0]):
             _expmap_grad_row(i, x, u, g, c, gx, gu, odd)
+
+
+# ---------------------------------------------------------------- logmap
+
+
+@nb.njit(inline="always", **_OPTS)
+def _logmap_odd(x, y, c, nx, ny):
+    """Whether a row leaves the plain range (lorentz._reference._odd_rows(c, xs, nx, ys, ny),
+    conservatively). NaN rows are not odd: they stay NaN here."""
+    return _odd(nx, ny, c, x[1:], y[1:]) or _tiny(nx, x) or _tiny(ny, y)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _logmap_parts(x, y, c):
+    """(u, s, f) of one plain row: u = cosh(delta) - 1, s = sinh(delta), f = delta / s. s from u
+    as sqrt(u) sqrt(u + 2): u (u + 2) is subnormal for pairs 1e-154 apart."""
+    u = _u_s(x[1:], y[1:], c)[0]
+    s = math.sqrt(u) * math.sqrt(u + 2.0)
+    f = math.asinh(s) / s if s != 0.0 else 1.0  # NaN stays NaN
+    return u, s, f
+
+
+@nb.njit(inline="always", **_OPTS)
+def _logmap_row(i, x, y, c, out, odd):
+    xr, yr = x[i], y[i]
+    nx = _space_sq(xr)
+    odd[i] = _logmap_odd(xr, yr, c, nx, _space_sq(yr))
+    if odd[i]:
+        return
+    u, s, f = _logmap_parts(xr, yr, c)
+    p = 0.0
+    for j in range(1, xr.shape[0]):
+        a = np.float64(xr[j])
+        w = f * ((np.float64(yr[j]) - a) - u * a)
+        out[i, j] = w
+        p += a * w
+    out[i, 0] = p / math.sqrt(1.0 / c + nx)
+
+
+@nb.njit(parallel=True, **_OPTS)
+def logmap_rows(x, y, c, out, odd, serial):
+    """out[i] = log_x[i](y[i]) (ambient rows); odd[i] marks rows left to the host."""
+    if serial:
+        for i in range(x.shape[0]):
+            _logmap_row(i, x, y, c, out, odd)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _logmap_row(i, x, y, c, out, odd)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _logmap_grad_row(i, x, y, g, c, gx, gy, odd):
+    xr, yr, gr = x[i], y[i], g[i]
+    n = xr.shape[0]
+    nx = _space_sq(xr)
+    ny = _space_sq(yr)
+    odd[i] = _logmap_odd(xr, yr, c, nx, ny)
+    gx[i, 0] = 0.0
+    gy[i, 0] = 0.0
+    if odd[i]:
+        return
+    u, s, f = _logmap_parts(xr, yr, c)
+    x0 = math.sqrt(1.0 / c + nx)
+    y0 = math.sqrt(1.0 / c + ny)
+    g0 = np.float64(gr[0]) / x0
+    hd = 0.0  # H.(ys - xs)
+    hx = 0.0  # H.xs
+    p = 0.0  # xs.vs
+    ds = 0.0  # D.S
+    nd = 0.0  # |D|^2
+    for j in range(1, n):
+        a = np.float64(xr[j])
+        b = np.float64(yr[j])
+        v = (b - a) - u * a
+        h = np.float64(gr[j]) + g0 * a
+        hd += h * (b - a)
+        hx += h * a
+        p += a * v
+        ds += (a - b) * (a + b)
+        nd += (a - b) * (a - b)
+    cw = -c * (_expmap0_bend(math.asinh(s)) * f * f * f * hd + (1.0 + f) / (2.0 + u) * hx)  # c k
+    lean = g0 * (f * p / x0) / x0  # (g0 / x0) (w0 / x0)
+    kx = ds / ((x0 + y0) * x0)
+    ky = ds / ((x0 + y0) * y0)
+    rx = 0.0  # |du/dxs / c|^2 per side, against the squares of its terms
+    ry = 0.0
+    for j in range(1, n):
+        a = np.float64(xr[j])
+        b = np.float64(yr[j])
+        vx = (a - b) - kx * a
+        vy = (b - a) + ky * b
+        rx += vx * vx
+        ry += vy * vy
+        h = f * (np.float64(gr[j]) + g0 * a)
+        w = f * ((b - a) - u * a)
+        gx[i, j] = (g0 * w - lean * a - (1.0 + u) * h) + cw * vx
+        gy[i, j] = h + cw * vy
+    pull_x = rx < 2.0 ** -20 * (nd + kx * kx * nx)
+    pull_y = ry < 2.0 ** -20 * (nd + ky * ky * ny)
+    if pull_x or pull_y:
+        _logmap_grad_pulled(xr, yr, gr, c, u, f, g0, lean, cw, kx, ky, pull_x, pull_y,
+                            gx[i], gy[i])
+
+
+@nb.njit(**_OPTS)  # not inlined: rarely taken (a radial pair far out)
+def _logmap_grad_pulled(xr, yr, gr, c, u, f, g0, lean, cw, kx, ky, pull_x, pull_y, gxr, gyr):
+    """_logmap_grad_row's result again, with c k du/dxs (pull_x) or c k du/dys (pull_y) formed
+    by backward._pull, where the plain difference of its two terms cancelled; in float64 up to
+    the one rounding of the sum (gxr, gyr may be float32)."""
+    n = xr.shape[0]
+    px = np.empty(n - 1)
+    py = np.empty(n - 1)
+    if pull_x:
+        _pull(xr[1:], yr[1:], c, cw, px)
+    if pull_y:
+        _pull(yr[1:], xr[1:], c, cw, py)
+    for j in range(1, n):
+        a = np.float64(xr[j])
+        b = np.float64(yr[j])
+        h = f * (np.float64(gr[j]) + g0 * a)
+        w = f * ((b - a) - u * a)
+        du_x = px[j - 1] if pull_x else cw * ((a - b) - kx * a)
+        du_y = py[j - 1] if pull_y else cw * ((b - a) + ky * b)
+        gxr[j] = (g0 * w - lean * a - (1.0 + u) * h) + du_x
+        gyr[j] = h + du_y
+
+
+@nb.njit(parallel=True, **_OPTS)
+def logmap_grad_rows(x, y, g, c, gx, gy, odd, serial):
+    if serial:
+        for i in range(x.shape[0]):
+            _logmap_grad_row(i, x, y, g, c, gx, gy, odd)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _logmap_grad_row(i, x, y, g, c, gx, gy, odd)

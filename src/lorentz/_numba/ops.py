@@ -261,6 +261,29 @@ def expmap_backward(x, u, c: float, grad):
     return gx.reshape(x.shape), gu.reshape(u.shape)
 
 
+def logmap(x, y, c: float, dtype) -> np.ndarray:
+    x, y = _take(x, dtype), _take(y, dtype)
+    if x.shape != y.shape:
+        x, y = np.broadcast_arrays(x, y)
+    xf, yf = _rows(x, y)
+    out = np.empty(xf.shape, dtype=dtype)
+    odd = np.empty(xf.shape[0], dtype=np.bool_)
+    P.logmap_rows(xf, yf, c, out, odd, xf.size < SERIAL_WORK)
+    if odd.any():  # far out, huge or tiny: the reference's square-free form there
+        out[odd] = ref.logmap(_wide(xf[odd]), _wide(yf[odd]), c, xp=np_compat)
+    return out.reshape(x.shape)
+
+
+def logmap_backward(x, y, c: float, grad):
+    (xf, yf), g = _rows(x, y), grad.reshape(-1, grad.shape[-1])
+    gx, gy = np.empty(xf.shape, x.dtype), np.empty(yf.shape, y.dtype)
+    odd = np.empty(xf.shape[0], dtype=np.bool_)
+    P.logmap_grad_rows(xf, yf, g, c, gx, gy, odd, xf.size < SERIAL_WORK)
+    if odd.any():
+        gx[odd], gy[odd] = _reference_vjp(ref.logmap, (xf[odd], yf[odd]), c, g[odd])
+    return gx.reshape(x.shape), gy.reshape(y.shape)
+
+
 def _wide(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float64, copy=False)
 

@@ -74,6 +74,7 @@ def _binary(name, forward, backward, out_shape=lambda shape: shape[:-1]):
 dist = _binary("dist", ops.dist, ops.dist_backward)
 exterior_angle = _binary("exterior_angle", ops.exterior_angle, ops.exterior_angle_backward)
 expmap = _binary("expmap", ops.expmap, ops.expmap_backward, lambda shape: shape)
+logmap = _binary("logmap", ops.logmap, ops.logmap_backward, lambda shape: shape)
 
 
 # ---------------------------------------------------------------- one-argument operations
