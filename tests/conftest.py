@@ -87,3 +87,15 @@ def _own_seed(request):
             g.bit_generator.state = np.random.default_rng(seed).bit_generator.state
         elif hasattr(g, "manual_seed"):
             g.manual_seed(seed)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_jax():
+    """Each executable jax compiles holds memory maps, and a process may have 65,530: one run of
+    every test module's shapes came near it (LLVM then fails with 'Cannot allocate memory').
+    Released after each module; the next one compiles what it uses again."""
+    yield
+    import sys
+
+    if "jax" in sys.modules:
+        sys.modules["jax"].clear_caches()

@@ -595,7 +595,7 @@ def _flushed(v):
     """v with its subnormal components replaced by zeros of the same sign (XLA's view of it)."""
     if not isinstance(v, np.ndarray) or v.dtype.kind != "f":
         return v
-    return np.where(np.abs(v) < np.finfo(v.dtype).tiny, v * 0.0, v)
+    return np.where(np.abs(v) < np.finfo(v.dtype).tiny, np.copysign(np.zeros_like(v), v), v)
 
 
 def run(case: Case, backends=BACKENDS) -> list[Outcome]:
