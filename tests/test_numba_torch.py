@@ -155,7 +155,9 @@ def test_operators_pass_opcheck():
                      (ops.numba_half_aperture.default, (x, 0.7, 0.1)),
                      (ops.numba_exterior_angle.default, (x, y, 0.7)),
                      (ops.numba_to_poincare.default, (x, 0.7)),
-                     (ops.numba_from_poincare.default, (x[:, 1:] / 10, 0.7))):
+                     (ops.numba_from_poincare.default, (x[:, 1:] / 10, 0.7)),
+                     (ops.numba_expmap.default, (x, (x / 3).detach().requires_grad_(), 0.7)),
+                     (ops.numba_logmap.default, (x, y, 0.7))):
         torch.library.opcheck(op, args)
 
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from .kernels import _OPTS, _space_norm
 
-
 # ---------------------------------------------------------------- Poincare ball
 
 

@@ -10,7 +10,11 @@ import array_api_compat.numpy as np_compat
 import numpy as np
 
 from .. import _reference as ref
-from . import backward as B, cones as C, kernels as K, maps as P, models as M
+from . import backward as B
+from . import cones as C
+from . import kernels as K
+from . import maps as P
+from . import models as M
 
 # Tolerance on the GEMM-induced relative error of d before a pair is recomputed exactly:
 # well inside the accuracy bounds (2e-6 float32, 1e-12 float64) once float32's log (2e-7,
@@ -215,73 +219,58 @@ def from_poincare_backward(p, c: float, grad):
     return _launch_grad(M.from_poincare_grad_rows, p, grad, c)
 
 
-def exterior_angle(x, y, c: float, dtype) -> np.ndarray:
-    x, y = _take(x, dtype), _take(y, dtype)
-    if x.shape != y.shape:
-        x, y = np.broadcast_arrays(x, y)
-    (xf, yf) = _rows(x, y)
-    out = np.empty(xf.shape[0], dtype=dtype)
-    odd = np.empty(xf.shape[0], dtype=np.bool_)
-    C.exterior_angle_rows(xf, yf, c, out, odd, xf.size < SERIAL_WORK)
-    if odd.any():  # far out or tiny: the reference's square-free form, on those rows only
-        out[odd] = ref.exterior_angle(_wide(xf[odd]), _wide(yf[odd]), c, xp=np_compat)[:, 0]
-    return out.reshape(x.shape[:-1])
-
-
-def exterior_angle_backward(x, y, c: float, grad):
-    (xf, yf), g = _rows(x, y), grad.reshape(-1)
-    gx, gy = np.empty(xf.shape, x.dtype), np.empty(yf.shape, y.dtype)
-    odd = np.empty(xf.shape[0], dtype=np.bool_)
-    C.exterior_angle_grad_rows(xf, yf, g, c, gx, gy, odd, xf.size < SERIAL_WORK)
-    if odd.any():
-        gx[odd], gy[odd] = _reference_vjp(ref.exterior_angle, (xf[odd], yf[odd]), c, g[odd])
-    return gx.reshape(x.shape), gy.reshape(y.shape)
-
-
-def expmap(x, u, c: float, dtype) -> np.ndarray:
-    x, u = _take(x, dtype), _take(u, dtype)
-    if x.shape != u.shape:
-        x, u = np.broadcast_arrays(x, u)
-    xf, uf = _rows(x, u)
-    out = np.empty(xf.shape, dtype=dtype)
-    odd = np.empty(xf.shape[0], dtype=np.bool_)
-    P.expmap_rows(xf, uf, c, out, odd, xf.size < SERIAL_WORK)
-    if odd.any():  # far out, tiny or t past t_big: the reference's square-free form there
-        out[odd] = ref.expmap(_wide(xf[odd]), _wide(uf[odd]), c, xp=np_compat)
-    return out.reshape(x.shape)
-
-
-def expmap_backward(x, u, c: float, grad):
-    (xf, uf), g = _rows(x, u), grad.reshape(-1, grad.shape[-1])
-    gx, gu = np.empty(xf.shape, x.dtype), np.empty(uf.shape, u.dtype)
-    odd = np.empty(xf.shape[0], dtype=np.bool_)
-    P.expmap_grad_rows(xf, uf, g, c, gx, gu, odd, xf.size < SERIAL_WORK)
-    if odd.any():
-        gx[odd], gu[odd] = _reference_vjp(ref.expmap, (xf[odd], uf[odd]), c, g[odd])
-    return gx.reshape(x.shape), gu.reshape(u.shape)
-
-
-def logmap(x, y, c: float, dtype) -> np.ndarray:
+def _pair_rows(kernel, reference, x, y, c: float, dtype, out_cols):
+    """Rows of two ambient arrays through a forward row kernel that marks the rows outside its
+    plain range (huge, tiny, far out) as odd; those are finished by the reference's square-free
+    form, so every row has the reference's accuracy. out_cols None: one value a row."""
     x, y = _take(x, dtype), _take(y, dtype)
     if x.shape != y.shape:
         x, y = np.broadcast_arrays(x, y)
     xf, yf = _rows(x, y)
-    out = np.empty(xf.shape, dtype=dtype)
+    out = np.empty(xf.shape[:1] if out_cols is None else (xf.shape[0], out_cols), dtype=dtype)
     odd = np.empty(xf.shape[0], dtype=np.bool_)
-    P.logmap_rows(xf, yf, c, out, odd, xf.size < SERIAL_WORK)
-    if odd.any():  # far out, huge or tiny: the reference's square-free form there
-        out[odd] = ref.logmap(_wide(xf[odd]), _wide(yf[odd]), c, xp=np_compat)
-    return out.reshape(x.shape)
+    kernel(xf, yf, c, out, odd, xf.size < SERIAL_WORK)
+    if odd.any():
+        wide = reference(_wide(xf[odd]), _wide(yf[odd]), c, xp=np_compat)
+        out[odd] = wide[:, 0] if out_cols is None else wide
+    return out.reshape(x.shape[:-1] if out_cols is None else x.shape)
+
+
+def _pair_rows_backward(kernel, reference, x, y, c: float, grad):
+    """The backward pass of _pair_rows: the kernel's closed form, and for its odd rows torch's
+    autograd through the reference."""
+    (xf, yf) = _rows(x, y)
+    g = grad.reshape(xf.shape[0], -1) if grad.ndim == x.ndim else grad.reshape(-1)
+    gx, gy = np.empty(xf.shape, x.dtype), np.empty(yf.shape, y.dtype)
+    odd = np.empty(xf.shape[0], dtype=np.bool_)
+    kernel(xf, yf, g, c, gx, gy, odd, xf.size < SERIAL_WORK)
+    if odd.any():
+        gx[odd], gy[odd] = _reference_vjp(reference, (xf[odd], yf[odd]), c, g[odd])
+    return gx.reshape(x.shape), gy.reshape(y.shape)
+
+
+def exterior_angle(x, y, c: float, dtype) -> np.ndarray:
+    return _pair_rows(C.exterior_angle_rows, ref.exterior_angle, x, y, c, dtype, None)
+
+
+def exterior_angle_backward(x, y, c: float, grad):
+    return _pair_rows_backward(C.exterior_angle_grad_rows, ref.exterior_angle, x, y, c, grad)
+
+
+def expmap(x, u, c: float, dtype) -> np.ndarray:
+    return _pair_rows(P.expmap_rows, ref.expmap, x, u, c, dtype, x.shape[-1])
+
+
+def expmap_backward(x, u, c: float, grad):
+    return _pair_rows_backward(P.expmap_grad_rows, ref.expmap, x, u, c, grad)
+
+
+def logmap(x, y, c: float, dtype) -> np.ndarray:
+    return _pair_rows(P.logmap_rows, ref.logmap, x, y, c, dtype, x.shape[-1])
 
 
 def logmap_backward(x, y, c: float, grad):
-    (xf, yf), g = _rows(x, y), grad.reshape(-1, grad.shape[-1])
-    gx, gy = np.empty(xf.shape, x.dtype), np.empty(yf.shape, y.dtype)
-    odd = np.empty(xf.shape[0], dtype=np.bool_)
-    P.logmap_grad_rows(xf, yf, g, c, gx, gy, odd, xf.size < SERIAL_WORK)
-    if odd.any():
-        gx[odd], gy[odd] = _reference_vjp(ref.logmap, (xf[odd], yf[odd]), c, g[odd])
-    return gx.reshape(x.shape), gy.reshape(y.shape)
+    return _pair_rows_backward(P.logmap_grad_rows, ref.logmap, x, y, c, grad)
 
 
 def _wide(a: np.ndarray) -> np.ndarray:
