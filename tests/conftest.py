@@ -11,17 +11,26 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "default",
-    max_examples=int(os.environ.get("LORENTZ_EXAMPLES", "100")),
+# Two hypothesis profiles, chosen by LORENTZ_HYPOTHESIS_PROFILE, else "ci" where the CI variable
+# is set (.ci/run sets it) and "dev" elsewhere. LORENTZ_EXAMPLES overrides either's examples.
+_COMMON = dict(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
     print_blob=True,
-    # CI replays one fixed hunt, so a run on a fresh machine is the run seen before pushing;
-    # elsewhere every run hunts afresh and keeps what it finds in the example database
-    derandomize=bool(os.environ.get("CI")),
 )
-settings.load_profile("default")
+# ci: the full depth; it replays one fixed hunt, so a run on a fresh machine is the run seen
+# before pushing
+settings.register_profile(
+    "ci", max_examples=int(os.environ.get("LORENTZ_EXAMPLES", "100")), derandomize=True, **_COMMON
+)
+# dev: a tenth of the examples for a quick local run; every run hunts afresh and keeps what it
+# finds in the example database (tests that set max_examples themselves keep their count)
+settings.register_profile(
+    "dev", max_examples=int(os.environ.get("LORENTZ_EXAMPLES", "10")), derandomize=False, **_COMMON
+)
+settings.load_profile(
+    os.environ.get("LORENTZ_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 BACKENDS = ["numpy", "torch", "jax", "array_api_strict", "cupy"]
 # every backend but cupy is installed by the test extra; a missing one is an error, not a skip

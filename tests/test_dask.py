@@ -83,6 +83,7 @@ def _peak_rss_bytes() -> int:
     return int(line.split()[1]) * 1024
 
 
+@pytest.mark.slow
 def test_local_cluster_dataset_larger_than_worker_memory():
     limit = 600 * 2**20
     rows, dim, chunk = 6_000_000, 15, 200_000  # 768 MB of float64 points, 6 MB chunks

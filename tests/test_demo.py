@@ -17,6 +17,8 @@ from lorentz import wordnet
 from lorentz.demo import main
 from lorentz.demo.reconstruction import mean_rank_and_map
 
+pytestmark = pytest.mark.slow
+
 
 def test_mammal_closure_counts():
     names, edges = wordnet.load("mammals")

@@ -132,6 +132,7 @@ def test_jax_jit(op):
     np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", list(OPS))
 def test_torch_compile_fullgraph(op):
     torch._dynamo.reset()
@@ -142,6 +143,7 @@ def test_torch_compile_fullgraph(op):
     torch.testing.assert_close(compiled, eager, rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_torch_compile_inductor_dist_and_expmap0():
     """The default backend (inductor, generated C++) on the two hottest operations."""
     torch._dynamo.reset()

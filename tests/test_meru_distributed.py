@@ -15,6 +15,8 @@ from test_meru import TinyImage, TinyText  # noqa: E402
 
 from lorentz.meru import MERUHead  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 B = 4  # per process
 
 

@@ -161,6 +161,7 @@ def test_operators_pass_opcheck():
         torch.library.opcheck(op, args)
 
 
+@pytest.mark.slow
 def test_torch_compile_fullgraph():
     torch._dynamo.reset()
     x, y = (torch.tensor(a[:6], dtype=torch.float32) for a in inputs("random", np.float32, 1.0))

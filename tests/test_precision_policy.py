@@ -155,6 +155,7 @@ def test_half_knn(monkeypatch):
     assert torch.all((d.double() - d_ref).abs() <= 0.63 * torch.finfo(BF16).eps * d_ref)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme, dtype", [("split", F32), ("half", BF16)])
 def test_opcheck_and_compile_by_scheme(monkeypatch, scheme, dtype):
     """The mixed schemes inside the same torch operators: opcheck (fake tensors, autograd
@@ -231,6 +232,7 @@ def test_half_emulation(dtype, far):
 # ------------------------------------------------------------------ cubins
 
 
+@pytest.mark.slow
 def test_mixed_kernels_compile_for_a_gpu_without_float64():
     """The interpreter runs any Python: compile the split and half variants to cubins for
     sm_86 (A10, RTX 30: the split scheme's cards), which needs no GPU. Every architecture of

@@ -308,6 +308,7 @@ def test_opcheck():
         torch.library.opcheck(op, args)
 
 
+@pytest.mark.slow
 def test_torch_compile_fullgraph():
     backend = "inductor" if DEVICE == "cuda" else "aot_eager"  # inductor needs a GPU for triton
     x, y = (tensor(a) for a in inputs("random", np.float32, 1.0))
@@ -361,6 +362,7 @@ def test_without_gpu_or_interpreter_the_other_implementations_work():
     assert "take CUDA tensors (or CPU tensors with TRITON_INTERPRET=1)" in out.stdout
 
 
+@pytest.mark.slow
 def test_kernels_compile_for_a_gpu():
     """The interpreter runs any Python: compile every kernel for sm_90 (H100/H200) to a cubin,
     which needs no GPU, so that what is tested here is also valid compiled Triton."""
