@@ -3,10 +3,13 @@ reference's all-pairs passes count the calls (the Triton kernels: tests/test_tri
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import lorentz
+from lorentz._registry import OPERATIONS
 
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
 
@@ -22,10 +25,9 @@ CALLS = {
     "expmap0": lambda impl: lorentz.expmap0(U, implementation=impl),
     "logmap0": lambda impl: lorentz.logmap0(X, implementation=impl),
 }
-# the reference function each operation's reference path goes through
-REFERENCE = {"dist": ("_reference", "dist"), "pairwise_dist": ("_allpairs", "pairwise_dist"),
-             "knn": ("_allpairs", "knn_indices"), "expmap0": ("_reference", "expmap0"),
-             "logmap0": ("_reference", "logmap0")}
+# the function each operation's reference path goes through: the registry's reference, or
+# the all-pairs passes below it
+REFERENCE = {"pairwise_dist": ("_allpairs", "pairwise_dist"), "knn": ("_allpairs", "knn_indices")}
 
 
 def _spy(monkeypatch, module, name, seen):
@@ -46,8 +48,17 @@ def test_the_chosen_implementation_runs(op, monkeypatch):
 
     numba_seen, reference_seen = [], []
     _spy(monkeypatch, ops, op, numba_seen)
-    module, name = REFERENCE[op]
-    _spy(monkeypatch, importlib.import_module(f"lorentz.{module}"), name, reference_seen)
+    if op in REFERENCE:
+        module, name = REFERENCE[op]
+        _spy(monkeypatch, importlib.import_module(f"lorentz.{module}"), name, reference_seen)
+    else:
+        entry = OPERATIONS[op]
+
+        def spy(*args, **kwargs):
+            reference_seen.append(op)
+            return entry.reference(*args, **kwargs)
+
+        monkeypatch.setitem(OPERATIONS, op, dataclasses.replace(entry, reference=spy))
     want = CALLS[op]("reference")
     assert reference_seen and not numba_seen
     reference_seen.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _reference as ref
-from ._backend import prepare
+from ._backend import is_concrete, prepare, to_work
 from ._series import dot, norm0
 
 
@@ -93,3 +93,10 @@ def check_tangent(x, u, *, c=1.0, atol=None):
     finite = xp.isfinite(xp.sum(v, axis=-1, keepdims=True))
     _worst(xp, xp.where(finite, defect, xp.nan), "u is not tangent at x: <x,u>_L != 0", tol)
     return u
+
+
+def inside_ball(xp, c, p) -> None:
+    """Refuse Poincare-ball points on or outside the boundary (and NaN) by name."""
+    (work,) = to_work(xp, p)
+    if is_concrete(work) and bool(xp.any(~(c * xp.sum(work * work, axis=-1, keepdims=True) < 1.0))):
+        raise ValueError("p must be finite and lie strictly inside the Poincare ball c|p|^2 < 1")

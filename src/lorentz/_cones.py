@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 
-from . import _reference as ref
-from ._backend import finish, flag, prepare, to_work
-from ._dispatch import numba_ops, select
+from ._backend import flag
+from ._registry import call
 
 
 def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False, implementation=None):
@@ -47,13 +46,8 @@ def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False, implementation=Non
         raise TypeError(f"min_radius must be a positive float, got {type(min_radius).__name__}")
     if not (math.isfinite(min_radius) and min_radius > 0):
         raise ValueError(f"min_radius must be finite and > 0, got {min_radius}")
-    xp, (x,), c, dtype, batch = prepare(c, cast=False, x=x)
-    if select("half_aperture", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
-              getattr(x, "device", None)) == "numba":
-        out = numba_ops(xp).half_aperture(x, c, float(min_radius), dtype)
-        return out[..., None] if keepdim else out
-    (x,) = to_work(xp, x)
-    return finish(xp, ref.half_aperture(x, c, float(min_radius), xp=xp), dtype, keepdim)
+    return call("half_aperture", implementation, c=c, keepdim=keepdim, extra=(float(min_radius),),
+                x=x)
 
 
 def exterior_angle(x, y, *, c=1.0, keepdim=False, implementation=None):
@@ -89,10 +83,4 @@ def exterior_angle(x, y, *, c=1.0, keepdim=False, implementation=None):
     0.0
     """
     keepdim = flag("keepdim", keepdim)
-    xp, (x, y), c, dtype, batch = prepare(c, cast=False, x=x, y=y)
-    if select("exterior_angle", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
-              getattr(x, "device", None)) == "numba":
-        out = numba_ops(xp).exterior_angle(x, y, c, dtype)
-        return out[..., None] if keepdim else out
-    x, y = to_work(xp, x, y)
-    return finish(xp, ref.exterior_angle(x, y, c, xp=xp), dtype, keepdim)
+    return call("exterior_angle", implementation, c=c, keepdim=keepdim, x=x, y=y)

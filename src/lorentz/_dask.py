@@ -1,8 +1,9 @@
 """dask arrays (extra ``dask``): the core's element- and row-wise formulas run on them through
 array-api-compat unchanged and stay lazy; this module adds the block-wise forms of the two
-all-pairs operations, whose reference versions slice and sort along rows.
+all-pairs operations, whose reference versions slice and sort along rows, as the "dask"
+implementation behind the registry's contract (lorentz._registry).
 
-Each block is computed by the public function on the block's numpy arrays, so it takes the
+Each block is computed through the registry on the block's numpy arrays, so it takes the
 same implementation (numba where installed) and accuracy as an in-memory call.
 """
 
@@ -11,8 +12,27 @@ from __future__ import annotations
 import numpy as np
 
 
+KERNELS = {"dask": frozenset({"pairwise_dist", "knn"})}
+
+
 def is_dask(xp) -> bool:
     return getattr(xp, "__name__", "").endswith("dask.array")
+
+
+def why_not(op, xp, c, dtype, device) -> str | None:
+    return None if is_dask(xp) else "the dask kernels take dask arrays"
+
+
+def kernel(op: str, library: str):
+    if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
+        return lambda q, keys, c, k, dtype: knn(q, keys, k, scalar(c))
+    return lambda x, y, c, dtype: pairwise_dist(x, y, scalar(c))
+
+
+def _call(op, *args, **kwargs):
+    from ._registry import call
+
+    return call(op, *args, **kwargs)
 
 
 def scalar(c) -> float:
@@ -30,10 +50,8 @@ def pairwise_dist(x, y, c: float):
     """(N, M) distances, one (x-chunk, y-chunk) block per task."""
     import dask.array as da
 
-    import lorentz
-
     def block(a, b):
-        return lorentz.pairwise_dist(a, b, c=c)
+        return _call("pairwise_dist", c=c, x=a, y=b)
 
     return da.blockwise(block, "ij", _rows(x), "ik", _rows(y), "jk", dtype=x.dtype, concatenate=True)
 
@@ -45,10 +63,8 @@ def knn(queries, keys, k: int, c: float):
     import dask
     import dask.array as da
 
-    import lorentz
-
     def part(q, key, offset):
-        d, i = lorentz.knn(q, key, min(k, len(key)), c=c)
+        d, i = _call("knn", c=c, extra=(min(k, len(key)),), queries=q, keys=key)
         return d, i + offset
 
     def merge(parts):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from . import _reference as ref
-from ._backend import finish, prepare, to_work
-from ._dispatch import numba_ops, select, triton_ops
+from ._backend import finish, prepare
+from ._registry import call
 
 
 def project(x, *, c=1.0):
@@ -93,15 +91,7 @@ def expmap0(u, *, c=1.0, implementation=None):
     >>> lorentz.expmap0(np.array([0.0, 0.0])).tolist()
     [1.0, 0.0]
     """
-    xp, (u,), c, dtype, batch = prepare(c, cast=False, u=u)
-    chosen = select("expmap0", implementation, xp, c, dtype, math.prod(batch) * u.shape[-1],
-                    getattr(u, "device", None))
-    if chosen == "numba":
-        return numba_ops(xp).expmap0(u, c, dtype)
-    if chosen == "triton":
-        return finish(xp, triton_ops().expmap0(u, c), dtype)
-    (u,) = to_work(xp, u)
-    return finish(xp, ref.expmap0(u, c, xp=xp), dtype)
+    return call("expmap0", implementation, c=c, u=u)
 
 
 def logmap0(y, *, c=1.0, implementation=None):
@@ -130,15 +120,7 @@ def logmap0(y, *, c=1.0, implementation=None):
     >>> np.allclose(lorentz.logmap0(lorentz.expmap0(u)), u)
     True
     """
-    xp, (y,), c, dtype, batch = prepare(c, cast=False, y=y)
-    chosen = select("logmap0", implementation, xp, c, dtype, math.prod(batch) * y.shape[-1],
-                    getattr(y, "device", None))
-    if chosen == "numba":
-        return numba_ops(xp).logmap0(y, c, dtype)
-    if chosen == "triton":
-        return finish(xp, triton_ops().logmap0(y, c), dtype)
-    (y,) = to_work(xp, y)
-    return finish(xp, ref.logmap0(y, c, xp=xp), dtype)
+    return call("logmap0", implementation, c=c, y=y)
 
 
 def expmap(x, u, *, c=1.0, implementation=None):
@@ -180,12 +162,7 @@ def expmap(x, u, *, c=1.0, implementation=None):
     >>> round(float(lorentz.dist(x, lorentz.expmap(x, u))), 12)
     0.5
     """
-    xp, (x, u), c, dtype, batch = prepare(c, cast=False, x=x, u=u)
-    if select("expmap", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
-              getattr(x, "device", None)) == "numba":
-        return numba_ops(xp).expmap(x, u, c, dtype)
-    x, u = to_work(xp, x, u)
-    return finish(xp, ref.expmap(x, u, c, xp=xp), dtype)
+    return call("expmap", implementation, c=c, x=x, u=u)
 
 
 def logmap(x, y, *, c=1.0, implementation=None):
@@ -220,15 +197,10 @@ def logmap(x, y, *, c=1.0, implementation=None):
     >>> round(float(lorentz.norm(lorentz.logmap(x, x))), 12)
     0.0
     """
-    xp, (x, y), c, dtype, batch = prepare(c, cast=False, x=x, y=y)
-    if select("logmap", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
-              getattr(x, "device", None)) == "numba":
-        return numba_ops(xp).logmap(x, y, c, dtype)
-    x, y = to_work(xp, x, y)
-    return finish(xp, ref.logmap(x, y, c, xp=xp), dtype)
+    return call("logmap", implementation, c=c, x=x, y=y)
 
 
-def transport(x, y, v, *, c=1.0):
+def transport(x, y, v, *, c=1.0, implementation=None):
     r"""Parallel transport of ``v`` from ``x`` to ``y`` along the geodesic:
     :math:`P(v) = v + \frac{c\langle y,v\rangle_L}{1 - c\langle x,y\rangle_L}(x+y)`.
 
@@ -240,6 +212,9 @@ def transport(x, y, v, *, c=1.0):
         Tangent vector at ``x`` (only its space part is read).
     c : float or array
         Curvature is :math:`-c`.
+    implementation : {None, "reference", "numba"}
+        None picks the compiled numba kernel for numpy arrays and torch CPU tensors
+        (float32/float64, a Python float ``c``) when installed, else the array-API reference.
 
     Returns
     -------
@@ -259,5 +234,4 @@ def transport(x, y, v, *, c=1.0):
     >>> bool(np.isclose(lorentz.norm(lorentz.transport(x, y, v)), lorentz.norm(v)))
     True
     """
-    xp, (x, y, v), c, dtype, _ = prepare(c, x=x, y=y, v=v)
-    return finish(xp, ref.transport(x, y, v, c, xp=xp), dtype)
+    return call("transport", implementation, c=c, x=x, y=y, v=v)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
-from . import _dask, _reference as ref
-from ._allpairs_autodiff import ops as allpairs_ops
-from ._allpairs import row_step
-from ._backend import _broadcast, as_dtype, check_fits, finish, flag, prepare, to_work
-from ._dispatch import numba_ops, select, triton_ops
+from . import _reference as ref
+from ._backend import finish, flag, prepare
+from ._registry import call
 
 
 def inner(x, y, *, keepdim=False):
@@ -112,17 +108,7 @@ def dist(x, y, *, c=1.0, keepdim=False, implementation=None):
     >>> round(float(lorentz.dist(o, x)), 12)
     2.0
     """
-    keepdim = flag("keepdim", keepdim)
-    xp, (x, y), c, dtype, batch = prepare(c, cast=False, x=x, y=y)
-    chosen = select("dist", implementation, xp, c, dtype, math.prod(batch),
-                    getattr(x, "device", None))
-    if chosen == "numba":
-        out = numba_ops(xp).dist(x, y, c, dtype)
-        return out[..., None] if keepdim else out
-    if chosen == "triton":
-        return finish(xp, triton_ops().dist(x, y, c)[..., None], dtype, keepdim)
-    x, y = to_work(xp, x, y)
-    return finish(xp, ref.dist(x, y, c, xp=xp), dtype, keepdim)
+    return call("dist", implementation, c=c, keepdim=flag("keepdim", keepdim), x=x, y=y)
 
 
 def dist0(x, *, c=1.0, keepdim=False, implementation=None):
@@ -151,14 +137,7 @@ def dist0(x, *, c=1.0, keepdim=False, implementation=None):
     >>> round(float(lorentz.dist0(lorentz.expmap0(np.array([0.0, 0.0, 3.0])))), 12)
     3.0
     """
-    keepdim = flag("keepdim", keepdim)
-    xp, (x,), c, dtype, batch = prepare(c, cast=False, x=x)
-    if select("dist0", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
-              getattr(x, "device", None)) == "numba":
-        out = numba_ops(xp).dist0(x, c, dtype)
-        return out[..., None] if keepdim else out
-    (x,) = to_work(xp, x)
-    return finish(xp, ref.dist0(x, c, xp=xp), dtype, keepdim)
+    return call("dist0", implementation, c=c, keepdim=flag("keepdim", keepdim), x=x)
 
 
 def pairwise_dist(x, y, *, c=1.0, implementation=None):
@@ -199,31 +178,4 @@ def pairwise_dist(x, y, *, c=1.0, implementation=None):
     >>> np.round(lorentz.pairwise_dist(x, x), 12).tolist()
     [[0.0, 1.0], [1.0, 0.0]]
     """
-    xp, (x, y), c, dtype, _ = prepare(c, rows=("x", "y"), cast=False, x=x, y=y)
-    if not isinstance(c, float) and c.ndim > 1:
-        raise ValueError(f"c must be a scalar for pairwise_dist, got shape {tuple(c.shape[:-1])}")
-    lead = _broadcast({"x": tuple(x.shape[:-2]), "y": tuple(y.shape[:-2])})
-    if _dask.is_dask(xp) and not lead:
-        return _dask.pairwise_dist(x, y, _dask.scalar(c))
-    if lead:
-        if implementation not in (None, "reference"):
-            raise ValueError(f"implementation={implementation!r} takes 2-D x and y; batched "
-                             f"inputs {tuple(x.shape)}, {tuple(y.shape)} take the reference")
-        implementation = "reference"
-    chosen = select("pairwise_dist", implementation, xp, c, dtype, x.shape[0] * y.shape[0],
-                    getattr(x, "device", None))
-    # one check for every implementation, before any work (numba and Triton allocate the
-    # output first; the reference holds its row blocks and then their concatenation)
-    rows, cols = x.shape[-2], y.shape[-2]
-    check_fits("pairwise_dist", (*lead, rows, cols), dtype, xp, getattr(x, "device", None),
-               copies=2 if chosen == "reference" and row_step(rows, cols) < rows else 1,
-               instead="for nearest neighbours use lorentz.knn (no N x M matrix), or compute "
-                       "blocks of rows, pairwise_dist(x[i:i + b], y), reducing each in turn")
-    if chosen == "numba":
-        return numba_ops().pairwise_dist(x, y, c, dtype)
-    if chosen == "triton":
-        return finish(xp, triton_ops().pairwise_dist(x, y, c), dtype)
-    n, m, k, nb = x.shape[-2], y.shape[-2], x.shape[-1] - 1, math.prod(lead)
-    xs = xp.reshape(xp.broadcast_to(as_dtype(xp, x[..., 1:], dtype), (*lead, n, k)), (nb, n, k))
-    ys = xp.reshape(xp.broadcast_to(as_dtype(xp, y[..., 1:], dtype), (*lead, m, k)), (nb, m, k))
-    return xp.reshape(allpairs_ops(xp).pairwise_dist(xs, ys, c), (*lead, n, m))
+    return call("pairwise_dist", implementation, c=c, x=x, y=y)

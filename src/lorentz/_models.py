@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from . import _reference as ref
-from ._backend import finish, is_concrete, prepare, to_work
-from ._dispatch import numba_ops, select
+from ._backend import finish, prepare
+from ._registry import call
 
 
 
@@ -33,12 +31,7 @@ def to_poincare(x, *, c=1.0, implementation=None):
     >>> lorentz.to_poincare(np.array([1.0, 0.0])).tolist()
     [0.0]
     """
-    xp, (x,), c, dtype, batch = prepare(c, cast=False, x=x)
-    if select("to_poincare", implementation, xp, c, dtype, math.prod(batch) * x.shape[-1],
-              getattr(x, "device", None)) == "numba":
-        return numba_ops(xp).to_poincare(x, c, dtype)
-    (x,) = to_work(xp, x)
-    return finish(xp, ref.to_poincare(x, c, xp=xp), dtype)
+    return call("to_poincare", implementation, c=c, x=x)
 
 
 def from_poincare(p, *, c=1.0, implementation=None):
@@ -69,14 +62,7 @@ def from_poincare(p, *, c=1.0, implementation=None):
     >>> lorentz.from_poincare(np.array([0.0, 0.0])).tolist()
     [1.0, 0.0, 0.0]
     """
-    xp, (p,), c, dtype, batch = prepare(c, min_dim=1, cast=False, p=p)
-    (work,) = to_work(xp, p)
-    if is_concrete(work) and bool(xp.any(~(c * xp.sum(work * work, axis=-1, keepdims=True) < 1.0))):
-        raise ValueError("p must be finite and lie strictly inside the Poincare ball c|p|^2 < 1")
-    if select("from_poincare", implementation, xp, c, dtype, math.prod(batch) * p.shape[-1],
-              getattr(p, "device", None)) == "numba":
-        return numba_ops(xp).from_poincare(p, c, dtype)
-    return finish(xp, ref.from_poincare(work, c, xp=xp), dtype)
+    return call("from_poincare", implementation, c=c, p=p)
 
 
 def to_space(x):

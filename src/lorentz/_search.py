@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import operator
 
-from . import _dask, _reference as ref
-from ._allpairs_autodiff import ops as allpairs_ops
-from ._backend import as_dtype, finish, prepare, to_work
-from ._dispatch import numba_ops, select, triton_ops
+from ._registry import call
 
 
 def knn(queries, keys, k, *, c=1.0, implementation=None):
@@ -57,28 +54,5 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
         k = operator.index(k)
     except TypeError:
         raise TypeError(f"k must be an integer, got {type(k).__name__}") from None
-    xp, (q, kk), c, dtype, _ = prepare(c, rows=("queries", "keys"), cast=False,
-                                       queries=queries, keys=keys)
-    if not isinstance(c, float) and c.ndim > 1:
-        raise ValueError(f"c must be a scalar for knn, got shape {tuple(c.shape[:-1])}")
-    if q.ndim != 2 or kk.ndim != 2:
-        raise ValueError(f"queries and keys must have shape (N, n+1), got {tuple(q.shape)} and "
-                         f"{tuple(kk.shape)}")
-    if not 1 <= k <= kk.shape[0]:
-        raise ValueError(f"k must be between 1 and the number of keys ({kk.shape[0]}), got {k}")
-    if _dask.is_dask(xp):
-        return _dask.knn(q, kk, k, _dask.scalar(c))
-    chosen = select("knn", implementation, xp, c, dtype, q.shape[0] * kk.shape[0],
-                    getattr(q, "device", None))
-    if chosen == "numba":
-        return numba_ops().knn(q, kk, k, c, dtype)
-    if chosen == "triton":
-        d, i = triton_ops().knn(q, kk, k, c)
-        return finish(xp, d, dtype), i
-    # the indices from GEMM tiles (no gradient); the distances of the chosen pairs by the
-    # exact, differentiable dist (N k pairs)
-    i = allpairs_ops(xp).knn_indices(as_dtype(xp, q[:, 1:], dtype), as_dtype(xp, kk[:, 1:], dtype),
-                                     k, c)
-    q, kk = to_work(xp, q, kk)
-    near = xp.reshape(xp.take(kk, xp.reshape(i, (-1,)), axis=0), (q.shape[0], k, kk.shape[1]))
-    return finish(xp, ref.dist(q[:, None, :], near, c, xp=xp), dtype, False), i
+    return call("knn", implementation, c=c, keepdim=False, extra=(k,), queries=queries,
+                keys=keys)

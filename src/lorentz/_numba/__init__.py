@@ -1,6 +1,46 @@
-"""Numba CPU kernels for numpy arrays (extra ``numba``). Imported only on first use."""
+"""Numba CPU kernels (extra ``numba``) for numpy arrays and torch CPU tensors, behind the
+registry's contract (lorentz._registry). Importing this package imports neither numba nor
+torch: the kernels load on first use (``ops`` for numpy, ``torch_ops`` for torch)."""
 
-from .threads import configure
+from __future__ import annotations
 
-# before the first kernel launches its threads: see threads.py
-configure()
+import importlib
+import importlib.util
+
+ELEMENTWISE = frozenset({"dist", "dist0", "expmap0", "logmap0", "expmap", "logmap",
+                         "half_aperture", "exterior_angle", "to_poincare", "from_poincare"})
+# torch tensors get the elementwise kernels as custom operators with compiled backward passes
+KERNELS = {"numpy": ELEMENTWISE | {"pairwise_dist", "knn"}, "torch": ELEMENTWISE}
+_HOSTS = {"numpy": "ops", "torch": "torch_ops"}
+
+_installed: bool | None = None
+
+
+def why_not(op, xp, c, dtype, device) -> str | None:
+    """Why the numba kernels cannot take these inputs, or None when they can."""
+    global _installed
+    name = getattr(xp, "__name__", "")
+    if name.endswith("torch") and op in KERNELS["torch"]:
+        if getattr(device, "type", None) != "cpu":
+            return "the numba kernels take CPU tensors"
+    elif name not in ("array_api_compat.numpy", "numpy"):
+        return ("the numba kernels take numpy arrays"
+                + (" or torch CPU tensors" if op in KERNELS["torch"] else ""))
+    if str(dtype).rsplit(".", 1)[-1] not in ("float32", "float64"):
+        return f"the numba kernels take float32 or float64, got {dtype}"
+    if not isinstance(c, float):
+        return "the numba kernels take a scalar c"
+    if _installed is None:
+        _installed = importlib.util.find_spec("numba") is not None
+    if not _installed:
+        return "numba is not installed (pip install 'lorentz-geometry[numba]')"
+    return None
+
+
+def kernel(op: str, library: str):
+    """The host function of ``op`` for arrays of ``library`` (looked up at each call, so a
+    test may replace it)."""
+    host = importlib.import_module(f"{__name__}.{_HOSTS[library]}")
+    if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
+        return lambda q, keys, c, k, dtype: host.knn(q, keys, k, c, dtype)
+    return getattr(host, op)

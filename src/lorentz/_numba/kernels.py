@@ -21,6 +21,11 @@ import math
 import numba as nb
 import numpy as np
 
+from .threads import configure
+
+# before the first kernel launches its threads: see threads.py
+configure()
+
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 EPS64 = float(np.finfo(np.float64).eps)
 

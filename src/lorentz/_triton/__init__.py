@@ -1,1 +1,43 @@
-"""Fused Triton kernels for torch tensors (extra ``triton``)."""
+"""Fused Triton kernels (extra ``triton``) for torch tensors on a GPU, or on the CPU through
+Triton's interpreter (TRITON_INTERPRET=1), behind the registry's contract (lorentz._registry).
+Importing this package imports neither torch nor triton: ``ops`` loads on first use."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+
+KERNELS = {"torch": frozenset({"dist", "pairwise_dist", "knn", "expmap0", "logmap0"})}
+# the kernels read these and compute by the scheme ``precision`` picks per device and dtype
+DTYPES = ("float16", "bfloat16", "float32")
+
+_installed: bool | None = None
+
+
+def why_not(op, xp, c, dtype, device) -> str | None:
+    """Why the Triton kernels cannot take these inputs, or None when they can."""
+    global _installed
+    if not getattr(xp, "__name__", "").endswith("torch"):
+        return "the triton kernels take torch tensors"
+    if str(dtype).rsplit(".", 1)[-1] not in DTYPES:
+        return f"the triton kernels take float16, bfloat16 or float32, got {dtype}"
+    if not isinstance(c, float) and c.numel() != 1:
+        return "the triton kernels take a scalar c"
+    on_gpu = getattr(device, "type", None) == "cuda"
+    if not on_gpu and os.environ.get("TRITON_INTERPRET") != "1":
+        return "the triton kernels take CUDA tensors (or CPU tensors with TRITON_INTERPRET=1)"
+    if _installed is None:
+        _installed = importlib.util.find_spec("triton") is not None
+    if not _installed:
+        return "triton is not installed (pip install 'lorentz-geometry[triton]')"
+    return None
+
+
+def kernel(op: str, library: str):
+    """The host function of ``op``; the kernels return the compute dtype, so the output dtype
+    the registry passes last is not theirs to take."""
+    ops = importlib.import_module(f"{__name__}.ops")
+    if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
+        return lambda q, keys, c, k, dtype: ops.knn(q, keys, k, c)
+    return lambda *args: getattr(ops, op)(*args[:-1])

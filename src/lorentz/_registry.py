@@ -1,0 +1,198 @@
+"""The operation registry and the one dispatch path.
+
+Every operation is declared once in ``OPERATIONS``: its public name, its reference function
+(the array-API core), its arguments and what they are, its mpmath oracle and whether its error
+is measured as an angle. Implementations other than the reference live in packages that
+declare themselves behind one contract (``IMPLEMENTATIONS``):
+
+- ``KERNELS``: ``{library: operation names}``, the libraries being the array namespaces'
+  short names ("numpy", "torch", "dask");
+- ``why_not(op, xp, c, dtype, device) -> str | None``: why the kernels cannot take these
+  inputs (a sentence for the error message), or None when they can;
+- ``kernel(op, library)``: the kernel, called as ``kernel(*arrays, c, *extra, dtype)`` on the
+  validated arrays as given; it returns the result in the operation's output shape, in
+  ``dtype`` or the compute dtype (the dispatch casts).
+  Importing the package imports nothing heavy: its kernels load on first use.
+
+Public functions are a docstring and a call to :func:`call`; tests, benchmarks, the self-check
+and the API reference read this table, so an operation added here is tested, benchmarked and
+documented without editing them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import _allpairs_autodiff as allpairs, _reference as ref
+from ._backend import as_dtype, finish, prepare, to_work
+from ._checks import inside_ball
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the library.
+
+    ``reference(*arrays, c, *extra, xp)`` computes it on arrays in the compute dtype
+    (``cast=False``: as given, for references that pick their own precision).
+    ``inputs`` names the kind of inputs the accuracy tests draw: "point", "pair" (two
+    points), "distinct" (two different points), "tangent0" (a tangent vector at the origin),
+    "tangent" (a point and a tangent vector there), "transport" (two points and a tangent
+    vector at the first), "ball" (a Poincare-ball point), "rows" (two sets of points).
+    ``oracle`` is the function of :mod:`lorentz.testing.mpref` with the same arguments then
+    ``c``; ``angle`` measures its error in radians rather than relatively; ``reduces`` drops
+    the last axis (the operation takes ``keepdim``).
+    """
+
+    name: str
+    reference: Callable
+    arguments: tuple[str, ...]
+    inputs: str
+    oracle: str | None = None
+    angle: bool = False
+    reduces: bool = False
+    group: str = "Maps"
+    rows: tuple[str, ...] = ()
+    min_dim: int = 2
+    cast: bool = True
+    # raises on arguments this operation refuses (beyond what prepare checks)
+    validate: Callable | None = None
+    # why the kernels cannot take these (validated) arrays, or None
+    kernels_take: Callable | None = None
+    # called with the chosen implementation before any work (memory checks)
+    before: Callable | None = None
+    extra: tuple[str, ...] = field(default=())
+
+
+# name -> the package that implements kernels behind the contract above
+IMPLEMENTATIONS = {"numba": "lorentz._numba", "triton": "lorentz._triton", "dask": "lorentz._dask"}
+CHOICES = (None, "reference", *IMPLEMENTATIONS)
+
+
+def _package(name: str):
+    return importlib.import_module(IMPLEMENTATIONS[name])
+
+
+def library(xp) -> str:
+    """The short name of an array namespace: numpy, torch, jax, dask, cupy, ..."""
+    name = getattr(xp, "__name__", "")
+    if name.startswith("jax"):  # jax.numpy
+        return "jax"
+    for short in ("torch", "cupy", "numpy"):
+        if name.endswith(short):
+            return short
+    return "dask" if name.endswith("dask.array") else name
+
+
+def has_kernel(implementation: str, op: str, lib: str | None = None) -> bool:
+    kernels = _package(implementation).KERNELS
+    if lib is None:
+        return any(op in names for names in kernels.values())
+    return op in kernels.get(lib, ())
+
+
+def _missing(implementation: str, op: str, xp, c, dtype, device) -> str | None:
+    package = _package(implementation)
+    if not has_kernel(implementation, op):
+        return f"there is no {implementation} kernel for {op}"
+    return package.why_not(op, xp, c, dtype, device)
+
+
+def select(op: str, implementation, xp, c, dtype, device=None, arrays=()) -> str:
+    """The implementation that runs ``op`` on these inputs: ``implementation`` when given
+    (ValueError naming what is missing when it cannot run), else the dask kernels for dask
+    arrays, Triton for CUDA tensors, numba for numpy arrays and torch CPU tensors, and the
+    reference otherwise."""
+    if implementation not in CHOICES:
+        raise ValueError(
+            f"implementation must be one of None, 'reference', 'numba', 'triton'; "
+            f"got {implementation!r}"
+        )
+    if implementation == "reference":
+        return "reference"
+    operation = OPERATIONS[op]
+    shape_reason = operation.kernels_take(*arrays) if operation.kernels_take and arrays else None
+    if implementation is not None:
+        missing = shape_reason or _missing(implementation, op, xp, c, dtype, device)
+        if missing:
+            raise ValueError(f"implementation={implementation!r} cannot run here: {missing}")
+        return implementation
+    if shape_reason:
+        return "reference"
+    lib = library(xp)
+    automatic = ["dask"] if lib == "dask" else (
+        ["triton"] if getattr(device, "type", None) == "cuda" else []) + ["numba"]
+    for name in automatic:
+        if has_kernel(name, op, lib) and _missing(name, op, xp, c, dtype, device) is None:
+            return name
+    return "reference"
+
+
+def kernel(implementation: str, op: str, xp) -> Callable:
+    return _package(implementation).kernel(op, library(xp))
+
+
+def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays):
+    """Validate, choose an implementation, run it, and return the result in the inputs'
+    library, device and dtype: the path every public operation takes."""
+    op = OPERATIONS[name]
+    xp, values, c, dtype, _ = prepare(c, rows=op.rows, min_dim=op.min_dim, cast=False,
+                                      **arrays)
+    if op.validate is not None:
+        op.validate(xp, c, *values, *extra)
+    device = getattr(values[0], "device", None)
+    chosen = select(name, implementation, xp, c, dtype, device, values)
+    if op.before is not None:
+        op.before(chosen, xp, dtype, *values)
+    if chosen != "reference":
+        out = kernel(chosen, name, xp)(*values, c, *extra, dtype)
+        return _finish_kernel(xp, out, dtype, keepdim)
+    if op.cast:
+        values = to_work(xp, *values)
+    out = op.reference(*values, c, *extra, xp=xp)
+    if isinstance(out, tuple):  # (values, indices)
+        return (finish(xp, out[0], dtype, keepdim), *out[1:])
+    return finish(xp, out, dtype, keepdim)
+
+
+def _finish_kernel(xp, out, dtype, keepdim):
+    if isinstance(out, tuple):
+        return (_finish_kernel(xp, out[0], dtype, keepdim), *out[1:])
+    if keepdim:
+        out = out[..., None]
+    return as_dtype(xp, out, dtype)
+
+
+def _operations(*ops: Operation) -> dict[str, Operation]:
+    return {op.name: op for op in ops}
+
+
+OPERATIONS = _operations(
+    Operation("dist", ref.dist, ("x", "y"), "pair", "dist", reduces=True, group="Metric"),
+    Operation("dist0", ref.dist0, ("x",), "point", "dist0", reduces=True, group="Metric"),
+    Operation("pairwise_dist", allpairs.pairwise_dist, ("x", "y"), "rows", "dist",
+              group="Metric", rows=("x", "y"), cast=False, validate=allpairs.scalar_only("pairwise_dist"),
+              kernels_take=allpairs.two_d, before=allpairs.check_output),
+    Operation("knn", allpairs.knn, ("queries", "keys"), "rows", "dist", reduces=True,
+              group="Metric", rows=("queries", "keys"), cast=False, validate=allpairs.knn_args,
+              extra=("k",)),
+    Operation("expmap0", ref.expmap0, ("u",), "tangent0", "expmap0"),
+    Operation("logmap0", ref.logmap0, ("y",), "point", "logmap0"),
+    Operation("expmap", ref.expmap, ("x", "u"), "tangent", "expmap"),
+    Operation("logmap", ref.logmap, ("x", "y"), "pair", "logmap"),
+    Operation("transport", ref.transport, ("x", "y", "v"), "transport", "transport"),
+    Operation("half_aperture", ref.half_aperture, ("x",), "point", "half_aperture", angle=True,
+              reduces=True, group="Entailment cones", extra=("min_radius",)),
+    Operation("exterior_angle", ref.exterior_angle, ("x", "y"), "distinct", "exterior_angle",
+              angle=True, reduces=True, group="Entailment cones"),
+    Operation("to_poincare", ref.to_poincare, ("x",), "point", "to_poincare", group="Models"),
+    Operation("from_poincare", ref.from_poincare, ("p",), "ball", "from_poincare",
+              group="Models", min_dim=1, validate=inside_ball),
+)
+
+
+def work(batch: tuple, last: int) -> int:
+    """Elements of a batch of rows (for sizing decisions)."""
+    return math.prod(batch) * last
