@@ -83,22 +83,20 @@ def _samples(rng, dtype: str, count: int):
     return out
 
 
+# sample fields for each kind of registry input the self-check draws
+FIELDS = {"point": "x", "pair": "xy", "distinct": "xy", "tangent0": "u", "tangent": "xv",
+          "transport": "xyv"}
+
+
 def _ops():
+    """name: (library call, mpmath oracle, sample fields, angle?) for every registered
+    operation with an oracle and inputs the self-check draws."""
     import lorentz
+    from lorentz._registry import OPERATIONS
     from lorentz.testing import mpref
 
-    # name: (library call, reference, which sample fields, angle?)
-    return {
-        "dist": (lorentz.dist, mpref.dist, "xy", False),
-        "dist0": (lorentz.dist0, mpref.dist0, "x", False),
-        "expmap0": (lorentz.expmap0, mpref.expmap0, "u", False),
-        "logmap0": (lorentz.logmap0, mpref.logmap0, "x", False),
-        "expmap": (lorentz.expmap, mpref.expmap, "xv", False),
-        "logmap": (lorentz.logmap, mpref.logmap, "xy", False),
-        "transport": (lorentz.transport, mpref.transport, "xyv", False),
-        "half_aperture": (lorentz.half_aperture, mpref.half_aperture, "x", True),
-        "exterior_angle": (lorentz.exterior_angle, mpref.exterior_angle, "xy", True),
-    }
+    return {name: (getattr(lorentz, name), getattr(mpref, op.oracle), FIELDS[op.inputs], op.angle)
+            for name, op in OPERATIONS.items() if op.oracle and op.inputs in FIELDS}
 
 
 def _ulp(dtype):
@@ -112,8 +110,9 @@ def run(samples: int = 40, seed: int = 0) -> list[Row]:
     spaces = {name: ns for name in BACKENDS if (ns := _namespace(name)) is not None}
     if importlib.util.find_spec("numba") is not None:
         spaces = {"numpy": spaces["numpy"], "numba": spaces["numpy"], **spaces}
-    numba_ops = {"dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle",
-                 "to_poincare", "from_poincare"}
+    from lorentz._registry import OPERATIONS, has_kernel
+
+    numba_ops = {name for name in OPERATIONS if has_kernel("numba", name, "numpy")}
     rows = []
     for dtype in ("float32", "float64"):
         cases = _samples(np.random.default_rng(seed), dtype, samples)

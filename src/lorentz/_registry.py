@@ -71,8 +71,14 @@ IMPLEMENTATIONS = {"numba": "lorentz._numba", "triton": "lorentz._triton", "dask
 CHOICES = (None, "reference", *IMPLEMENTATIONS)
 
 
+_loaded: dict = {}
+
+
 def _package(name: str):
-    return importlib.import_module(IMPLEMENTATIONS[name])
+    package = _loaded.get(name)
+    if package is None:
+        package = _loaded[name] = importlib.import_module(IMPLEMENTATIONS[name])
+    return package
 
 
 def library(xp) -> str:
@@ -122,10 +128,15 @@ def select(op: str, implementation, xp, c, dtype, device=None, arrays=()) -> str
     if shape_reason:
         return "reference"
     lib = library(xp)
-    automatic = ["dask"] if lib == "dask" else (
-        ["triton"] if getattr(device, "type", None) == "cuda" else []) + ["numba"]
+    if lib == "dask":
+        automatic = ("dask",)
+    elif getattr(device, "type", None) == "cuda":
+        automatic = ("triton", "numba")
+    else:
+        automatic = ("numba",)
     for name in automatic:
-        if has_kernel(name, op, lib) and _missing(name, op, xp, c, dtype, device) is None:
+        package = _package(name)
+        if op in package.KERNELS.get(lib, ()) and package.why_not(op, xp, c, dtype, device) is None:
             return name
     return "reference"
 

@@ -14,6 +14,7 @@ KERNELS = {"numpy": ELEMENTWISE | {"pairwise_dist", "knn"}, "torch": ELEMENTWISE
 _HOSTS = {"numpy": "ops", "torch": "torch_ops"}
 
 _installed: bool | None = None
+_host: dict = {}
 
 
 def why_not(op, xp, c, dtype, device) -> str | None:
@@ -40,7 +41,9 @@ def why_not(op, xp, c, dtype, device) -> str | None:
 def kernel(op: str, library: str):
     """The host function of ``op`` for arrays of ``library`` (looked up at each call, so a
     test may replace it)."""
-    host = importlib.import_module(f"{__name__}.{_HOSTS[library]}")
+    host = _host.get(library)
+    if host is None:
+        host = _host[library] = importlib.import_module(f"{__name__}.{_HOSTS[library]}")
     if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
         return lambda q, keys, c, k, dtype: host.knn(q, keys, k, c, dtype)
     return getattr(host, op)
