@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-ELEMENTWISE = frozenset({"dist", "dist0", "expmap0", "logmap0", "expmap", "logmap",
+ELEMENTWISE = frozenset({"dist", "dist0", "expmap0", "logmap0", "expmap", "logmap", "transport",
                          "half_aperture", "exterior_angle", "to_poincare", "from_poincare"})
 # torch tensors get the elementwise kernels as custom operators with compiled backward passes
 KERNELS = {"numpy": ELEMENTWISE | {"pairwise_dist", "knn"}, "torch": ELEMENTWISE}

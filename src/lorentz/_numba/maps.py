@@ -39,6 +39,35 @@ factor of about delta for opposite points: 2.5e-14 of the gradient at |xs| = |ys
 du/dxs is formed as dist's backward forms it (backward._dist_grad_row): zero at x == y with no
 cancellation for near pairs, and by backward._pull where its two terms cancel (a radial pair
 far out). At x == y: u = 0, vs = 0, so g_xs = -H and g_ys = H.
+
+transport
+---------
+The forward pass is the reference's (lorentz._reference.transport, _transport_plain): with
+xh = xs / |xs|, beta = xh.vs, eta = xh.ys, v_perp and y_perp the parts of vs and ys across xh
+(y_perp from the shorter of ys and ys - xs) and lean = x0 eta - y0 |xs| without cancellation,
+L = <y,v>_L = beta lean / x0 + y_perp.v_perp, A = 2 + u (kernels._u_s), k = c L / A and
+P_s = vs + k (xs + ys), or, where |k (xs + ys)| > |vs| / 2 (that sum would cancel), the terms
+along xh collected first (_transport_far). P_0 = ys.P_s / y0 (tangent at y). The plain range
+is logmap's, with |vs| neither huge nor tiny and sqrt(c)|xs| <= 2^10 (as the reference's).
+
+The backward pass is the vector-Jacobian product of (P_0, P_s) as a function of (xs, ys, vs)
+(no time component is read). With the upstream gradient (g0, gs), G = gs + (g0 / y0) ys (P_0
+depends on P_s), m = G.(xs + ys), the weights k_L = c m / A of dL and k_A = -m k / A of du:
+    dL/dvs = e_x,   dL/dxs = -(y0/x0) w_x,   dL/dys = w_x + (v0 / x0) e_y,
+    du/dxs = -c e_x,   du/dys = -c e_y,
+where v0 = xs.vs / x0, w_x = vs - (v0 / x0) xs = v_perp + beta / (c x0^2) xh (no cancellation
+far out), e_x = ys - (y0/x0) xs = D - (D.S) / ((x0 + y0) x0) xs and e_y = xs - (x0/y0) ys
+= -D + (D.S) / ((x0 + y0) y0) ys (D = ys - xs, S = xs + ys: zero at x == y, by backward._pull
+where the two terms cancel, as for logmap), so that
+    g_vs = G + k_L e_x,
+    g_xs = k G - k_L (y0/x0) w_x - c k_A e_x,
+    g_ys = k G + (g0 / y0) w_y + k_L w_x + (k_L v0 / x0 - c k_A) e_y,
+with w_y = P_s - (P_0 / y0) ys = (P_s across yh) + (yh.P_s) / (c y0^2) yh the derivative of P_0
+in ys. v_perp is projected across xh once more in w_x: the rounding of beta xh leaves a part
+along xh of size eps |vs|, which for a long radial vs far out outweighed w_x itself (7e-12 of
+the gradient at |xs| = 1e3). At the origin (xh = 0) the formulas hold as written: w_x = vs,
+v0 = 0; the reference's autograd there takes xs/|xs| as a constant and finds dL/dxs = -vs in
+place of -(y0/x0) vs (its gradient in x differs; finite differences agree with this one).
 """
 
 from __future__ import annotations
@@ -50,7 +79,7 @@ import numpy as np
 
 from .backward import _expmap0_bend, _pull
 from .cones import _tiny
-from .kernels import _OPTS, FAR2, T_BIG, _odd, _space_sq, _u_s
+from .kernels import _OPTS, FAR2, HI2, T_BIG, _odd, _space_sq, _u_s
 
 
 @nb.njit(inline="always", **_OPTS)
@@ -311,3 +340,211 @@ def logmap_grad_rows(x, y, g, c, gx, gy, odd, serial):
     else:
         for i in nb.prange(x.shape[0]):
             _logmap_grad_row(i, x, y, g, c, gx, gy, odd)
+
+
+# ---------------------------------------------------------------- transport
+
+
+@nb.njit(inline="always", **_OPTS)
+def _transport_odd(x, y, v, c, nx, ny, nv):
+    """Whether a row leaves the plain range (lorentz._reference.transport's odd rows: those of
+    logmap, v huge or tiny, x beyond sqrt(c)|xs| = 2^10). NaN rows are not odd."""
+    if _logmap_odd(x, y, c, nx, ny) or nv > HI2 or c * nx > 2.0 ** 20:
+        return True
+    return _tiny(nv, v)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _transport_parts(x, y, v, c, nx, ny, nv):
+    """(r, x0, y0, u, beta, ybx, lean, yvp, k, small) of one plain row (module docstring):
+    r = |xs|, beta = xh.vs, ybx = xh.base (base = ys or ys - xs, whichever is shorter; its part
+    across xh is y_perp), yvp = y_perp.v_perp, k = c <y,v>_L / (2 + u), small: |k (xs + ys)| is
+    at most half of |vs|."""
+    n = x.shape[0]
+    r = math.sqrt(nx)
+    x0 = math.sqrt(1.0 / c + nx)
+    y0 = math.sqrt(1.0 / c + ny)
+    along = 0.0
+    beta = 0.0
+    eta = 0.0
+    nd = 0.0
+    for j in range(1, n):
+        a = np.float64(x[j])
+        b = np.float64(y[j])
+        xh = a / r if r > 0.0 else 0.0
+        along += xh * (b - a)
+        beta += xh * np.float64(v[j])
+        eta += xh * b
+        nd += (b - a) * (b - a)
+    use_y = ny < nd
+    ybx = eta if use_y else along
+    ypp = 0.0
+    yvp = 0.0
+    for j in range(1, n):
+        a = np.float64(x[j])
+        b = np.float64(y[j])
+        xh = a / r if r > 0.0 else 0.0
+        yp = (b if use_y else b - a) - ybx * xh
+        ypp += yp * yp
+        yvp += yp * (np.float64(v[j]) - beta * xh)
+    if eta > 0.0:
+        lean = (along * (eta + r) / c - nx * ypp) / (x0 * eta + y0 * r)
+    else:
+        lean = x0 * eta - y0 * r
+    u = _u_s(x[1:], y[1:], c)[0]
+    k = c * (beta * lean / x0 + yvp) / (2.0 + u)
+    st = 0.0
+    for j in range(1, n):
+        s = k * (np.float64(x[j]) + np.float64(y[j]))
+        st += s * s
+    small = st <= 0.25 * nv
+    radial = (beta * (x0 + y0 + c * eta * lean) + c * yvp * x0 * (r + eta)) / (x0 * (2.0 + u))
+    return r, x0, y0, u, beta, ybx, use_y, k, small, radial
+
+
+@nb.njit(inline="always", **_OPTS)
+def _transport_space(x, y, v, j, r, beta, ybx, use_y, k, small, radial):
+    """The j-th component of P(v)'s space part: vs + k (xs + ys), or where that difference of
+    long vectors would cancel, radial xh + v_perp + k y_perp."""
+    a = np.float64(x[j])
+    b = np.float64(y[j])
+    w = np.float64(v[j])
+    if small:
+        return w + k * (a + b)
+    xh = a / r if r > 0.0 else 0.0
+    return radial * xh + (w - beta * xh) + k * ((b if use_y else b - a) - ybx * xh)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _transport_row(i, x, y, v, c, out, odd):
+    xr, yr, vr = x[i], y[i], v[i]
+    nx, ny, nv = _space_sq(xr), _space_sq(yr), _space_sq(vr)
+    odd[i] = _transport_odd(xr, yr, vr, c, nx, ny, nv)
+    if odd[i]:
+        return
+    r, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(xr, yr, vr, c, nx, ny, nv)
+    p = 0.0
+    for j in range(1, xr.shape[0]):
+        s = _transport_space(xr, yr, vr, j, r, beta, ybx, use_y, k, small, radial)
+        out[i, j] = s
+        p += np.float64(yr[j]) * s
+    out[i, 0] = p / y0
+
+
+@nb.njit(parallel=True, **_OPTS)
+def transport_rows(x, y, v, c, out, odd, serial):
+    """out[i] = P_{x[i] -> y[i]}(v[i]) (ambient rows); odd[i] marks rows left to the host."""
+    if serial:
+        for i in range(x.shape[0]):
+            _transport_row(i, x, y, v, c, out, odd)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _transport_row(i, x, y, v, c, out, odd)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd):
+    xr, yr, vr, gr = x[i], y[i], v[i], g[i]
+    n = xr.shape[0]
+    nx, ny, nv = _space_sq(xr), _space_sq(yr), _space_sq(vr)
+    odd[i] = _transport_odd(xr, yr, vr, c, nx, ny, nv)
+    gx[i, 0] = 0.0
+    gy[i, 0] = 0.0
+    gv[i, 0] = 0.0
+    if odd[i]:
+        return
+    r, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(xr, yr, vr, c, nx, ny, nv)
+    ry = math.sqrt(ny)
+    f0 = np.float64(gr[0]) / y0
+    m = 0.0  # G.S
+    q = 0.0  # yh.ps
+    ds = 0.0  # D.S, D = ys - xs
+    nd = 0.0
+    dv = 0.0  # xh.(vs - beta xh): the part along xh that the rounding of beta xh left
+    for j in range(1, n):
+        a = np.float64(xr[j])
+        b = np.float64(yr[j])
+        xh = a / r if r > 0.0 else 0.0
+        dv += xh * (np.float64(vr[j]) - beta * xh)
+        ps = _transport_space(xr, yr, vr, j, r, beta, ybx, use_y, k, small, radial)
+        m += (np.float64(gr[j]) + f0 * b) * (a + b)
+        q += (b / ry if ry > 0.0 else 0.0) * ps
+        ds += (b - a) * (a + b)
+        nd += (b - a) * (b - a)
+    a2 = 2.0 + u
+    k_l = c * m / a2  # the weight of d<y,v>_L
+    k_a = -m * k / a2  # the weight of du
+    v0x = (beta * r / x0) / x0  # v0 / x0, v0 = xs.vs / x0
+    cv, cx = k_l, -c * k_a  # the weights of e_x in g_vs and g_xs
+    ey = k_l * v0x - c * k_a  # the weight of e_y in g_ys
+    lean_x = beta / (c * x0 * x0)  # w_x = v_perp + lean_x xh
+    lean_y = q / (c * y0 * y0)  # w_y = ps_perp + lean_y yh
+    tx = k_l * (y0 / x0)
+    kx = ds / ((x0 + y0) * x0)
+    ky = ds / ((x0 + y0) * y0)
+    rx = 0.0  # |e_x|^2, |e_y|^2, against the squares of their terms
+    rr = 0.0
+    for j in range(1, n):
+        a = np.float64(xr[j])
+        b = np.float64(yr[j])
+        w = np.float64(vr[j])
+        xh = a / r if r > 0.0 else 0.0
+        yh = b / ry if ry > 0.0 else 0.0
+        ps = _transport_space(xr, yr, vr, j, r, beta, ybx, use_y, k, small, radial)
+        big_g = np.float64(gr[j]) + f0 * b
+        w_x = ((w - beta * xh) - dv * xh) + lean_x * xh
+        w_y = (ps - q * yh) + lean_y * yh
+        e_x = (b - a) - kx * a
+        e_y = (a - b) + ky * b
+        rx += e_x * e_x
+        rr += e_y * e_y
+        gv[i, j] = big_g + cv * e_x
+        gx[i, j] = k * big_g - tx * w_x + cx * e_x
+        gy[i, j] = k * big_g + f0 * w_y + k_l * w_x + ey * e_y
+    pull_x = rx < 2.0 ** -20 * (nd + kx * kx * nx)
+    pull_y = rr < 2.0 ** -20 * (nd + ky * ky * ny)
+    if pull_x or pull_y:
+        _transport_grad_pulled(xr, yr, vr, gr, c, r, ry, beta, ybx, use_y, k, small, radial, f0,
+                               q, k_l, cv, cx, ey, tx, lean_x, lean_y, kx, ky, dv,
+                               pull_x, pull_y, gx[i], gy[i], gv[i])
+
+
+@nb.njit(**_OPTS)  # not inlined: rarely taken (a radial pair far out)
+def _transport_grad_pulled(xr, yr, vr, gr, c, r, ry, beta, ybx, use_y, k, small, radial, f0, q,
+                           k_l, cv, cx, ey, tx, lean_x, lean_y, kx, ky, dv, pull_x,
+                           pull_y, gxr, gyr, gvr):
+    """_transport_grad_row's result again, with e_x = ys - (y0/x0) xs (pull_x) or e_y = xs -
+    (x0/y0) ys (pull_y) formed by backward._pull where the plain difference of its two terms
+    cancelled: _pull(xs, ys, c, -1) is e_x, _pull(ys, xs, c, -1) is e_y."""
+    n = xr.shape[0]
+    px = np.empty(n - 1)
+    py = np.empty(n - 1)
+    if pull_x:
+        _pull(xr[1:], yr[1:], c, -1.0, px)
+    if pull_y:
+        _pull(yr[1:], xr[1:], c, -1.0, py)
+    for j in range(1, n):
+        a = np.float64(xr[j])
+        b = np.float64(yr[j])
+        w = np.float64(vr[j])
+        xh = a / r if r > 0.0 else 0.0
+        yh = b / ry if ry > 0.0 else 0.0
+        ps = _transport_space(xr, yr, vr, j, r, beta, ybx, use_y, k, small, radial)
+        big_g = np.float64(gr[j]) + f0 * b
+        w_x = ((w - beta * xh) - dv * xh) + lean_x * xh
+        w_y = (ps - q * yh) + lean_y * yh
+        e_x = px[j - 1] if pull_x else (b - a) - kx * a
+        e_y = py[j - 1] if pull_y else (a - b) + ky * b
+        gvr[j] = big_g + cv * e_x
+        gxr[j] = k * big_g - tx * w_x + cx * e_x
+        gyr[j] = k * big_g + f0 * w_y + k_l * w_x + ey * e_y
+
+
+@nb.njit(parallel=True, **_OPTS)
+def transport_grad_rows(x, y, v, g, c, gx, gy, gv, odd, serial):
+    if serial:
+        for i in range(x.shape[0]):
+            _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd)
+    else:
+        for i in nb.prange(x.shape[0]):
+            _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd)

@@ -219,58 +219,72 @@ def from_poincare_backward(p, c: float, grad):
     return _launch_grad(M.from_poincare_grad_rows, p, grad, c)
 
 
-def _pair_rows(kernel, reference, x, y, c: float, dtype, out_cols):
-    """Rows of two ambient arrays through a forward row kernel that marks the rows outside its
-    plain range (huge, tiny, far out) as odd; those are finished by the reference's square-free
-    form, so every row has the reference's accuracy. out_cols None: one value a row."""
-    x, y = _take(x, dtype), _take(y, dtype)
-    if x.shape != y.shape:
-        x, y = np.broadcast_arrays(x, y)
-    xf, yf = _rows(x, y)
-    out = np.empty(xf.shape[:1] if out_cols is None else (xf.shape[0], out_cols), dtype=dtype)
-    odd = np.empty(xf.shape[0], dtype=np.bool_)
-    kernel(xf, yf, c, out, odd, xf.size < SERIAL_WORK)
+def _pair_rows(kernel, reference, arrays, c: float, dtype, out_cols):
+    """Rows of two (or more) ambient arrays through a forward row kernel that marks the rows
+    outside its plain range (huge, tiny, far out) as odd; those are finished by the reference's
+    square-free form, so every row has the reference's accuracy. out_cols None: one value a
+    row."""
+    arrays = [_take(a, dtype) for a in arrays]
+    if any(a.shape != arrays[0].shape for a in arrays):
+        arrays = np.broadcast_arrays(*arrays)
+    flat = _rows(*arrays)
+    rows = flat[0].shape[0]
+    out = np.empty((rows,) if out_cols is None else (rows, out_cols), dtype=dtype)
+    odd = np.empty(rows, dtype=np.bool_)
+    kernel(*flat, c, out, odd, flat[0].size < SERIAL_WORK)
     if odd.any():
-        wide = reference(_wide(xf[odd]), _wide(yf[odd]), c, xp=np_compat)
+        wide = reference(*(_wide(a[odd]) for a in flat), c, xp=np_compat)
         out[odd] = wide[:, 0] if out_cols is None else wide
-    return out.reshape(x.shape[:-1] if out_cols is None else x.shape)
+    shape = arrays[0].shape
+    return out.reshape(shape[:-1] if out_cols is None else shape)
 
 
-def _pair_rows_backward(kernel, reference, x, y, c: float, grad):
-    """The backward pass of _pair_rows: the kernel's closed form, and for its odd rows torch's
-    autograd through the reference."""
-    (xf, yf) = _rows(x, y)
-    g = grad.reshape(xf.shape[0], -1) if grad.ndim == x.ndim else grad.reshape(-1)
-    gx, gy = np.empty(xf.shape, x.dtype), np.empty(yf.shape, y.dtype)
-    odd = np.empty(xf.shape[0], dtype=np.bool_)
-    kernel(xf, yf, g, c, gx, gy, odd, xf.size < SERIAL_WORK)
+def _pair_rows_backward(kernel, reference, arrays, c: float, grad):
+    """The backward pass of _pair_rows (arrays of one shape): the kernel's closed form, and for
+    its odd rows torch's autograd through the reference."""
+    flat = _rows(*arrays)
+    rows = flat[0].shape[0]
+    g = grad.reshape(rows, -1) if grad.ndim == arrays[0].ndim else grad.reshape(-1)
+    grads = [np.empty(a.shape, a.dtype) for a in flat]
+    odd = np.empty(rows, dtype=np.bool_)
+    kernel(*flat, g, c, *grads, odd, flat[0].size < SERIAL_WORK)
     if odd.any():
-        gx[odd], gy[odd] = _reference_vjp(reference, (xf[odd], yf[odd]), c, g[odd])
-    return gx.reshape(x.shape), gy.reshape(y.shape)
+        wide = _reference_vjp(reference, [a[odd] for a in flat], c, g[odd])
+        for out, w in zip(grads, wide):
+            out[odd] = w
+    return tuple(out.reshape(a.shape) for out, a in zip(grads, arrays))
 
 
 def exterior_angle(x, y, c: float, dtype) -> np.ndarray:
-    return _pair_rows(C.exterior_angle_rows, ref.exterior_angle, x, y, c, dtype, None)
+    return _pair_rows(C.exterior_angle_rows, ref.exterior_angle, (x, y), c, dtype, None)
 
 
 def exterior_angle_backward(x, y, c: float, grad):
-    return _pair_rows_backward(C.exterior_angle_grad_rows, ref.exterior_angle, x, y, c, grad)
+    return _pair_rows_backward(C.exterior_angle_grad_rows, ref.exterior_angle, (x, y), c, grad)
 
 
 def expmap(x, u, c: float, dtype) -> np.ndarray:
-    return _pair_rows(P.expmap_rows, ref.expmap, x, u, c, dtype, x.shape[-1])
+    return _pair_rows(P.expmap_rows, ref.expmap, (x, u), c, dtype, x.shape[-1])
 
 
 def expmap_backward(x, u, c: float, grad):
-    return _pair_rows_backward(P.expmap_grad_rows, ref.expmap, x, u, c, grad)
+    return _pair_rows_backward(P.expmap_grad_rows, ref.expmap, (x, u), c, grad)
 
 
 def logmap(x, y, c: float, dtype) -> np.ndarray:
-    return _pair_rows(P.logmap_rows, ref.logmap, x, y, c, dtype, x.shape[-1])
+    return _pair_rows(P.logmap_rows, ref.logmap, (x, y), c, dtype, x.shape[-1])
 
 
 def logmap_backward(x, y, c: float, grad):
-    return _pair_rows_backward(P.logmap_grad_rows, ref.logmap, x, y, c, grad)
+    return _pair_rows_backward(P.logmap_grad_rows, ref.logmap, (x, y), c, grad)
+
+
+def transport(x, y, v, c: float, dtype) -> np.ndarray:
+    return _pair_rows(P.transport_rows, ref.transport, (x, y, v), c, dtype, x.shape[-1])
+
+
+def transport_backward(x, y, v, c: float, grad):
+    return _pair_rows_backward(P.transport_grad_rows, ref.transport, (x, y, v), c, grad)
 
 
 def _wide(a: np.ndarray) -> np.ndarray:

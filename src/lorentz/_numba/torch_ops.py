@@ -77,6 +77,42 @@ expmap = _binary("expmap", ops.expmap, ops.expmap_backward, lambda shape: shape)
 logmap = _binary("logmap", ops.logmap, ops.logmap_backward, lambda shape: shape)
 
 
+# ---------------------------------------------------------------- parallel transport
+
+
+@custom_op("lorentz::numba_transport", mutates_args=())
+def _transport(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, c: float) -> torch.Tensor:
+    a = _np(x)
+    return _t(ops.transport(a, _np(y), _np(v), c, a.dtype))
+
+
+@_transport.register_fake
+def _(x, y, v, c):
+    return torch.empty_like(x)
+
+
+@custom_op("lorentz::numba_transport_backward", mutates_args=())
+def _transport_backward(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, c: float,
+                        grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return tuple(_t(g) for g in ops.transport_backward(_np(x), _np(y), _np(v), c, _np(grad)))
+
+
+@_transport_backward.register_fake
+def _(x, y, v, c, grad):
+    return torch.empty_like(x), torch.empty_like(y), torch.empty_like(v)
+
+
+register_autograd(
+    "lorentz::numba_transport",
+    lambda ctx, g: (*_transport_backward(*ctx.saved_tensors, ctx.c, g), None),
+    setup_context=_save_inputs,
+)
+
+
+def transport(x, y, v, c: float, dtype):
+    return _transport(*_same(dtype, x, y, v), c)
+
+
 # ---------------------------------------------------------------- one-argument operations
 
 
