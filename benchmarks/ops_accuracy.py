@@ -12,10 +12,10 @@ import sys
 import numpy as np
 
 sys.path.insert(0, "tests")
-from contract import BOUND, error, movement
+from lorentz.testing._contract import BOUND, error, movement
 from test_busemann import textbook as busemann_textbook
 from test_centroid import textbook as centroid_textbook
-from test_centroid import tight_cluster
+from lorentz.testing._builders import tight_cluster
 from test_frechet import lou_et_al
 from test_hyperplanes import hyperbolic_cv_lorentz_mlr
 from test_pairwise_ops import hycoclip_oxy_angle_eval

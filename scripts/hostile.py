@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
 
-import hostile_cases as H
+from lorentz.testing import _hostile_cases as H
 import test_hostile as T
 from hypothesis import HealthCheck, given, settings
 

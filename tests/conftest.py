@@ -3,13 +3,14 @@ array-api-strict, and on cupy where it is installed."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import zlib
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+from lorentz.testing._backends import available_backends, load_backend
 
 # Two hypothesis profiles, chosen by LORENTZ_HYPOTHESIS_PROFILE, else "ci" where the CI variable
 # is set (.ci/run sets it) and "dev" elsewhere. LORENTZ_EXAMPLES overrides either's examples.
@@ -32,56 +33,9 @@ settings.load_profile(
     os.environ.get("LORENTZ_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
 
-BACKENDS = ["numpy", "torch", "jax", "array_api_strict", "cupy"]
-# every backend but cupy is installed by the test extra; a missing one is an error, not a skip
-OPTIONAL = {"cupy"}
-
-
-def load_backend(name: str):
-    if name == "numpy":
-        import array_api_compat.numpy as xp
-
-        return xp
-    if name == "jax":
-        jax = importlib.import_module("jax")
-        jax.config.update("jax_enable_x64", True)
-        return importlib.import_module("jax.numpy")
-    if name == "torch":
-        import array_api_compat.torch as xp
-
-        return xp
-    if name == "cupy":
-        import array_api_compat.cupy as xp
-
-        return xp
-    return importlib.import_module(name)
-
-
-def _available():
-    out = []
-    for name in BACKENDS:
-        try:
-            load_backend(name)
-        except ImportError:
-            if name not in OPTIONAL:
-                raise
-            continue
-        out.append(name)
-    return out
-
-
-AVAILABLE = _available()
-
-
-@pytest.fixture(params=AVAILABLE, scope="session")
+@pytest.fixture(params=available_backends(), scope="session")
 def xp(request):
     return load_backend(request.param)
-
-
-def asarray(xp, a, dtype=None):
-    """numpy -> backend array, with dtype given by name ("float32", "bfloat16", ...)."""
-    dt = getattr(xp, dtype) if isinstance(dtype, str) else dtype
-    return xp.asarray(np.asarray(a), dtype=dt)
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, example, given, strategies as st, target
 
-from accuracy import OPS, cases, measure
-from conftest import asarray
+from lorentz.testing._accuracy import (OPS, cases, measure, FAR_NEAR_32, FAR_NEAR_64, NEAR_32, NEAR_64, RADIAL_32, RADIAL_64,
+                                        TINY_64, _pt)
+from lorentz.testing._backends import asarray
 from lorentz.testing import mpref, to_numpy
 
 
@@ -33,25 +34,6 @@ def f32(*v):
 def f64(*v):
     return np.array(v, dtype=np.float64)
 
-
-def _pt(dtype, c, *xs):
-    xs = np.array(xs, dtype=dtype)
-    return np.concatenate([[np.sqrt(1 / c + np.sum(xs.astype(np.float64) ** 2))], xs]).astype(dtype)
-
-
-# near pairs far out, where the textbook acosh(-c<x,y>) loses everything
-FAR_NEAR_32 = ("float32", 1.0, (_pt("float32", 1.0, 1000.0, 0.0), _pt("float32", 1.0, 1000.0, 0.001)))
-FAR_NEAR_64 = ("float64", 0.37, (_pt("float64", 0.37, 9000.0, 1.0), _pt("float64", 0.37, 9000.0, 1.0 + 1e-6)))
-
-# a near pair at moderate radius, and a radial step outward: acos and the
-# textbook log lose most digits on both
-NEAR_32 = ("float32", 1.0, (_pt("float32", 1.0, 1.0, 1.0), _pt("float32", 1.0, 1.001, 1.0)))
-NEAR_64 = ("float64", 1.0, (_pt("float64", 1.0, 1.0, 1.0), _pt("float64", 1.0, 1.001, 1.0)))
-RADIAL_32 = ("float32", 1.0, (_pt("float32", 1.0, 20.0, 0.0), _pt("float32", 1.0, 20.5, 0.0)))
-RADIAL_64 = ("float64", 1.0, (_pt("float64", 1.0, 20.0, 0.0), _pt("float64", 1.0, 20.5, 0.0)))
-
-# points one tiny normal number apart: the reference itself must not round 1 + u to 1
-TINY_64 = ("float64", 1.0, (_pt("float64", 1.0, 0.0, 2.2250738585072014e-308, 1.0), _pt("float64", 1.0, 0.0, 0.0, 1.0)))
 
 
 @given(case=cases("dist"))
@@ -151,7 +133,7 @@ def half_ulp(dtype):
 @pytest.mark.parametrize("name", ["dist", "dist0", "logmap0", "logmap", "exterior_angle", "half_aperture"])
 @given(case=st.data())
 def test_half_precision_rounds_once(backend, dtype, name, case):
-    from conftest import load_backend
+    from lorentz.testing._backends import load_backend
 
     xp = load_backend(backend)
     _, c, args32 = case.draw(cases(name, dtypes=("float32",)))

@@ -10,8 +10,8 @@ import pytest
 
 import lorentz
 import lorentz.meru
-from conftest import asarray
-from kernel_cases import c_sensitive_pairs
+from lorentz.testing._backends import asarray
+from lorentz.testing._kernel_cases import c_sensitive_pairs
 from lorentz import _allpairs
 from lorentz.testing import mpref, to_numpy
 

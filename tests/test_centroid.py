@@ -6,44 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import asarray
-from contract import check
+from lorentz.testing._backends import asarray
+from lorentz.testing._contract import check
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 
 import lorentz
 from lorentz.testing import curvatures, directions, mpref, points
-
-MAX_NORM = {"float32": 1e3, "float64": 1e4}
-
-
-def lift(xs, c, dtype):
-    xs = np.asarray(xs, dtype=np.float64).astype(dtype)
-    x0 = np.sqrt(1 / c + np.sum(xs.astype(np.float64) ** 2, axis=-1, keepdims=True))
-    return np.concatenate([x0.astype(dtype), xs], axis=-1)
-
-
-@st.composite
-def point_sets(draw, dtypes=("float32", "float64"), fixed=False):
-    """(dtype, c, points (N, n+1), weights (N,) or None): independent points, or a cluster
-    around one point at relative spread 1e-7 .. 1. With ``fixed``, one shape (eager jax
-    compiles every new shape)."""
-    dtype = draw(st.sampled_from(dtypes))
-    c = draw(curvatures())
-    n = 3 if fixed else draw(st.integers(1, 4))
-    count = 3 if fixed else draw(st.integers(1, 4))
-    base = draw(points(n, c=c, dtype="float64", max_norm=MAX_NORM[dtype]))[1:]
-    if draw(st.booleans()):
-        rows = [draw(points(n, c=c, dtype="float64", max_norm=MAX_NORM[dtype]))[1:]
-                for _ in range(count)]
-    else:
-        spread = 10.0 ** draw(st.floats(-7, 0)) * max(1.0, float(np.linalg.norm(base)))
-        rows = [base + spread * draw(st.floats(0, 1)) * draw(directions(n)) for _ in range(count)]
-    x = lift(np.array(rows), c, dtype)
-    w = None
-    if draw(st.booleans()):
-        w = np.array([draw(st.floats(0.01, 10)) for _ in range(count)], dtype=dtype)
-    return dtype, c, x, w
+from lorentz.testing._builders import lift, point_sets, tight_cluster
 
 
 @settings(max_examples=25)
@@ -69,13 +39,6 @@ def textbook(x, c):
 def _textbook(a, c):
     lip = -a[0] * a[0] + (a[1:] * a[1:]).sum()
     return a / np.sqrt(np.abs(lip) * c)
-
-
-def tight_cluster(dtype):
-    rng = np.random.default_rng(5)
-    base = lorentz.expmap0(np.array([0.0, 15.0, 0.0, 0.0]))[1:]
-    rows = base + 1e-3 * rng.standard_normal((8, 3))
-    return lift(rows, 1.0, dtype)
 
 
 def test_tight_cluster_15_from_the_origin_in_float32():

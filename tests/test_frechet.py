@@ -9,11 +9,11 @@ import math
 
 import numpy as np
 import pytest
-from conftest import asarray
-from contract import BOUND, check
+from lorentz.testing._backends import asarray
+from lorentz.testing._contract import BOUND, check
 from hypothesis import given, settings, target
 from mpmath import mp
-from test_centroid import point_sets, tight_cluster
+from lorentz.testing._builders import point_sets, tight_cluster
 
 import lorentz
 from lorentz.testing import mpref

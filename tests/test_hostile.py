@@ -16,10 +16,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import hostile_cases as H
+from lorentz.testing import _hostile_cases as H
 import numpy as np
 import pytest
-from hostile_cases import Outcome
+from lorentz.testing._hostile_cases import Outcome
 from hypothesis import HealthCheck, given, settings
 
 import lorentz

@@ -18,7 +18,8 @@ import pytest
 
 torch = pytest.importorskip("torch")  # installed by the test extra; CI never skips
 
-import meru_layout
+from lorentz.testing import _meru_layout as meru_layout
+from lorentz.testing._meru_models import TinyImage, TinyText
 
 from lorentz import meru as L
 from lorentz.meru import (
@@ -811,29 +812,6 @@ def test_double_head_computes_in_float64(tmp_path):
 
 
 # -- training and the loss ---------------------------------------------------------------------------
-class TinyImage(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.fc = torch.nn.Linear(4, 6)
-
-    def forward(self, x):
-        return self.fc(self.conv(x).mean(dim=(2, 3)))
-
-
-class TinyText(torch.nn.Module):
-    """Per-token features (B, T, 5), each the running mean of the embeddings up to it (causal,
-    as MERU's encoder is): the head pools them at the largest token id."""
-
-    def __init__(self):
-        super().__init__()
-        self.embed = torch.nn.Embedding(20, 5)
-
-    def forward(self, tokens):
-        e = self.embed(tokens)
-        return e.cumsum(dim=1) / torch.arange(1, tokens.shape[1] + 1, device=e.device)[:, None]
-
-
 class _MeanTokens(torch.nn.Module):
     def forward(self, x):
         return x.mean(dim=1)

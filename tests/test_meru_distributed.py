@@ -11,7 +11,7 @@ import torch.distributed as dist  # noqa: E402
 import torch.distributed.nn.functional as dist_fn  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
-from test_meru import TinyImage, TinyText  # noqa: E402
+from lorentz.testing._meru_models import TinyImage, TinyText  # noqa: E402
 
 from lorentz.meru import MERUHead  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 
 import lorentz
 import lorentz.meru
-from conftest import asarray
+from lorentz.testing._backends import asarray
 from lorentz.testing import to_numpy
 
 rng = np.random.default_rng(41)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import lorentz
-from accuracy import BOUND, OPS, measure
-from kernel_cases import DTYPES, KINDS, agree, c_sensitive_pairs, inputs, points, rng
+from lorentz.testing._accuracy import BOUND, OPS, measure
+from lorentz.testing._kernel_cases import DTYPES, KINDS, agree, c_sensitive_pairs, inputs, points, rng
 from lorentz._dispatch import select
 
 pytest.importorskip("numba")  # installed by the test extra; CI never skips

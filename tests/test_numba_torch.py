@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import lorentz
-from accuracy import BOUND
-from kernel_cases import DTYPES, KINDS, hard_rows, inputs, points, tangent_rows
+from lorentz.testing._accuracy import BOUND
+from lorentz.testing._kernel_cases import DTYPES, KINDS, hard_rows, inputs, points, tangent_rows
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("numba")  # installed by the test extra; CI never skips

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import load_backend
+from lorentz.testing._backends import load_backend
 
 import lorentz
 from lorentz.testing import to_numpy

@@ -16,8 +16,8 @@ from mpmath import mp
 
 import lorentz
 import lorentz.meru
-from accuracy import BOUND
-from conftest import AVAILABLE, asarray, load_backend
+from lorentz.testing._accuracy import BOUND
+from lorentz.testing._backends import AVAILABLE, asarray, load_backend
 from lorentz.testing import mpref, to_numpy
 
 MAX = float(np.finfo(np.float64).max)

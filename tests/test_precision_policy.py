@@ -17,8 +17,8 @@ if DEVICE == "cpu":  # before triton is imported: it reads the variable once
     os.environ["TRITON_INTERPRET"] = "1"
 
 import lorentz  # noqa: E402
-from accuracy import BOUND, OPS, measure  # noqa: E402
-from kernel_cases import agree, inputs  # noqa: E402
+from lorentz.testing._accuracy import BOUND, OPS, measure  # noqa: E402
+from lorentz.testing._kernel_cases import agree, inputs  # noqa: E402
 from lorentz._triton import precision  # noqa: E402
 from lorentz._triton import ops  # noqa: E402,F401  (registers torch.ops.lorentz.*)
 

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given, strategies as st
 
 import lorentz
-from conftest import asarray
+from lorentz.testing._backends import asarray
 from lorentz.testing import curvatures, point_pairs, points, tangent_vectors, to_numpy
 
 # Inputs of moderate size: space norms <= 100 and tangent norms <= 5 keep cosh/sinh of the

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from accuracy import OPS, measure
-from test_accuracy import FAR_NEAR_32, FAR_NEAR_64, NEAR_32, NEAR_64, RADIAL_32, RADIAL_64, _pt
+from lorentz.testing._accuracy import OPS, measure
+from lorentz.testing._accuracy import FAR_NEAR_32, FAR_NEAR_64, NEAR_32, NEAR_64, RADIAL_32, RADIAL_64, _pt
 
 
 def _lip(x, y):

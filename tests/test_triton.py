@@ -20,8 +20,8 @@ if DEVICE == "cpu":  # before triton is imported: it reads the variable once
 pytest.importorskip("triton")  # installed by CI (extra triton); never skipped there
 
 import lorentz  # noqa: E402
-from accuracy import BOUND, OPS, measure  # noqa: E402
-from kernel_cases import KINDS, agree, hard_rows, inputs  # noqa: E402
+from lorentz.testing._accuracy import BOUND, OPS, measure  # noqa: E402
+from lorentz.testing._kernel_cases import KINDS, agree, hard_rows, inputs  # noqa: E402
 from lorentz.meru import meru_loss  # noqa: E402
 from lorentz._triton import ops  # noqa: E402
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lorentz
-from conftest import asarray
+from lorentz.testing._backends import asarray
 from lorentz.testing import assert_close, to_numpy
 
 P = np.array([[math.sqrt(2.0), 1.0, 0.0], [1.0, 0.0, 0.0]])  # two points for c = 1

@@ -5,6 +5,11 @@
 - :func:`assert_close`, which also checks namespace, dtype, shape and device.
 - :mod:`lorentz.testing.mpref`, the mpmath reference of every operation, with
   ``error`` and ``movement`` (the answer's own sensitivity to one rounding of the inputs).
+- The accuracy contract: :data:`BOUND` (the largest error allowed, by dtype), :data:`MAX_NORM`
+  (the space norms it is hunted to) and :func:`check_accuracy`, which asserts it for one answer
+  against an mpmath function (the bound widens to 4x the answer's own movement under one
+  rounding of the inputs where the problem is that ill-conditioned).
+- :func:`lift`: points of the hyperboloid from their space parts, rounded once to a dtype.
 
 Example
 -------
@@ -18,13 +23,20 @@ Example
 """
 
 from ._assert import assert_close, to_numpy
+from ._contract import BOUND, MAX_NORM
+from ._contract import check as check_accuracy
+from ._points import lift
 
 _STRATEGIES = ("curvatures", "directions", "near_points", "point_pairs", "points", "tangent_vectors")
 
 __all__ = [
+    "BOUND",
+    "MAX_NORM",
     "assert_close",
+    "check_accuracy",
     "curvatures",
     "directions",
+    "lift",
     "near_points",
     "point_pairs",
     "points",

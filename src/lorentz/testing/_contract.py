@@ -10,11 +10,15 @@ so it is not moved.
 from __future__ import annotations
 
 import numpy as np
-from mpmath import mp
+from ._assert import to_numpy
 
-from lorentz.testing import mpref, to_numpy
-
+#: The accuracy contract: the largest error allowed against the mpmath reference, by dtype
+#: (relative; absolute in radians for angles), unless the answer itself moves by more under
+#: one rounding of the inputs (then 4x that movement).
 BOUND = {"float32": 2e-6, "float64": 1e-12}
+#: The largest space norm |xs| the contract is tested to, by dtype (any larger norm keeps it
+#: too, to the representable radius; these are the hunts' ranges).
+MAX_NORM = {"float32": 1e3, "float64": 1e4}
 
 
 def _ulp(dtype, v):
@@ -25,6 +29,10 @@ def movement(f, args, kinds, dtype, *, absolute=False):
     """Sum over every input component of |f(moved) - f(args)| (the first-order sensitivity to
     one rounding), relative to max|f(args)| unless ``absolute``. ``kinds``: per argument,
     "point" (last-axis index 0 not moved), "vector" (all moved), "scalar" or "fixed"."""
+    from mpmath import mp  # imported here: `import lorentz.testing` needs no mpmath
+
+    from . import mpref
+
     with mp.workdps(mpref.DIGITS):
         base = f(*args)
         total = 0.0
@@ -61,6 +69,8 @@ def _flatten(v):
 
 
 def error(out, ref, *, absolute=False):
+    from . import mpref
+
     values = to_numpy(out).astype(np.float64)
     if isinstance(ref, list) and ref and isinstance(ref[0], list):
         ref = list(_flatten(ref))
@@ -69,7 +79,30 @@ def error(out, ref, *, absolute=False):
 
 
 def check(out, f, args, kinds, dtype, *, absolute=False, bound=None):
-    """Assert the contract; returns (error, bound)."""
+    """Assert that ``out`` keeps the accuracy contract; returns ``(error, bound)``.
+
+    Parameters
+    ----------
+    out : array
+        The computed answer (any backend; compared as float64 numpy).
+    f : callable
+        The exact answer for ``args``, e.g. a function of :mod:`lorentz.testing.mpref`
+        (mpmath values, a number or nested lists).
+    args : sequence
+        The inputs ``out`` was computed from, as numpy arrays or floats in ``dtype``.
+    kinds : sequence of str
+        Per argument: ``"point"`` (the time coordinate is derived, so it is not moved),
+        ``"vector"``, ``"scalar"`` or ``"fixed"`` (not moved).
+    dtype : str
+        ``"float32"`` or ``"float64"``: selects :data:`BOUND` and the size of one rounding.
+    absolute : bool
+        Absolute error (angles) instead of relative to the largest component.
+    bound : float, optional
+        A bound to use instead of :data:`BOUND`.
+
+    The bound is :data:`BOUND` for ``dtype``; where the error exceeds it, it becomes 4x the
+    answer's own movement when each input component is moved by one ulp in turn.
+    """
     ref = f(*args)
     err = error(out, ref, absolute=absolute)
     b = BOUND[dtype] if bound is None else bound

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from accuracy import BOUND
+from ._contract import BOUND
 
 rng = np.random.default_rng(11)
 
 
 def points(space, c=1.0, dtype=np.float64):
+    """Points of the hyperboloid from their space parts ``space`` (..., n): the time coordinate
+    sqrt(1/c + |space|^2) computed in float64, both parts rounded to ``dtype``."""
     space = np.asarray(space, dtype=dtype)
     x0 = np.sqrt(1 / c + np.sum(space.astype(np.float64) ** 2, -1, keepdims=True))
     return np.concatenate([x0.astype(dtype), space], -1)

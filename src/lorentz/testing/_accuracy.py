@@ -8,17 +8,21 @@ moves the exact answer by more than a tenth of that, the bound is 4x that moveme
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
-from hypothesis import assume, strategies as st
+from hypothesis import assume
+from hypothesis import strategies as st
 
 import lorentz
-from lorentz.testing import curvatures, mpref, point_pairs, points, tangent_vectors, to_numpy
 
-BOUND = {"float32": 2e-6, "float64": 1e-12}
-MAX_NORM = {"float32": 1e3, "float64": 1e4}
+from . import mpref
+from ._assert import to_numpy
+from ._contract import BOUND, MAX_NORM
+from ._strategies import curvatures, point_pairs, points, tangent_vectors
+
+__all__ = ["BOUND", "MAX_NORM", "MAX_SCALED_DIST", "OPS", "Op", "cases", "measure", "ulp"]
 MAX_SCALED_DIST = 50.0  # sqrt(c) * distance, tangent norm
 
 
@@ -79,7 +83,12 @@ def cases(draw, name: str, dtypes=("float32", "float64")):
 
 
 def measure(op: Op, out, args, c, dtype) -> tuple[float, float]:
-    """(error, bound) of one output against the mpmath reference."""
+    """``(error, bound)`` of one output of ``op`` against its mpmath reference.
+
+    ``args`` are the exact (rounded) inputs in ``dtype`` as numpy arrays; the error is relative
+    to the largest component (absolute in radians for angles); the bound is :data:`BOUND` for
+    ``dtype``, or 4x the answer's own movement under one rounding of the inputs where that is
+    larger (computed only when the error exceeds :data:`BOUND`)."""
     try:
         ref = op.ref(*args, c)
     except ValueError:  # the reference itself is undefined (exterior angle at the origin)
@@ -93,3 +102,25 @@ def measure(op: Op, out, args, c, dtype) -> tuple[float, float]:
                                ambient=op.kind != "ball")
         bound = max(bound, 4 * moved)
     return err, bound
+
+
+# hard cases of the contract, pinned as examples by the accuracy tests and run by the textbook
+# counter-tests: (dtype, c, (x, y))
+def _pt(dtype, c, *xs):
+    xs = np.array(xs, dtype=dtype)
+    return np.concatenate([[np.sqrt(1 / c + np.sum(xs.astype(np.float64) ** 2))], xs]).astype(dtype)
+
+
+# near pairs far out, where the textbook acosh(-c<x,y>) loses everything
+FAR_NEAR_32 = ("float32", 1.0, (_pt("float32", 1.0, 1000.0, 0.0), _pt("float32", 1.0, 1000.0, 0.001)))
+FAR_NEAR_64 = ("float64", 0.37, (_pt("float64", 0.37, 9000.0, 1.0), _pt("float64", 0.37, 9000.0, 1.0 + 1e-6)))
+
+# a near pair at moderate radius, and a radial step outward: acos and the
+# textbook log lose most digits on both
+NEAR_32 = ("float32", 1.0, (_pt("float32", 1.0, 1.0, 1.0), _pt("float32", 1.0, 1.001, 1.0)))
+NEAR_64 = ("float64", 1.0, (_pt("float64", 1.0, 1.0, 1.0), _pt("float64", 1.0, 1.001, 1.0)))
+RADIAL_32 = ("float32", 1.0, (_pt("float32", 1.0, 20.0, 0.0), _pt("float32", 1.0, 20.5, 0.0)))
+RADIAL_64 = ("float64", 1.0, (_pt("float64", 1.0, 20.0, 0.0), _pt("float64", 1.0, 20.5, 0.0)))
+
+# points one tiny normal number apart: the reference itself must not round 1 + u to 1
+TINY_64 = ("float64", 1.0, (_pt("float64", 1.0, 0.0, 2.2250738585072014e-308, 1.0), _pt("float64", 1.0, 0.0, 0.0, 1.0)))
