@@ -1,5 +1,5 @@
 """Where the numba kernels start to beat the reference, per operation (sets the automatic
-choice in lorentz/_dispatch.py). python benchmarks/crossover.py"""
+choice in lorentz/_registry.py). python benchmarks/crossover.py"""
 
 import timeit
 

@@ -71,14 +71,11 @@ def error_vs_distance() -> None:
 
 
 def time_vs_size() -> None:
-    from lorentz._dispatch import numba_ops
+    import importlib.util
 
     implementations = ["reference"]
-    try:
-        numba_ops()
+    if importlib.util.find_spec("numba") is not None:
         implementations.append("numba")
-    except ImportError:
-        pass
     sizes = [64, 128, 256, 512, 1024, 2048, 4096]
     rng = np.random.default_rng(0)
     fig, ax = plt.subplots(figsize=(6, 4.2))

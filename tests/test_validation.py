@@ -9,21 +9,24 @@ import numpy as np
 import pytest
 
 import lorentz
+from lorentz._registry import OPERATIONS
+from lorentz.testing._operations import registered
 from lorentz.testing._backends import asarray
 from lorentz.testing import assert_close, to_numpy
 
 P = np.array([[math.sqrt(2.0), 1.0, 0.0], [1.0, 0.0, 0.0]])  # two points for c = 1
 U = np.array([[1 / math.sqrt(2.0), 1.0, 0.0], [0.0, 0.5, 0.5]])  # tangent at P
 
-# name -> (call with a good first and a possibly bad second array, name of the second)
-CALLS = {
-    "dist": (lambda x, y: lorentz.dist(x, y), "y"),
-    "logmap": (lambda x, y: lorentz.logmap(x, y), "y"),
-    "exterior_angle": (lambda x, y: lorentz.exterior_angle(x, y), "y"),
-    "pairwise_dist": (lambda x, y: lorentz.pairwise_dist(x, y), "y"),
-    "expmap": (lambda x, y: lorentz.expmap(x, y), "u"),
-    "transport": (lambda x, y: lorentz.transport(x, x, y), "v"),
-}
+def _last_bad(f, arguments):
+    """f called with good arrays for every argument but the last, which gets the second."""
+    return lambda x, y: f(*([x] * (len(arguments) - 1)), y)
+
+
+# every registered operation (but knn, which needs k) -> (call with good arrays then a possibly
+# bad last one, the name of that last argument)
+CALLS = {name: (_last_bad(getattr(lorentz, name), OPERATIONS[name].arguments),
+                OPERATIONS[name].arguments[-1]) for name in registered()}
+CALLS["from_poincare"] = (lambda x, p: lorentz.from_poincare(p), "p")  # reads the ball's p
 
 
 @pytest.mark.parametrize("name", list(CALLS))
@@ -36,7 +39,7 @@ def test_integer_and_boolean_arrays_are_rejected(xp, name):
             call(good, bad)
 
 
-@pytest.mark.parametrize("name", list(CALLS))
+@pytest.mark.parametrize("name", [n for n in CALLS if len(OPERATIONS[n].arguments) > 1])
 def test_mismatched_last_dimension(xp, name):
     x, y = asarray(xp, P), asarray(xp, P[:, :2])
     with pytest.raises(ValueError, match="same last dimension"):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import lorentz
 
+from .._registry import OPERATIONS
 from . import mpref
 from ._assert import to_numpy
 from ._contract import BOUND, MAX_NORM
@@ -35,21 +36,12 @@ class Op:
     angle: bool = False
 
 
+# every registered operation with an mpmath oracle and inputs drawn one case at a time
 OPS = {
-    op.name: op
-    for op in [
-        Op("dist", lorentz.dist, mpref.dist, "pair"),
-        Op("dist0", lorentz.dist0, mpref.dist0, "point"),
-        Op("expmap0", lorentz.expmap0, mpref.expmap0, "tangent0"),
-        Op("logmap0", lorentz.logmap0, mpref.logmap0, "point"),
-        Op("expmap", lorentz.expmap, mpref.expmap, "tangent"),
-        Op("logmap", lorentz.logmap, mpref.logmap, "pair"),
-        Op("transport", lorentz.transport, mpref.transport, "transport"),
-        Op("half_aperture", lorentz.half_aperture, mpref.half_aperture, "point", angle=True),
-        Op("exterior_angle", lorentz.exterior_angle, mpref.exterior_angle, "distinct", True),
-        Op("to_poincare", lorentz.to_poincare, mpref.to_poincare, "point"),
-        Op("from_poincare", lorentz.from_poincare, mpref.from_poincare, "ball"),
-    ]
+    name: Op(name, getattr(lorentz, name), getattr(mpref, op.oracle), op.inputs, op.angle)
+    for name, op in OPERATIONS.items()
+    if op.oracle and op.inputs in ("point", "pair", "distinct", "tangent0", "tangent",
+                                   "transport", "ball")
 }
 
 
