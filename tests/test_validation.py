@@ -142,6 +142,21 @@ def test_check_point_reports_worst(xp):
         lorentz.check_point(asarray(xp, [1.0, 0.0, 0.0]), c=4.0)
 
 
+def test_check_point_tolerance_is_relative_and_atol_is_deprecated():
+    far = lorentz.from_space(np.array([[1e6, 0.0]]))
+    off = far * np.array([[1 + 1e-9, 1.0, 1.0]])  # x0 off by 1e-9 of itself (1e-3 absolute)
+    lorentz.check_point(off, rtol=1e-8)
+    with pytest.raises(ValueError, match="not on the hyperboloid"):
+        lorentz.check_point(off, rtol=1e-10)
+    with pytest.warns(DeprecationWarning, match="use rtol"):
+        lorentz.check_point(off, atol=1e-8)
+    with pytest.warns(DeprecationWarning, match="use rtol"):
+        with pytest.raises(ValueError, match="not on the hyperboloid"):
+            lorentz.check_tangent(off, np.zeros((1, 3)), atol=1e-10)
+    with pytest.raises(TypeError, match="give rtol only"):
+        lorentz.check_point(off, rtol=1e-8, atol=1e-8)
+
+
 def test_check_tangent(xp):
     lorentz.check_tangent(asarray(xp, P), asarray(xp, U))
     with pytest.raises(ValueError, match=r"u is not tangent at x.*1 of 2 fail"):

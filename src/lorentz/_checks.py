@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import warnings
+
 from . import _reference as ref
 from ._backend import is_concrete, prepare, to_work
 from ._series import dot, norm0
 
 
-def _default_tol(xp, dtype, atol):
+def _default_tol(xp, dtype, rtol):
     # 32 ulp of the input dtype: a point rounded once from an exact one has a relative
     # defect of at most 1 ulp in x0; arithmetic in the input dtype adds a few more.
-    return 32 * float(xp.finfo(dtype).eps) if atol is None else float(atol)
+    return 32 * float(xp.finfo(dtype).eps) if rtol is None else float(rtol)
+
+
+def _relative(rtol, atol, caller: str):
+    """``rtol``, or the deprecated ``atol`` (it always was a relative tolerance)."""
+    if atol is None:
+        return rtol
+    if rtol is not None:
+        raise TypeError(f"{caller}: give rtol only (atol is its deprecated name)")
+    warnings.warn(f"{caller}(atol=...) is deprecated: the tolerance is relative; use rtol=",
+                  DeprecationWarning, stacklevel=3)
+    return atol
 
 
 def _worst(xp, defect, what: str, tol: float):
@@ -27,7 +40,7 @@ def _worst(xp, defect, what: str, tol: float):
         )
 
 
-def check_point(x, *, c=1.0, atol=None):
+def check_point(x, *, c=1.0, rtol=None, atol=None):
     r"""Raise ``ValueError`` unless every ``x`` lies on the upper sheet
     :math:`\langle x,x\rangle_L = -1/c`, :math:`x_0 > 0`.
 
@@ -36,9 +49,11 @@ def check_point(x, *, c=1.0, atol=None):
     x : array, shape (..., n+1)
     c : float or array
         Curvature is :math:`-c`.
-    atol : float, optional
+    rtol : float, optional
         Tolerance on the relative defect :math:`|x_0 - \sqrt{1/c+|x_s|^2}| / \sqrt{1/c+|x_s|^2}`;
         default 32 ulp of the dtype. Non-finite entries always fail.
+    atol : float, optional
+        Deprecated name of ``rtol`` (the tolerance was always relative).
 
     Returns
     -------
@@ -50,8 +65,9 @@ def check_point(x, *, c=1.0, atol=None):
     >>> lorentz.check_point(np.array([1.0, 0.0])).tolist()
     [1.0, 0.0]
     """
+    rtol = _relative(rtol, atol, "check_point")
     xp, (w,), cc, dtype, _ = prepare(c, x=x)
-    tol = _default_tol(xp, dtype, atol)
+    tol = _default_tol(xp, dtype, rtol)
     x0 = ref.time(w[..., 1:], cc, xp=xp)
     defect = xp.abs(w[..., :1] - x0) / x0
     _worst(xp, xp.where(xp.isfinite(xp.sum(w, axis=-1, keepdims=True)), defect, xp.nan),
@@ -59,7 +75,7 @@ def check_point(x, *, c=1.0, atol=None):
     return x
 
 
-def check_tangent(x, u, *, c=1.0, atol=None):
+def check_tangent(x, u, *, c=1.0, rtol=None, atol=None):
     r"""Raise ``ValueError`` unless ``u`` is tangent at ``x``: :math:`\langle x,u\rangle_L = 0`.
 
     Parameters
@@ -69,8 +85,10 @@ def check_tangent(x, u, *, c=1.0, atol=None):
     u : array, shape (..., n+1)
     c : float or array
         Curvature is :math:`-c`.
-    atol : float, optional
+    rtol : float, optional
         Tolerance on :math:`|\langle x,u\rangle_L| / (x_0|u_0| + |x_s||u_s|)`; default 32 ulp.
+    atol : float, optional
+        Deprecated name of ``rtol``.
 
     Returns
     -------
@@ -82,9 +100,10 @@ def check_tangent(x, u, *, c=1.0, atol=None):
     >>> lorentz.check_tangent(np.array([1.0, 0.0]), np.array([0.0, 2.0])).tolist()
     [0.0, 2.0]
     """
-    check_point(x, c=c, atol=atol)
+    rtol = _relative(rtol, atol, "check_tangent")
+    check_point(x, c=c, rtol=rtol)
     xp, (w, v), cc, dtype, _ = prepare(c, x=x, u=u)
-    tol = _default_tol(xp, dtype, atol)
+    tol = _default_tol(xp, dtype, rtol)
     xs, us, u0 = w[..., 1:], v[..., 1:], v[..., :1]
     x0 = ref.time(xs, cc, xp=xp)
     scale = x0 * xp.abs(u0) + norm0(xs, xp=xp) * norm0(us, xp=xp)
