@@ -16,6 +16,10 @@ def zero_shot_classification(head, images, labels, class_prompts):
     MERU reports ``100 * macro`` (torchmetrics' MulticlassAccuracy, whose default average is
     "macro", times 100); the mean is over the classes present in ``labels``.
 
+    The prompts of a class are averaged as tangent vectors at the origin (after projection,
+    before alpha scaling and exp_map0, as MERU does); images are scored against classes by
+    the Lorentzian inner product (larger is closer).
+
     Parameters
     ----------
     head : MERUHead
@@ -24,9 +28,10 @@ def zero_shot_classification(head, images, labels, class_prompts):
     class_prompts : sequence of token batches, one per class (several prompts each), each a
         (P, T) tensor or a list of 1-D token tensors as MERU's tokenizer returns them
 
-    The prompts of a class are averaged as tangent vectors at the origin (after projection,
-    before alpha scaling and exp_map0, as MERU does); images are scored against classes by
-    the Lorentzian inner product (larger is closer).
+    Returns
+    -------
+    dict
+        ``"top1"`` and ``"macro"`` (floats) and ``"predictions"`` (int tensor, shape (B,)).
     """
     image = head.encode_image(images)
     classes = torch.stack([head.text_features(t).mean(dim=0) for t in class_prompts])

@@ -81,6 +81,9 @@ def error(out, ref, *, absolute=False):
 def check(out, f, args, kinds, dtype, *, absolute=False, bound=None):
     """Assert that ``out`` keeps the accuracy contract; returns ``(error, bound)``.
 
+    The bound is :data:`BOUND` for ``dtype``; where the error exceeds it, it becomes 4x the
+    answer's own movement when each input component is moved by one ulp in turn.
+
     Parameters
     ----------
     out : array
@@ -100,8 +103,10 @@ def check(out, f, args, kinds, dtype, *, absolute=False, bound=None):
     bound : float, optional
         A bound to use instead of :data:`BOUND`.
 
-    The bound is :data:`BOUND` for ``dtype``; where the error exceeds it, it becomes 4x the
-    answer's own movement when each input component is moved by one ulp in turn.
+    Returns
+    -------
+    tuple of float
+        ``(error, bound)``; an AssertionError when ``error > bound``.
     """
     ref = f(*args)
     err = error(out, ref, absolute=absolute)
