@@ -9,20 +9,28 @@ import pytest
 
 import lorentz
 from lorentz.testing._accuracy import BOUND
-from lorentz.testing._kernel_cases import DTYPES, KINDS, hard_rows, inputs, points, tangent_rows
+from lorentz.testing._kernel_cases import (DTYPES, KINDS, hard_rows, inputs, points, tangent_rows,
+                                           transport_vectors)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
 
 OPS = ["dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle", "to_poincare",
-       "from_poincare", "expmap", "logmap"]
+       "from_poincare", "expmap", "logmap", "transport"]
 PAIRS = ("dist", "exterior_angle", "expmap", "logmap")
 KWARGS = {"half_aperture": {"min_radius": 0.1}}
 
 
+def arrays(op, x, y, c):
+    """The operation's array arguments: transport moves tangent vectors at x to y."""
+    if op == "transport":
+        return x, y, transport_vectors(x, y, x.dtype, c)
+    return (x, y) if op in PAIRS else (x,)
+
+
 def call(op, x, y, c, implementation):
     """The operation's value and the gradients of a fixed weighting of it w.r.t. its inputs."""
-    args = [torch.tensor(a, requires_grad=True) for a in ((x, y) if op in PAIRS else (x,))]
+    args = [torch.tensor(a, requires_grad=True) for a in arrays(op, x, y, c)]
     out = getattr(lorentz, op)(*args, c=c, implementation=implementation, **KWARGS.get(op, {}))
     weights = torch.sin(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape) + 1.5
     grads = torch.autograd.grad((out * weights).sum(), args)
@@ -82,13 +90,18 @@ def test_forward_and_backward_match_the_reference(op, case, dtype, c):
     ref, ref_grads = call(op, x, y, c, "reference")
     assert isinstance(out, torch.Tensor) and out.dtype == ref.dtype and out.requires_grad
     close(out, ref, dtype, op in ANGLES)
-    for g, w in zip(grads, ref_grads):
+    for i, (g, w) in enumerate(zip(grads, ref_grads)):
         assert g.dtype == w.dtype
         if op != "from_poincare":  # whose input has no time component
             assert torch.all(g[..., 0] == 0)  # time components are never read
+        if op == "transport" and i == 0:  # the reference's gradient in x at the origin is not
+            # transport's (its d<y,v>_L/dxs there is -vs, not -(y0/x0) vs: 24% off at y = (0.4,
+            # 0.2, -1), c = 0.7); the kernel's: test_transport_gradients_at_degenerate_points
+            keep = torch.from_numpy(np.any(x[:, 1:] != 0, axis=1))
+            g, w = g[keep], w[keep]
         close(g, w, dtype)
     # numpy arrays take the same kernels
-    args = (x, y) if op in PAIRS else (x,)
+    args = arrays(op, x, y, c)
     f = getattr(lorentz, op)
     got = f(*args, c=c, implementation="numba", **KWARGS.get(op, {}))
     assert isinstance(got, np.ndarray) and got.dtype == dtype
@@ -121,12 +134,13 @@ def test_automatic_choice_takes_the_kernels(op, monkeypatch):
     x = torch.tensor(inputs("random", np.float32, 1.0)[0][:5])
     if op == "from_poincare":
         x = x[:, 1:] / (4 * x[:, 1:].abs().sum(1, keepdim=True))
-    getattr(lorentz, op)(*((x, x) if op in PAIRS else (x,)))
+    n = 3 if op == "transport" else 2 if op in PAIRS else 1
+    getattr(lorentz, op)(*[x] * n)
     assert calls == [op]
     # a learnable curvature and half precision take the reference
     c = torch.tensor(1.0, requires_grad=True)
-    getattr(lorentz, op)(*((x, x) if op in PAIRS else (x,)), c=c)
-    getattr(lorentz, op)(*((x.half(), x.half()) if op in PAIRS else (x.half(),)))
+    getattr(lorentz, op)(*[x] * n, c=c)
+    getattr(lorentz, op)(*[x.half()] * n)
     assert calls == [op]
 
 
@@ -157,7 +171,8 @@ def test_operators_pass_opcheck():
                      (ops.numba_to_poincare.default, (x, 0.7)),
                      (ops.numba_from_poincare.default, (x[:, 1:] / 10, 0.7)),
                      (ops.numba_expmap.default, (x, (x / 3).detach().requires_grad_(), 0.7)),
-                     (ops.numba_logmap.default, (x, y, 0.7))):
+                     (ops.numba_logmap.default, (x, y, 0.7)),
+                     (ops.numba_transport.default, (x, y, (x / 3).detach().requires_grad_(), 0.7))):
         torch.library.opcheck(op, args)
 
 
@@ -168,7 +183,8 @@ def test_torch_compile_fullgraph():
 
     def f(x, y):
         z = lorentz.from_poincare(lorentz.to_poincare(lorentz.expmap0(lorentz.logmap0(y))))
-        return lorentz.dist(x, y) + lorentz.dist0(z) + lorentz.half_aperture(z)
+        return (lorentz.dist(x, y) + lorentz.dist0(z) + lorentz.half_aperture(z)
+                + lorentz.transport(x, y, z).sum(-1))
 
     for impl in ("compiled", "eager"):
         xa, ya = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
@@ -180,3 +196,26 @@ def test_torch_compile_fullgraph():
         else:
             for a, b in zip(got, (out, *grads)):
                 torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_transport_gradients_at_degenerate_points():
+    """The kernel's closed-form gradients against finite differences of its own value where the
+    formula degenerates: x at the origin (no radial direction), y at the origin, x == y, both at
+    the origin, v == 0, x across the origin from y, and radial pairs far out on an axis (whose
+    e_x = ys - (y0/x0) xs is formed by backward._pull: it cancels as a plain difference)."""
+    c = 0.7
+    xs = [[0, 0, 0], [0.5, -0.3, 0.2], [0.5, -0.3, 0.2], [0, 0, 0], [0.5, -0.3, 0.2], [3, 1, 2],
+          [1000, 0, 0], [0, 1000, 0]]
+    ys = [[0.4, 0.2, -1], [0, 0, 0], [0.5, -0.3, 0.2], [0, 0, 0], [1.5, 0.1, 0.2], [-3, -1, -2],
+          [1000 - 1e-3, 0, 0], [0, 1000 + 1e-6, 0]]
+    x, y = points(xs, c), points(ys, c)
+    v = np.asarray(lorentz.project_tangent(x, np.sin(np.arange(x.size)).reshape(x.shape), c=c))
+    v[4] = 0.0
+    args = [torch.tensor(a, requires_grad=True) for a in (x, y, v)]
+    assert torch.autograd.gradcheck(lambda *a: torch.ops.lorentz.numba_transport(*a, c), args)
+    # and against the reference's gradients in y and v (in x where x is not the origin)
+    got = call("transport", x, y, c, "numba")[1]
+    want = call("transport", x, y, c, "reference")[1]
+    for i, (g, w) in enumerate(zip(got, want)):
+        rows = [r for r in range(len(x)) if i > 0 or np.any(x[r, 1:] != 0)]
+        close(g[rows], w[rows], np.float64)

@@ -422,7 +422,7 @@ def test_dist_gradient_far_and_tiny(impl, c):
 
 
 @pytest.mark.parametrize("op", ["dist", "dist0", "expmap0", "logmap0", "exterior_angle",
-                                "to_poincare", "expmap", "logmap"])
+                                "to_poincare", "expmap", "logmap", "transport"])
 def test_compiled_backward_matches_the_reference(op):
     """Every row far out or tiny: the kernels' own closed forms, or (exterior_angle, expmap,
     logmap) the reference's gradient for the rows they leave to it (those were zero once)."""
@@ -434,11 +434,16 @@ def test_compiled_backward_matches_the_reference(op):
     if op == "expmap":  # inward steps with representable results (on an axis far out: off
         x = x[[1, 3, 4]]  # the axes the rounding of us's radial part overflows exp, see below)
         y = np.stack([tangent(r, c, 1.0, -0.6) for r in x])
+    if op == "transport":  # a tangent vector at x to y (at 1e300 the reference's gradient is not
+        x, y = x[1:], y[1:]  # claimed: see test_gradients_finite_where_values_are)
+        v = np.stack([tangent(r, c, 1.0, -0.6) for r in x])
     grads = {}
     for impl in ("numba", "reference"):
         args = [torch.tensor(u if op == "expmap0" else x, requires_grad=True)]
-        if op in ("dist", "exterior_angle", "expmap", "logmap"):
+        if op in ("dist", "exterior_angle", "expmap", "logmap", "transport"):
             args.append(torch.tensor(y, requires_grad=True))
+        if op == "transport":
+            args.append(torch.tensor(v, requires_grad=True))
         out = getattr(lorentz, op)(*args, c=c, implementation=impl)
         w = torch.sin(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape) + 1.5
         grads[impl] = [g.numpy() for g in torch.autograd.grad((out * w).sum(), args)]

@@ -97,3 +97,17 @@ def tangent_rows(dtype):
     us = gen.normal(size=(norms.size, 5))
     us = norms[:, None] * us / np.linalg.norm(us, axis=1, keepdims=True)
     return np.concatenate([np.zeros((norms.size, 1)), us], -1).astype(dtype)
+
+
+def transport_vectors(x, y, dtype, c):
+    """Tangent vectors at the points x for transport from x to y: log_x(y) in the even rows (the
+    geodesic's own direction: short for near pairs far out, zero for x == y), the tangent part of
+    a fixed vector in the odd rows (its radial part stretched by sqrt(c) x0 far out)."""
+    import lorentz
+
+    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    log = np.asarray(lorentz.logmap(x64, y64, c=c, implementation="reference"))
+    fixed = np.cos(np.arange(x64.size)).reshape(x64.shape)
+    other = np.asarray(lorentz.project_tangent(x64, fixed, c=c))
+    even = (np.arange(len(x64)) % 2 == 0)[:, None]
+    return np.where(even, log, other).astype(dtype)
