@@ -24,7 +24,7 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 
 def test_check_command_runs_and_passes():
-    from lorentz._check import main
+    from lorentz._selfcheck import main
 
     assert main(["--samples", "6"]) == 0
 
@@ -33,7 +33,7 @@ def test_check_command_needs_no_hypothesis():
     """The main command installs the ``check`` extra (mpmath), not hypothesis."""
     code = (
         "import sys; sys.modules['hypothesis'] = None; "
-        "from lorentz._check import main; sys.exit(main(['--samples', '3']))"
+        "from lorentz._selfcheck import main; sys.exit(main(['--samples', '3']))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -294,7 +294,7 @@ def test_subnormal_curvature_is_refused(xp, c):
 
 
 def test_self_check_refuses_zero_samples(capsys):
-    from lorentz._check import main
+    from lorentz._selfcheck import main
 
     with pytest.raises(SystemExit):
         main(["--samples", "0"])

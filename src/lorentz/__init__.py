@@ -8,7 +8,7 @@ device of the inputs.
 """
 
 from ._barycenters import centroid, frechet_mean, frechet_variance
-from ._checks import check_point, check_tangent
+from ._validation import check_point, check_tangent
 from ._cones import exterior_angle, half_aperture
 from ._geodesic import geodesic
 from ._horospheres import busemann

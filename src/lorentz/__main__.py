@@ -11,7 +11,7 @@ def main(argv=None) -> int:
         return 0 if argv else 2
     try:
         if argv[0] == "check":
-            from ._check import main as check
+            from ._selfcheck import main as check
 
             return check(argv[1:])
         if argv[0] == "demo":

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from . import _allpairs_autodiff as allpairs, _reference as ref
 from ._backend import as_dtype, finish, prepare, to_work
-from ._checks import inside_ball
+from ._validation import inside_ball
 
 
 @dataclass(frozen=True)
@@ -141,14 +141,35 @@ def select(op: str, implementation, xp, c, dtype, device=None, arrays=()) -> str
     return "reference"
 
 
-def kernel(implementation: str, op: str, xp) -> Callable:
-    return _package(implementation).kernel(op, library(xp))
+def kernel(implementation: str, op: str, xp, scheme: str | None = None) -> Callable:
+    if scheme is None:
+        return _package(implementation).kernel(op, library(xp))
+    return _package(implementation).kernel(op, library(xp), scheme)
+
+
+def split_scheme(implementation, op: str):
+    """(implementation, scheme or None): "triton:split" -> ("triton", "split"). A scheme the
+    Triton kernels do not have, after anything but "triton", or for an operation whose
+    kernels take none, raises ValueError naming ``implementation``."""
+    if not isinstance(implementation, str) or ":" not in implementation:
+        return implementation, None
+    impl, scheme = implementation.split(":", 1)
+    triton = _package("triton")
+    if impl != "triton" or scheme not in triton.SCHEMES:
+        raise ValueError(
+            f"implementation must be None, 'reference', 'numba', 'triton' or 'triton:<scheme>' "
+            f"with <scheme> one of {', '.join(triton.SCHEMES)}; got {implementation!r}")
+    if op not in triton.SCHEME_OPS:
+        raise ValueError(f"implementation={implementation!r}: {op} has no precision schemes; "
+                         f"they are for {', '.join(sorted(triton.SCHEME_OPS))}")
+    return impl, scheme
 
 
 def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays):
     """Validate, choose an implementation, run it, and return the result in the inputs'
     library, device and dtype: the path every public operation takes."""
     op = OPERATIONS[name]
+    implementation, scheme = split_scheme(implementation, name)
     xp, values, c, dtype, _ = prepare(c, rows=op.rows, min_dim=op.min_dim, cast=False,
                                       **arrays)
     if op.validate is not None:
@@ -158,7 +179,7 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
     if op.before is not None:
         op.before(chosen, xp, dtype, *values)
     if chosen != "reference":
-        out = kernel(chosen, name, xp)(*values, c, *extra, dtype)
+        out = kernel(chosen, name, xp, scheme)(*values, c, *extra, dtype)
         return _finish_kernel(xp, out, dtype, keepdim)
     if op.cast:
         values = to_work(xp, *values)
