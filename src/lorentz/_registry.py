@@ -216,12 +216,12 @@ OPERATIONS = _operations(
     Operation("logmap", ref.logmap, ("x", "y"), "pair", "logmap"),
     Operation("transport", ref.transport, ("x", "y", "v"), "transport", "transport"),
     Operation("half_aperture", ref.half_aperture, ("x",), "point", "half_aperture", angle=True,
-              reduces=True, group="Entailment cones", extra=("min_radius",)),
+              reduces=True, group="Entailment cones (MERU)", extra=("min_radius",)),
     Operation("exterior_angle", ref.exterior_angle, ("x", "y"), "distinct", "exterior_angle",
-              angle=True, reduces=True, group="Entailment cones"),
-    Operation("to_poincare", ref.to_poincare, ("x",), "point", "to_poincare", group="Models"),
+              angle=True, reduces=True, group="Entailment cones (MERU)"),
+    Operation("to_poincare", ref.to_poincare, ("x",), "point", "to_poincare", group="Models and coordinates"),
     Operation("from_poincare", ref.from_poincare, ("p",), "ball", "from_poincare",
-              group="Models", min_dim=1, validate=inside_ball),
+              group="Models and coordinates", min_dim=1, validate=inside_ball),
 )
 
 

@@ -11,6 +11,9 @@ import os
 KERNELS = {"torch": frozenset({"dist", "pairwise_dist", "knn", "expmap0", "logmap0"})}
 # the kernels read these and compute by the scheme ``precision`` picks per device and dtype
 DTYPES = ("float16", "bfloat16", "float32")
+# implementation="triton:<scheme>" forces the arithmetic of the all-pairs kernels
+SCHEMES = ("float64", "half", "split")
+SCHEME_OPS = frozenset({"pairwise_dist", "knn"})
 
 _installed: bool | None = None
 
@@ -34,10 +37,26 @@ def why_not(op, xp, c, dtype, device) -> str | None:
     return None
 
 
-def kernel(op: str, library: str):
+def kernel(op: str, library: str, scheme: str | None = None):
     """The host function of ``op``; the kernels return the compute dtype, so the output dtype
-    the registry passes last is not theirs to take."""
+    the registry passes last is not theirs to take. ``scheme`` (all-pairs kernels only)
+    forces the arithmetic over the precision rule."""
     ops = importlib.import_module(f"{__name__}.ops")
+    forced = () if scheme is None else (scheme,)
     if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
-        return lambda q, keys, c, k, dtype: ops.knn(q, keys, k, c)
-    return lambda *args: getattr(ops, op)(*args[:-1])
+        def knn(q, keys, c, k, dtype):
+            _check(scheme, dtype)
+            return ops.knn(q, keys, k, c, *forced)
+        return knn
+
+    def host(*args):
+        _check(scheme, args[-1])
+        return getattr(ops, op)(*args[:-1], *forced)
+    return host
+
+
+def _check(scheme, dtype):
+    if scheme is not None:
+        from .precision import check_scheme
+
+        check_scheme(scheme, dtype, "implementation")
