@@ -7,6 +7,7 @@ import math
 from . import _reference as ref
 from ._backend import _broadcast, check_fits, finish, flag, is_concrete, prepare, to_work
 from ._dask import is_dask
+from ._registry import call
 from ._series import sq
 
 # float64 elements held by one block of pairs (rows x M x n): 32 MiB
@@ -14,14 +15,6 @@ BLOCK = 1 << 22
 # relative error of u allowed from the GEMM before a pair is recomputed, by output dtype:
 # a fifth of the contract (1e-12 float64, 2e-6 float32 and narrower)
 GEMM_TOL = {"float64": 2e-13, "other": 4e-7}
-
-
-def sqdist_ref(xs, ys, c, *, xp):
-    """||x - y||_L^2 = -2/c - 2<x,y>_L = 2u/c = 4 s^2/c, s = sinh(sqrt(c) d / 2) from the
-    library's cancellation-free form, which is finite for every representable pair (u and
-    its terms overflow first)."""
-    s = ref.sinh_half(xs, ys, c, xp=xp)
-    return 4.0 * (s * s) / c
 
 
 def _all_pairs(f, xs, ys, c, *, xp):
@@ -41,7 +34,7 @@ def _all_pairs(f, xs, ys, c, *, xp):
 def _gemm_sqdist(xs, ys, c, out_dtype, *, xp):
     """pairwise_sqdist of 2-D space parts at matrix-multiply speed: u = c (x0 y0^T - xs ys^T) - 1
     from one GEMM, then every pair whose a-priori error bound could miss the contract
-    recomputed by sqdist_ref (pairwise_dist's rule, on u instead of d).
+    recomputed by ref.sqdist_space (pairwise_dist's rule, on u instead of d).
 
     The GEMM value errs by at most (n + 4) eps (c x0 y0 + c |xs.ys| + 1) <= 3 (n + 4) eps c x0 y0
     (eps of the compute dtype; float32 inputs are exact in float64); a pair is kept when that
@@ -59,7 +52,7 @@ def _gemm_sqdist(xs, ys, c, out_dtype, *, xp):
     out = 2.0 * u / c
     i, j = xp.nonzero(~good)
     if i.shape[0]:
-        exact = sqdist_ref(xp.take(xs, i, axis=0), xp.take(ys, j, axis=0), c, xp=xp)[:, 0]
+        exact = ref.sqdist_space(xp.take(xs, i, axis=0), xp.take(ys, j, axis=0), c, xp=xp)[:, 0]
         out[~good] = exact
     return out
 
@@ -115,9 +108,7 @@ def sqdist(x, y, *, c=1.0, keepdim=False):
     >>> round(float(lorentz.sqdist(np.array([1.0, 0.0]), x)), 12)  # 2 (cosh(1) - 1)
     1.08616126963
     """
-    keepdim = flag("keepdim", keepdim)
-    xp, (x, y), c, dtype, _ = prepare(c, x=x, y=y)
-    return finish(xp, sqdist_ref(x[..., 1:], y[..., 1:], c, xp=xp), dtype, keepdim)
+    return call("sqdist", c=c, keepdim=flag("keepdim", keepdim), x=x, y=y)
 
 
 def pairwise_sqdist(x, y, *, c=1.0):
@@ -156,7 +147,7 @@ def pairwise_sqdist(x, y, *, c=1.0):
     xp, xs, ys, c, dtype = _prepare_pairs(x, y, c, "pairwise_sqdist")
     if _gemm_fits(xp, xs, ys, c):
         return finish(xp, _gemm_sqdist(xs, ys, c, dtype, xp=xp), dtype)
-    return finish(xp, _all_pairs(sqdist_ref, xs, ys, c, xp=xp), dtype)
+    return finish(xp, _all_pairs(ref.sqdist_space, xs, ys, c, xp=xp), dtype)
 
 
 def _angle(xs, ys, c, *, xp):

@@ -175,6 +175,19 @@ def _odd_rows(c, a, na, b=None, nb=None, *, xp, extra=None, far=True, more_tiny=
     return refine(rest, tinies, xp=xp)
 
 
+def sqdist(x, y, c, *, xp):
+    """Squared Lorentzian distance of points (only their space parts are read)."""
+    return sqdist_space(x[..., 1:], y[..., 1:], c, xp=xp)
+
+
+def sqdist_space(xs, ys, c, *, xp):
+    """||x - y||_L^2 = -2/c - 2<x,y>_L = 2u/c = 4 s^2/c, s = sinh(sqrt(c) d / 2) from the
+    library's cancellation-free form, which is finite for every representable pair (u and
+    its terms overflow first)."""
+    s = sinh_half(xs, ys, c, xp=xp)
+    return 4.0 * (s * s) / c
+
+
 def sinh_half(xs, ys, c, *, xp):
     """s = sinh(sqrt(c) d / 2) = sqrt(u / 2), u = cosh_minus_one(xs, ys, c), for every pair of
     representable points: sqrt(c) d = 2 asinh(s).

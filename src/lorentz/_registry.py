@@ -207,6 +207,7 @@ OPERATIONS = _operations(
     Operation("pairwise_dist", allpairs.pairwise_dist, ("x", "y"), "rows", "dist",
               group="Metric", rows=("x", "y"), cast=False, validate=allpairs.scalar_only("pairwise_dist"),
               kernels_take=allpairs.two_d, before=allpairs.check_output),
+    Operation("sqdist", ref.sqdist, ("x", "y"), "pair", "sqdist", reduces=True, group="Metric"),
     Operation("knn", allpairs.knn, ("queries", "keys"), "rows", "dist", reduces=True,
               group="Metric", rows=("queries", "keys"), cast=False, validate=allpairs.knn_args,
               extra=("k",)),
