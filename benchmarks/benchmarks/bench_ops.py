@@ -43,7 +43,6 @@ OPS |= {
     "centroid": lambda a: lorentz.centroid(a.x),
     "frechet_mean": lambda a: lorentz.frechet_mean(a.x[: a.rows]),
     "frechet_variance": lambda a: lorentz.frechet_variance(a.x[: a.rows]),
-    "sqdist": lambda a: lorentz.sqdist(a.x, a.y),
     "busemann": lambda a: lorentz.busemann(a.x, a.u),
     "hyperplane_dist": lambda a: lorentz.hyperplane_dist(a.x, a.u),
     "wrapped_normal_sample": lambda a: lorentz.wrapped_normal_sample(a.x, 0.5 + 0 * a.s, a.s),
