@@ -190,7 +190,8 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CPU interpreter)")
     parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     parser.add_argument("--json", help="write the rows to this file")
-    parser.add_argument("--only", default="pairwise,precision,schemes,elementwise,expmap0,loss",
+    parser.add_argument("--only",
+                        default="pairwise,precision,schemes,elementwise,expmap0,loss,loss_schemes",
                         help="comma-separated sections to run (default: all)")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -331,6 +332,38 @@ def main():
                    for label, f in impls.items()}
             rows += run_case(f"meru_loss fwd+bwd B={b}", fns, lambda got: rel_err(got, want), device)
             del image, text
+
+    if "loss_schemes" in only:
+        # MERU's loss forward and backward by each precision scheme, forced by
+        # implementation="triton:<scheme>" (float32 by float64 and split, half inputs by half),
+        # and the reference on CUDA under the rule (LORENTZ_TRITON_PRECISION forces its
+        # scheme there); checked on the first CHECK_ROWS pairs against float64 of the rounded
+        # inputs (the gradients come back in the inputs' dtype)
+        cases = [(torch.float32, "float64"), (torch.float32, "split"),
+                 (torch.bfloat16, "half"), (torch.float16, "half")]
+        for b in batches[:1]:
+            for dtype, scheme in cases:
+                image = inputs(b, dim, device, 3).to(dtype).requires_grad_()
+                text = inputs(b, dim, device, 4).to(dtype).requires_grad_()
+                k = min(CHECK_ROWS, b)
+                few = [a[:k].detach().clone().requires_grad_() for a in (image, text)]
+                want = step(reference, *[a.detach().double().requires_grad_() for a in few])
+
+                def forced(i, t, scheme=scheme):
+                    return meru_loss(i, t, curv=CURV, logit_scale=SCALE,
+                                     implementation=f"triton:{scheme}")["loss"]
+
+                fns = {f"triton:{scheme}": (lambda: step(forced, *few),
+                                            lambda: step(forced, image, text))}
+                os.environ["LORENTZ_TRITON_PRECISION"] = scheme
+                try:
+                    fns[f"reference ({scheme})"] = (lambda: step(reference, *few),
+                                                    lambda: step(reference, image, text))
+                    rows += run_case(f"meru_loss fwd+bwd B={b} {str(dtype)[6:]}", fns,
+                                     lambda got: rel_err(got, want), device)
+                finally:
+                    del os.environ["LORENTZ_TRITON_PRECISION"]
+                del image, text
 
     card = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "CPU (interpreter)"
     import triton

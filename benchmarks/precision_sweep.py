@@ -56,16 +56,66 @@ def run(scheme, dtype, k, kind, c, rows, seed):
     gen = torch.Generator().manual_seed(seed)
     xs, ys = data(kind, rows, k, dtype, gen)
     t = time.perf_counter()
-    d, redo, err, g = precision.emulate(xs, ys, c, scheme)
-    want = reference(xs, ys, c)
-    exact_g = xs.double() @ ys.double().T  # exact products, float64 sum: K eps64 |x||y|
-    slack = 1e-15 * xs.double().norm(dim=1)[:, None] * ys.double().norm(dim=1)[None, :]
-    violations = int(((g - exact_g).abs() > err + slack).sum())
-    rel = (d - want).abs() / want.clamp_min(1e-300)
-    through = ~redo
-    worst = float(rel[through].max()) if through.any() else 0.0
-    return {"pairs": rel.numel(), "flagged": float(redo.double().mean()), "worst": worst,
-            "violations": violations, "seconds": time.perf_counter() - t}
+    r = precision.sweep_case(xs, ys, c, scheme, reference(xs, ys, c))
+    r["seconds"] = time.perf_counter() - t
+    return r
+
+
+def loss_run(scheme, dtype, k, b, scale, seed):
+    """MERU's symmetric contrastive loss (image i against caption i, logits -scale d) over b x b
+    pairs as the Triton path computes it under ``scheme``: d from the emulated kernel with the
+    flagged pairs exact, the gradients by lorentz._triton.ops._pair_grads (the backward's
+    products by the scheme's arithmetic, near pairs exact); against torch autograd through the
+    float64 reference. Returns the relative error of the loss and the worst gradient error
+    relative to the gradient's largest component, and the same for one rounding of the
+    inputs to ``dtype`` (the answer's movement: the half contract is 4x that)."""
+    from lorentz._triton import ops
+
+    gen = torch.Generator().manual_seed(seed)
+    image = 0.3 * torch.randn(b, k, generator=gen, dtype=torch.float64)
+    # captions near their image, as far from it as from the others: a loss of order log b
+    text = 0.7 * image + 0.2 * torch.randn(b, k, generator=gen, dtype=torch.float64)
+    image, text = image.to(dtype), text.to(dtype)
+    c = torch.tensor(1.0, dtype=torch.float64)
+
+    def exact(x, y):
+        x, y = x.clone().requires_grad_(), y.clone().requires_grad_()
+        d = lorentz.pairwise_dist(lorentz.from_space(x), lorentz.from_space(y),
+                                  implementation="reference")
+        loss = contrastive(d, scale)
+        loss.backward()
+        return loss.detach(), x.grad, y.grad
+
+    want, gx_want, gy_want = exact(image.double(), text.double())
+    d, redo, _, _ = precision.emulate(image, text, 1.0, scheme)
+    d_exact = reference(image, text, 1.0)
+    d = torch.where(redo, d_exact, d)
+    dd = d.clone().requires_grad_()
+    loss = contrastive(dd, scale)
+    loss.backward()
+    x, y = image.double(), text.double()
+    x0, y0 = torch.sqrt(1.0 + (x * x).sum(1)), torch.sqrt(1.0 + (y * y).sum(1))
+    gx, gy, _ = ops._pair_grads(x, y, x0, y0, c, d, dd.grad, scheme)
+    gx, gy = gx.to(dtype).double(), gy.to(dtype).double()  # returned in the inputs' dtype
+    bump = torch.finfo(dtype).eps / 2
+    pert = (1 + bump * (2 * torch.rand(x.shape, generator=gen, dtype=torch.float64) - 1))
+    moved, mx, _ = exact(x * pert, y)
+
+    def rel(a, w):
+        return float((a - w).abs().max() / w.abs().max())
+
+    loss = float(loss.detach())
+    return {"loss": abs(loss - float(want)) / abs(float(want)),
+            "grad": max(rel(gx, gx_want), rel(gy, gy_want)),
+            "moved": abs(float(moved) - float(want)) / abs(float(want)),
+            "grad_moved": rel(mx, gx_want), "flagged": float(redo.double().mean())}
+
+
+def contrastive(d, scale):
+    logits = -scale * d
+    pos = torch.diagonal(logits)
+    return 0.5 * ((torch.logsumexp(logits, 1) - pos).mean()
+                  + (torch.logsumexp(logits, 0) - pos).mean())
 
 
 def main():
@@ -92,6 +142,20 @@ def main():
                           f"{100 * r['flagged']:.3f}% | {r['worst']:.2e} | {contract:.1e} | "
                           f"{r['violations']} |", flush=True)
     print(f"\n{total:,} pairs in all")
+    print("\nMERU's contrastive loss, B x B pairs, logit scale 2, d from the emulated kernel, "
+          "gradients by the backward's products (ops._pair_grads)\n")
+    print("| scheme | inputs | dims | B | recomputed | loss rel err | gradient err / max |grad| "
+          "| one input rounding moves: loss | gradient |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    b = max(16, args.rows // 2)
+    for scheme, dtype in table:
+        for k in (512, 1024):
+            seed += 1
+            r = loss_run(scheme, dtype, k, b, 2.0, seed)
+            name = str(dtype).rsplit(".", 1)[-1]
+            print(f"| {scheme} | {name} | {k} | {b} | {100 * r['flagged']:.3f}% | "
+                  f"{r['loss']:.1e} | {r['grad']:.1e} | {r['moved']:.1e} | "
+                  f"{r['grad_moved']:.1e} |", flush=True)
 
 
 if __name__ == "__main__":

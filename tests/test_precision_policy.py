@@ -58,6 +58,30 @@ def test_switch_forces_a_scheme(monkeypatch):
         precision.choose(F32, (8, 0))
 
 
+def test_forced_scheme_beats_the_switch(monkeypatch):
+    monkeypatch.setenv(precision.ENV, "float64")
+    assert precision.choose(F32, (9, 0), forced="split") == "split"
+    assert precision.choose(BF16, (8, 6), forced="float64") == "float64"
+    monkeypatch.setenv(precision.ENV, "tf32")  # a forced scheme does not read the variable
+    assert precision.choose(F16, (8, 6), forced="half") == "half"
+    with pytest.raises(ValueError, match="implementation: the half scheme takes float16"):
+        precision.choose(F32, (8, 6), forced="half")
+    with pytest.raises(ValueError, match="implementation must name one of the schemes"):
+        precision.choose(F32, (8, 6), forced="tf32")
+
+
+def test_implementation_strings_name_a_scheme():
+    from lorentz._dispatch import split_scheme
+
+    assert split_scheme("triton:split") == ("triton", "split")
+    assert split_scheme("triton:float64") == ("triton", "float64")
+    assert split_scheme("triton") == ("triton", None)
+    assert split_scheme(None) == (None, None)
+    for bad in ("triton:tf32", "triton:", "numba:split", "reference:half", "triton:split:x"):
+        with pytest.raises(ValueError, match="implementation"):
+            split_scheme(bad)
+
+
 def test_split_is_exact():
     """Pieces are integers in [-128, 128] (exact in float16) and pieces plus residual give the
     row back exactly, the residual below 2^-32 of the row scale."""
@@ -179,6 +203,89 @@ def test_opcheck_and_compile_by_scheme(monkeypatch, scheme, dtype):
     assert abs(got.detach() - want) <= tol * want
 
 
+def test_a_forced_scheme_reaches_the_kernels(monkeypatch):
+    """ops.pairwise_dist(..., scheme) (implementation="triton:<scheme>") beats the variable:
+    with LORENTZ_TRITON_PRECISION=float64 the forced split scheme's output is the split
+    emulation's on the pairs its bound lets through, not the float64 kernel's."""
+    monkeypatch.setenv(precision.ENV, "float64")
+    gen = torch.Generator().manual_seed(9)
+    xs = (0.3 * torch.randn(20, 64, generator=gen)).float()
+    ys = (0.3 * torch.randn(18, 64, generator=gen)).float()
+    x, y = lorentz.from_space(xs.double()).float(), lorentz.from_space(ys.double()).float()
+    got = ops.pairwise_dist(x.to(DEVICE), y.to(DEVICE), 1.0, "split").cpu().double()
+    d, redo, _, _ = precision.emulate(x[:, 1:], y[:, 1:], 1.0, "split")
+    exact = lorentz.pairwise_dist(x.double(), y.double(), implementation="reference")
+    # the emulation's float32 arithmetic (log1p's last bits aside), not the float64 kernel's
+    # d rounded once: that one is exact.float() on every pair here
+    assert torch.allclose(got[~redo], d[~redo], rtol=4e-7, atol=0)
+    forced64 = ops.pairwise_dist(x.to(DEVICE), y.to(DEVICE), 1.0, "float64").cpu().double()
+    assert torch.equal(forced64, exact.float().double())
+    assert (got != forced64).sum() > 20
+    assert torch.all((got - exact).abs() <= BOUND["float32"] * exact)
+
+
+# ------------------------------------------------------------------ the reference on a GPU
+
+
+def play_gpu(monkeypatch, capability):
+    """CPU tensors as if on a CUDA device of ``capability``, counting the scheme's GEMMs."""
+    calls = []
+    monkeypatch.setattr(precision, "capability", lambda a: capability)
+    real = precision.scheme_u
+
+    def counted(xs, ys, c, scheme, kc=None):
+        calls.append(scheme)
+        return real(xs, ys, c, scheme, kc)
+
+    monkeypatch.setattr(precision, "scheme_u", counted)
+    return calls
+
+
+@pytest.mark.parametrize("capability, dtype, scheme", [
+    ((8, 9), F32, "split"), ((12, 0), F32, "split"), ((8, 6), BF16, "half"),
+    ((9, 0), F16, "half"), ((9, 0), F32, "float64")])
+def test_reference_on_a_gpu_follows_the_rule(monkeypatch, capability, dtype, scheme):
+    """pairwise_dist(implementation="reference") of 512-dimensional rows: MERU-like, near
+    copies (1e-7 .. 1e-2 relative) and far points (norms to 1e3, float32), on a simulated
+    device: the rule's scheme runs, every pair within the contract of the float64 distance of
+    the rounded inputs (float32: 2e-6; half inputs: their one rounding, 0.5 eps, plus the
+    scheme's 1/8 eps)."""
+    monkeypatch.delenv(precision.ENV, raising=False)
+    gen = torch.Generator().manual_seed(11)
+    xs, ys = sweep_points(96, 512, dtype, gen, far=True)
+    xs2, ys2 = sweep_points(64, 512, dtype, gen, far=False)
+    xs, ys = torch.cat([xs, xs2]), torch.cat([ys, ys2])
+    ys[0] = xs[0]  # a pair at distance 0
+    want = lorentz.pairwise_dist(lorentz.from_space(xs.double()), lorentz.from_space(ys.double()),
+                                 implementation="reference")
+    calls = play_gpu(monkeypatch, capability)
+    x, y = lorentz.from_space(xs.double()).to(dtype), lorentz.from_space(ys.double()).to(dtype)
+    x[:, 1:], y[:, 1:] = xs, ys  # the rounded space parts themselves
+    got = lorentz.pairwise_dist(x, y, implementation="reference")
+    assert calls == ([scheme] if scheme != "float64" else [])
+    assert got.dtype == dtype and got[0, 0] == 0
+    rel = (got.double() - want).abs() / want.clamp_min(1e-300)
+    tol = BOUND["float32"] if dtype == F32 else 0.63 * torch.finfo(dtype).eps
+    assert rel.max() <= tol, rel.max()
+
+
+def test_reference_loss_on_a_gpu_follows_the_rule(monkeypatch):
+    """meru_loss(implementation="reference") on a simulated sm_89: the all-pairs log-sum-exps
+    take the split scheme's tiles; the loss within 2e-6 of the float64 one."""
+    from lorentz.meru import meru_loss
+
+    monkeypatch.delenv(precision.ENV, raising=False)
+    gen = torch.Generator().manual_seed(12)
+    image = (0.3 * torch.randn(48, 64, generator=gen)).float()
+    text = (image + 0.05 * torch.randn(48, 64, generator=gen)).float()
+    want = meru_loss(image.double(), text.double(), curv=1.0, logit_scale=10.0,
+                     implementation="reference")["loss"]
+    calls = play_gpu(monkeypatch, (8, 9))
+    got = meru_loss(image, text, curv=1.0, logit_scale=10.0, implementation="reference")["loss"]
+    assert calls and set(calls) == {"split"}
+    assert abs(got.double() - want) <= 2e-6 * want
+
+
 # ------------------------------------------------------------------ emulation, larger sweeps
 
 
@@ -188,7 +295,7 @@ def sweep_points(n, k, dtype, gen, far=False):
     base = 0.3 * torch.randn(n, k, generator=gen, dtype=torch.float64)
     if far:
         base *= torch.logspace(0, 3 if dtype == F32 else 1.5, n, dtype=torch.float64)[:, None] / 7
-    step = torch.logspace(-6, -2, n // 2, dtype=torch.float64)[:, None]
+    step = torch.logspace(-7, -2, n // 2, dtype=torch.float64)[:, None]
     near = base[: n // 2] * (1 + step * torch.randn(n // 2, k, generator=gen, dtype=torch.float64))
     return base.to(dtype), torch.cat([near, base[n // 2:]]).to(dtype)
 
@@ -204,15 +311,11 @@ def reference(xs, ys, c):
 def check_emulation(scheme, dtype, n, k, c, far, seed):
     gen = torch.Generator().manual_seed(seed)
     xs, ys = sweep_points(n, k, dtype, gen, far)
-    d, redo, err, g = precision.emulate(xs, ys, c, scheme)
-    want = reference(xs, ys, c)
-    exact_g = xs.double() @ ys.double().T  # products exact in float64, sum to K eps64
-    assert torch.all((g - exact_g).abs() <= err + 1e-15 * xs.double().norm(dim=1)[:, None]
-                     * ys.double().norm(dim=1)[None, :])
-    rel = (d - want).abs() / want.clamp_min(1e-300)
+    r = precision.sweep_case(xs, ys, c, scheme, reference(xs, ys, c))
+    assert r["violations"] == 0  # no pair's GEMM error above its bound E
     tol = BOUND["float32"] if scheme == "split" else 0.125 * torch.finfo(dtype).eps
-    assert rel[~redo].max() <= tol, rel[~redo].max()
-    return redo.double().mean().item(), rel[~redo].max().item()
+    assert r["worst"] <= tol, r["worst"]
+    return r["flagged"], r["worst"]
 
 
 @pytest.mark.parametrize("k", [512, 1024])
@@ -247,3 +350,23 @@ def test_mixed_kernels_compile_for_a_gpu_without_float64():
                           "86"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count(": ok,") == 3, out.stdout
+
+
+def test_implementation_forces_a_scheme(monkeypatch):
+    """pairwise_dist and knn take implementation="triton:<scheme>" over the variable; a bad
+    scheme name or "half" for float32 inputs raise naming ``implementation``."""
+    monkeypatch.setenv(precision.ENV, "float64")
+    x, y = (tensor(a) for a in inputs("near-duplicate", np.float32, 1.0))
+    got = lorentz.pairwise_dist(x, y, implementation="triton:split")
+    assert torch.equal(got, ops.pairwise_dist(x, y, 1.0, "split"))
+    assert not torch.equal(got, lorentz.pairwise_dist(x, y, implementation="triton"))
+    want = lorentz.pairwise_dist(x.double(), y.double(), implementation="reference")
+    agree(got.cpu().numpy(), want.cpu().numpy(), np.float32)
+    d, i = lorentz.knn(x, y, 2, implementation="triton:split")
+    d_ref, i_ref = lorentz.knn(x.double(), y.double(), 2, implementation="reference")
+    assert torch.equal(i, i_ref)
+    agree(d.cpu().numpy(), d_ref.cpu().numpy(), np.float32)
+    with pytest.raises(ValueError, match="implementation"):
+        lorentz.pairwise_dist(x, y, implementation="triton:tf32")
+    with pytest.raises(ValueError, match="implementation: the half scheme"):
+        lorentz.knn(x, y, 2, implementation="triton:half")

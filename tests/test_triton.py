@@ -494,3 +494,44 @@ def test_dist_operators_pass_opcheck_and_nan_stays_in_its_row():
     assert torch.isnan(got[1]) and torch.isnan(gx[1, 1:]).all()
     keep = [0, *range(2, m)]
     assert torch.equal(got[keep], clean[keep]) and torch.isfinite(gx[keep]).all()
+
+
+# ------------------------------------------------------------------ the loss by a forced scheme
+
+
+@pytest.mark.parametrize("case", ["default", "all_image", "caption equals image", "far", "5 x 123"])
+def test_meru_loss_split_scheme_matches_the_reference(case):
+    """implementation="triton:split" (the scheme of float32 inputs on GPUs without float64
+    throughput): distance tiles from the mixed kernel, gradients by split-piece products with
+    the near pairs exact; values and gradients against the float64 reference."""
+    image, text, kw = _meru_case(case)
+    values, grads = _meru("triton:split", torch.float32, image.float(), text.float(), **kw)
+    want_values, want_grads = _meru("reference", torch.float64, image.float(), text.float(), **kw)
+    for got, want in zip(values, want_values):
+        close(got, want, 2e-6, floor=1.0)
+    # the float32 contract, 2e-6 (not GRAD_RTOL): the tiles' d come from the kernel's float32
+    # epilogue (within 5e-7 of d, its bound's tol), which the softmax weights of the logits
+    # -s d carry; measured worst 1.3e-6 (case "far", d ~ 40, s = 10), 4.8e-7 elsewhere
+    for got, want in zip(grads, want_grads):
+        close(got, want, 2e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_meru_loss_half_scheme(dtype):
+    image, text, _ = _meru_case("default")
+    values, grads = _meru("triton:half", dtype, image, text)
+    want_values, want_grads = _meru("reference", torch.float64, image.to(dtype), text.to(dtype))
+    assert values[0].dtype == torch.float32 and grads[0].dtype == dtype
+    close(values[0], want_values[0], 1e-6)
+    for got, want in zip(grads[:2], want_grads[:2]):
+        close(got, want, 2 * torch.finfo(dtype).eps)
+
+
+def test_forced_schemes_are_validated():
+    x = lorentz.from_space(randn(4, 3).float())
+    with pytest.raises(ValueError, match="implementation"):
+        meru_loss(x[:, 1:], x[:, 1:], curv=1.0, logit_scale=1.0, implementation="triton:tf32")
+    with pytest.raises(ValueError, match="implementation: the half scheme takes float16"):
+        meru_loss(x[:, 1:], x[:, 1:], curv=1.0, logit_scale=1.0, implementation="triton:half")
+    with pytest.raises(ValueError, match="implementation"):
+        meru_loss(x[:, 1:], x[:, 1:], curv=1.0, logit_scale=1.0, implementation="numba:split")

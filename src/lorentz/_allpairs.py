@@ -91,8 +91,12 @@ def sides(xs, ys, c, *, xp):
     """(left, right, work dtype, tolerance): the operands of an all-pairs pass (B, N, n) and
     (B, M, n), and the GEMM tolerance for the dtype of the results."""
     work = compute_dtype(xp, getattr(xs, "device", None))
-    return (Side(xs, c, xp=xp, work=work, left=True), Side(ys, c, xp=xp, work=work, left=False),
-            work, tol(xp, xs.dtype))
+    left, right = Side(xs, c, xp=xp, work=work, left=True), Side(ys, c, xp=xp, work=work, left=False)
+    if is_torch(xp) and xs.dtype == ys.dtype:
+        from ._triton import precision  # torch only; imports no triton
+
+        right.scheme, right.dtype = precision.reference_scheme(xs), xs.dtype
+    return left, right, work, tol(xp, xs.dtype)
 
 
 def threshold(x0, ymax, n: int, c, tolerance: float, *, xp):
@@ -116,12 +120,38 @@ def tile_dist(xs, x0, xg, right: Side, c, tolerance, out_dtype, *, xp):
     """sqrt(c) d for a tile of rows (B, R, .) against every row of ``right``, in ``out_dtype``
     (None: u itself, in the work dtype, for ranking): from the GEMM value of u, with the pairs
     whose bound could miss ``tolerance`` recomputed exactly. Distances, not u, are patched, so
-    the GEMM's output is read once more only."""
+    the GEMM's output is read once more only.
+
+    On a CUDA device the precision rule of the Triton kernels decides the GEMM's arithmetic
+    (``right.scheme``, set by ``sides``; lorentz._triton.precision): "float64" is the GEMM
+    above; "split" (float32 inputs on GPUs without float64 throughput) and "half"
+    (float16/bfloat16 inputs) take u from the torch form of the mixed kernels' arithmetic
+    (precision.scheme_u: split pieces or half values in float32 matrix products, float-float
+    sums) with its a-posteriori per-pair bound, and the pairs that bound could not clear
+    recomputed exactly here."""
+    scheme = getattr(right, "scheme", "float64")
+    if scheme != "float64":
+        return _tile_dist_scheme(xs, right, c, scheme, out_dtype, xp=xp)
     u = _matmul_t(xg, right.gemm, xp=xp)
     ymax = xp.max(right.x0, axis=-2, keepdims=True)  # (B, 1, 1)
     # far out (x0 y0 past 2^512) T is NaN and a GEMM value may overflow: those pairs are
     # recomputed too (so are NaN rows, which stay NaN)
     cand = ~((u >= threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp)) & (u < math.inf))
+    out = u if out_dtype is None else scaled_dist(u, out_dtype, xp=xp)
+    return recompute(out, cand, xs, right.s, c, xp=xp, distance=out_dtype is not None)
+
+
+def _tile_dist_scheme(xs, right: Side, c, scheme: str, out_dtype, *, xp):
+    from ._triton import precision
+
+    cc = c if isinstance(c, float) else c.detach()
+    us, cands = [], []
+    for b in range(xs.shape[0]):
+        u, redo, _, _ = precision.scheme_u(xs[b].to(right.dtype), right.s[b].to(right.dtype),
+                                           cc, scheme)
+        us.append(u.to(xs.dtype))
+        cands.append(redo)
+    u, cand = xp.stack(us), xp.stack(cands)
     out = u if out_dtype is None else scaled_dist(u, out_dtype, xp=xp)
     return recompute(out, cand, xs, right.s, c, xp=xp, distance=out_dtype is not None)
 

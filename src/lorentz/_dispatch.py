@@ -87,6 +87,26 @@ def triton_missing(xp, c, dtype, device) -> str | None:
     return None
 
 
+# "triton:<scheme>" forces the arithmetic of the all-pairs kernels (lorentz._triton.precision;
+# pairwise_dist, knn and meru_loss)
+TRITON_SCHEMES = ("float64", "half", "split")
+
+
+def split_scheme(implementation):
+    """(implementation, scheme or None): "triton:split" -> ("triton", "split"); any other value
+    comes back as it is with None. A scheme name not in TRITON_SCHEMES, or a scheme after
+    anything but "triton", raises ValueError naming ``implementation``."""
+    if not isinstance(implementation, str) or ":" not in implementation:
+        return implementation, None
+    impl, scheme = implementation.split(":", 1)
+    if impl != "triton" or scheme not in TRITON_SCHEMES:
+        raise ValueError(
+            f"implementation must be None, 'reference', 'numba', 'triton' or 'triton:<scheme>' "
+            f"with <scheme> one of {', '.join(TRITON_SCHEMES)}; got {implementation!r}"
+        )
+    return impl, scheme
+
+
 def select(op: str, implementation, xp, c, dtype, work: int, device=None) -> str:
     """'reference', 'numba' or 'triton' for ``op``; ValueError naming what is missing when a
     forced implementation cannot run on these inputs. None picks triton for CUDA tensors,

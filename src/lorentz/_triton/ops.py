@@ -79,18 +79,19 @@ def _scalar(c, like: torch.Tensor) -> torch.Tensor:
 
 
 @_operator("lorentz::pairwise_dist")
-def _pairwise_dist(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+def _pairwise_dist(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
+                   scheme: str = "") -> torch.Tensor:
     m, n = xs.shape[0], ys.shape[0]
     out = torch.empty((m, n), dtype=torch.float32, device=xs.device)
-    _launch_pairwise(xs, ys, c, out)
+    _launch_pairwise(xs, ys, c, out, scheme)
     return out
 
 
-def _launch_pairwise(xs, ys, c, out):
-    """By the scheme lorentz._triton.precision chooses for this device and dtype."""
+def _launch_pairwise(xs, ys, c, out, scheme=""):
+    """By ``scheme`` ("": the one lorentz._triton.precision chooses for this device and dtype)."""
     if xs.dtype != ys.dtype:
         xs, ys = _wide(xs), _wide(ys)
-    scheme = precision.scheme_for(xs)
+    scheme = precision.scheme_for(xs, scheme or None)
     if scheme != "float64":
         precision.launch_pairwise(xs, ys, c, out, scheme, _launch)
         return
@@ -104,7 +105,7 @@ def _launch_pairwise(xs, ys, c, out):
 
 
 def _pairwise_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs, output)
+    ctx.save_for_backward(*inputs[:3], output)
 
 
 def _pairwise_backward(ctx, grad):
@@ -126,15 +127,15 @@ def _pairwise_backward(ctx, grad):
     gap = x0[:, None] - y0[None, :]
     du_dc = (u - gap * gap / (2.0 * x0[:, None] * y0[None, :])) / c64
     dc = (w * du_dc - g * sd / (2.0 * c64 * s)).sum()
-    return dx.to(xs.dtype), dy.to(ys.dtype), dc.to(c.dtype).reshape(c.shape)
+    return dx.to(xs.dtype), dy.to(ys.dtype), dc.to(c.dtype).reshape(c.shape), None
 
 
 register_autograd("lorentz::pairwise_dist", _pairwise_backward, setup_context=_pairwise_setup)
 
 
-def pairwise_dist(x, y, c):
-    """Ambient (N, n+1), (M, n+1) -> (N, M) float32."""
-    return _pairwise_dist(x[:, 1:], y[:, 1:], _scalar(c, x))
+def pairwise_dist(x, y, c, scheme=None):
+    """Ambient (N, n+1), (M, n+1) -> (N, M) float32; ``scheme`` forces one (None: the rule)."""
+    return _pairwise_dist(x[:, 1:], y[:, 1:], _scalar(c, x), scheme or "")
 
 
 # ------------------------------------------------------------------ origin maps
@@ -240,7 +241,7 @@ def dist(x, y, c):
 
 @_operator("lorentz::knn")
 def _knn(qs: torch.Tensor, ks: torch.Tensor, c: torch.Tensor,
-         k: int) -> tuple[torch.Tensor, torch.Tensor]:
+         k: int, scheme: str = "") -> tuple[torch.Tensor, torch.Tensor]:
     """The k best so far merged with each block of keys by a stable sort: earlier keys come
     first among equal distances, so ties keep the lower index (the numba kernel's contract).
     Distances in float64 so the order is the exact one up to float64 rounding."""
@@ -250,7 +251,7 @@ def _knn(qs: torch.Tensor, ks: torch.Tensor, c: torch.Tensor,
     for col in range(0, n_k, KNN_KEYS):
         block = ks[col : col + KNN_KEYS]
         d = torch.empty((n_q, block.shape[0]), dtype=torch.float64, device=qs.device)
-        _launch_pairwise(qs, block, c, d)
+        _launch_pairwise(qs, block, c, d, scheme)
         idx = torch.arange(col, col + block.shape[0], device=qs.device).expand(n_q, -1)
         d, order = torch.sort(torch.cat([best_d, d], 1), dim=1, stable=True)
         best_d = d[:, :k]
@@ -258,11 +259,12 @@ def _knn(qs: torch.Tensor, ks: torch.Tensor, c: torch.Tensor,
     return best_d.to(torch.float32), best_i
 
 
-def knn(q, keys, k, c):
+def knn(q, keys, k, c, scheme=None):
     """Distances and indices; where an input needs a gradient the distances of the chosen
-    pairs are recomputed by the differentiable reference (N k pairs)."""
+    pairs are recomputed by the differentiable reference (N k pairs). ``scheme`` forces the
+    all-pairs scheme (None: the rule)."""
     cc = _scalar(c, q)
-    d, i = _knn(q[:, 1:], keys[:, 1:], cc, k)
+    d, i = _knn(q[:, 1:], keys[:, 1:], cc, k, scheme or "")
     needs = (q.requires_grad or keys.requires_grad
              or (isinstance(c, torch.Tensor) and c.requires_grad))
     if torch.is_grad_enabled() and needs:
@@ -321,7 +323,135 @@ def _lse_backward(ctx, grad):
 register_autograd("lorentz::neg_dist_lse", _lse_backward, setup_context=_lse_setup)
 
 
-def neg_dist_lse(xs, ys, c, scale):
+def neg_dist_lse(xs, ys, c, scale, scheme=None):
     """lse[i] = log sum_j exp(-scale d(x_i, y_j)) for space-only rows (MERU's embeddings):
-    the log-sum-exp of one direction of the contrastive loss, never forming the logits."""
-    return _neg_dist_lse(_wide(xs), _wide(ys), _scalar(c, xs), _scalar(scale, xs))
+    the log-sum-exp of one direction of the contrastive loss, never forming the logits.
+    By the scheme lorentz._triton.precision chooses for the device and the inputs' dtype
+    (``scheme`` forces one): "float64" is the fused kernel above; "half" and "split" take
+    the distance tiles from the mixed kernel (its per-pair bound and exact recompute) and
+    form the log-sum-exps and the gradients from them (_neg_dist_lse_mixed)."""
+    if xs.dtype != ys.dtype:
+        xs, ys = _wide(xs), _wide(ys)
+    chosen = precision.scheme_for(xs, scheme)
+    if chosen == "float64":
+        return _neg_dist_lse(_wide(xs), _wide(ys), _scalar(c, xs), _scalar(scale, xs))
+    return _neg_dist_lse_mixed(xs, ys, _scalar(c, xs), _scalar(scale, xs), chosen)
+
+
+# ------------------------------------------------------------------ the loss by a mixed scheme
+#
+# The distance tiles come from the mixed all-pairs kernel (lorentz._triton.mixed, launched as
+# pairwise_dist launches it): every pair within the scheme's tolerance of the exact d, the
+# pairs whose bound could miss it recomputed exactly in the kernel. The log-sum-exps stream
+# over tiles of LSE_KEYS keys (memory: one tile, not the B x M logits). The backward pass
+# recomputes each tile and forms the gradients with the sums over pairs as matrix products
+# by the same scheme's arithmetic (lorentz._triton.precision.dot: split pieces and
+# float-float sums, or float32 sums of half values), the near pairs (sqrt(c) d < NEAR), whose
+# GEMM form cancels, left out of them and added exactly, as the reference's tile_grads does.
+
+LSE_KEYS = 4096  # keys per tile
+LSE_TILE = 1 << 22  # elements per tile (float64: 32 MiB)
+NEAR = 2.0**-4
+
+
+def _mixed_tiles(xs, ys, c, scheme):
+    """(first row, first key, sqrt(c)-free distance tile in float64) over all pairs."""
+    m, n = xs.shape[0], ys.shape[0]
+    cols = max(1, min(n, LSE_KEYS))
+    rows = max(1, LSE_TILE // cols)
+    for r0 in range(0, m, rows):
+        a = xs[r0:r0 + rows]
+        for c0 in range(0, n, cols):
+            b = ys[c0:c0 + cols]
+            d = torch.empty((a.shape[0], b.shape[0]), dtype=torch.float64, device=xs.device)
+            _launch_pairwise(a, b, c, d, scheme)
+            yield r0, c0, d
+
+
+@_operator("lorentz::neg_dist_lse_mixed")
+def _neg_dist_lse_mixed(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
+                        scale: torch.Tensor, scheme: str) -> torch.Tensor:
+    parts = []
+    lse = None
+    for r0, c0, d in _mixed_tiles(xs, ys, c, scheme):
+        if c0 == 0 and lse is not None:
+            parts.append(lse)
+        tile = torch.logsumexp(-scale.double() * d, 1)
+        lse = tile if c0 == 0 else torch.logaddexp(lse, tile)
+    if lse is not None:
+        parts.append(lse)
+    if not parts:
+        return torch.full((xs.shape[0],), -torch.inf, dtype=torch.float64, device=xs.device)
+    return torch.cat(parts)
+
+
+def _pair_grads(x, y, x0, y0, c, d, gd, scheme):
+    """Gradients of sum(gd * d) over a tile of distances d(x_i, y_j) (float64 rows and
+    distances): (gx, gy, gc). With W = gd / (sqrt(c) sinh(sqrt(c) d)) = dL/du,
+    gx = c (x (W y0) / x0 - W y) and gy = c (y (W^T x0) / y0 - W^T x), the products by
+    ``scheme``'s arithmetic; near pairs exactly, with x0 - y0 = (D.S) / (x0 + y0)."""
+    s = torch.sqrt(c)
+    sd = s * d
+    near = sd < NEAR
+    w = torch.where(near, 0.0, gd / (s * torch.where(near, 1.0, torch.sinh(sd))))
+    wy, _ = precision.dot(w, torch.cat([y0[:, None], y], 1).T, scheme)
+    wx, _ = precision.dot(w.T, torch.cat([x0[:, None], x], 1).T, scheme)
+    gx = c * (x * (wy[:, :1] / x0[:, None]) - wy[:, 1:])
+    gy = c * (y * (wx[:, :1] / y0[:, None]) - wx[:, 1:])
+    u = 2.0 * torch.sinh(sd / 2.0) ** 2
+    gap = x0[:, None] - y0[None, :]
+    gc = (w * (u - gap * gap / (2.0 * x0[:, None] * y0[None, :]))).sum() / c
+    gc = gc - (gd * sd).sum() / (2.0 * c * s)
+    i, j = torch.nonzero(near, as_tuple=True)
+    if i.numel():
+        sdn, sh = sd[i, j], torch.sinh(sd[i, j])
+        wn = torch.where(sh == 0, 0.0, gd[i, j] / (s * torch.where(sh == 0, 1.0, sh)))[:, None]
+        xg, yg, x0g, y0g = x[i], y[j], x0[i][:, None], y0[j][:, None]
+        diff = xg - yg
+        dot = (diff * (xg + yg)).sum(1, keepdim=True)
+        den = x0g + y0g
+        gx = gx.index_add(0, i, (c * wn) * (diff - xg * dot / (den * x0g)))
+        gy = gy.index_add(0, j, (c * wn) * (yg * dot / (den * y0g) - diff))
+        half = torch.sinh(0.5 * sdn)[:, None]
+        gapn = dot / den
+        gc = gc + (wn * (2.0 * half * half - gapn * gapn / (2.0 * x0g * y0g))).sum() / c
+    return gx, gy, gc
+
+
+@_operator("lorentz::neg_dist_lse_mixed_backward")
+def _neg_dist_lse_mixed_backward(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor,
+    lse: torch.Tensor, grad: torch.Tensor, scheme: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    c64, sc = c.double(), scale.double()
+    x, y = xs.double(), ys.double()
+    x0 = torch.sqrt(1.0 / c64 + (x * x).sum(1))
+    y0 = torch.sqrt(1.0 / c64 + (y * y).sum(1))
+    gx, gy = torch.zeros_like(x), torch.zeros_like(y)
+    gc = torch.zeros((), dtype=torch.float64, device=xs.device)
+    gs = torch.zeros((), dtype=torch.float64, device=xs.device)
+    g64 = grad.double()
+    for r0, c0, d in _mixed_tiles(xs, ys, c, scheme):
+        r1, c1 = r0 + d.shape[0], c0 + d.shape[1]
+        ga = g64[r0:r1, None] * torch.exp(-sc * d - lse[r0:r1, None])  # dL/dlogit
+        gs = gs - (ga * d).sum()
+        tx, ty, tc = _pair_grads(x[r0:r1], y[c0:c1], x0[r0:r1], y0[c0:c1], c64, d, -sc * ga,
+                                 scheme)
+        gx[r0:r1] += tx
+        gy[c0:c1] += ty
+        gc = gc + tc
+    return (gx.to(xs.dtype), gy.to(ys.dtype), gc.to(c.dtype).reshape(c.shape),
+            gs.to(scale.dtype).reshape(scale.shape))
+
+
+def _lse_mixed_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:4], output)
+    ctx.scheme = inputs[4]
+
+
+def _lse_mixed_grad(ctx, grad):
+    return (*_neg_dist_lse_mixed_backward(*ctx.saved_tensors, grad, ctx.scheme), None)
+
+
+register_autograd("lorentz::neg_dist_lse_mixed", _lse_mixed_grad,
+                  setup_context=_lse_mixed_setup)

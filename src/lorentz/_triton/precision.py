@@ -16,7 +16,9 @@ bfloat16 tensor cores: "split"); float32 inputs take
 H100/H200, B200) and on the CPU (Triton's interpreter), "split" everywhere else (7.5, 8.6,
 8.7, 8.9, 10.3, 12.x: T4, A10, RTX 30/40/50, L4, L40S, B300). The environment variable
 LORENTZ_TRITON_PRECISION = float64 | half | split forces a scheme (read at each call);
-"half" takes only float16/bfloat16 inputs.
+"half" takes only float16/bfloat16 inputs. implementation="triton:<scheme>" (``forced``)
+beats the variable. The reference's all-pairs GEMM on a CUDA device follows the same rule
+(:func:`reference_scheme`, :func:`scheme_u`).
 """
 
 from __future__ import annotations
@@ -43,15 +45,31 @@ PIECES = 4
 SCALE_RANGE = (2.0**-30, 2.0**50)
 
 
-def choose(dtype: torch.dtype, capability: tuple[int, int] | None) -> str:
-    """The scheme for inputs of ``dtype`` on a device of compute ``capability`` (None: CPU)."""
-    forced = os.environ.get(ENV, "")
+def check_scheme(scheme: str, dtype: torch.dtype, name: str) -> str:
+    """``scheme`` if it is one of SCHEMES and takes inputs of ``dtype``, else ValueError naming
+    ``name`` (the environment variable or ``implementation``)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"{name} must name one of the schemes {', '.join(SCHEMES)}; "
+                         f"got {scheme!r}")
+    if scheme == "half" and dtype not in HALF:
+        raise ValueError(f"{name}: the half scheme takes float16 or bfloat16 inputs, got {dtype}")
+    return scheme
+
+
+def choose(dtype: torch.dtype, capability: tuple[int, int] | None,
+           forced: str | None = None) -> str:
+    """The scheme for inputs of ``dtype`` on a device of compute ``capability`` (None: CPU).
+    ``forced`` (from ``implementation="triton:<scheme>"``) beats the environment variable,
+    which beats the rule."""
     if forced:
-        if forced not in SCHEMES:
-            raise ValueError(f"{ENV} must be one of {', '.join(SCHEMES)}; got {forced!r}")
-        if forced == "half" and dtype not in HALF:
+        return check_scheme(forced, dtype, "implementation")
+    env = os.environ.get(ENV, "")
+    if env:
+        if env not in SCHEMES:
+            raise ValueError(f"{ENV} must be one of {', '.join(SCHEMES)}; got {env!r}")
+        if env == "half" and dtype not in HALF:
             raise ValueError(f"{ENV}=half takes float16 or bfloat16 inputs, got {dtype}")
-        return forced
+        return env
     if dtype == torch.bfloat16 and capability is not None and tuple(capability) < (8, 0):
         return "split"  # sm_75 has float16 tensor cores only; the pieces are float16
     if dtype in HALF:
@@ -61,9 +79,25 @@ def choose(dtype: torch.dtype, capability: tuple[int, int] | None) -> str:
     return "split"
 
 
-def scheme_for(a: torch.Tensor) -> str:
-    capability = torch.cuda.get_device_capability(a.device) if a.is_cuda else None
-    return choose(a.dtype, capability)
+def capability(a: torch.Tensor) -> tuple[int, int] | None:
+    """The compute capability of the CUDA device holding ``a``; None for other devices. The one
+    lookup every caller goes through (tests replace it to play a given GPU on CPU tensors)."""
+    return tuple(torch.cuda.get_device_capability(a.device)) if a.is_cuda else None
+
+
+def scheme_for(a: torch.Tensor, forced: str | None = None) -> str:
+    return choose(a.dtype, capability(a), forced)
+
+
+def reference_scheme(a: torch.Tensor) -> str:
+    """The scheme of the all-pairs reference (lorentz._allpairs) for torch rows ``a``: float64
+    inputs and devices other than CUDA GPUs keep the float64 GEMM (the CPU's float64 is
+    fast); on a CUDA device the rule (and the environment variable) decides as for the
+    Triton kernels."""
+    if a.dtype not in (torch.float32, *HALF):
+        return "float64"
+    cap = capability(a)
+    return "float64" if cap is None else choose(a.dtype, cap)
 
 
 # ------------------------------------------------------------------ host side of the schemes
@@ -174,7 +208,15 @@ def launch_pairwise(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, out: to
            ASM=out.is_cuda)
 
 
-# ------------------------------------------------------------------ plain torch emulation
+# ------------------------------------------------------------------ the schemes in plain torch
+#
+# The arithmetic of the mixed kernels written with torch matrix products: the emulation the
+# CPU sweeps and tests check the kernels' bound with, the reference path's GEMM on CUDA
+# devices without float64 throughput (lorentz._allpairs), and the gradient GEMMs of MERU's
+# loss under the mixed schemes (lorentz._triton.ops). Every float32 matrix product here is
+# exact (split: integers below 2^24) or bounded by gamma(KC) (half values), whatever the
+# summation order of the library's GEMM, TF32 included (8-bit pieces and float16/bfloat16
+# values are exact in TF32's 11-bit significand).
 
 
 def _two_sum(hi, lo, x):
@@ -183,28 +225,92 @@ def _two_sum(hi, lo, x):
     return s, lo + ((hi - (s - bb)) + (x - bb))
 
 
-def emulate(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, kc: int | None = None):
-    """The arithmetic of the mixed kernel in plain torch on the CPU, for sweeps too large for
-    Triton's interpreter: the same pieces, exact level sums (float32 matrix products of
-    integers below 2^24), float-float promotion, float32 epilogue and per-pair bound.
-    Returns (d float64 before any recompute, the bound's redo mask, the bound E on |g - xs.ys|,
-    g as float64). The caller recomputes the flagged pairs by the float64 reference."""
-    c_t = torch.tensor(c, dtype=torch.float64)
+def _chunk(scheme: str, k: int) -> int:
+    return min(CHUNK[scheme], BLOCK_K * -(-max(k, 1) // BLOCK_K))
+
+
+def _split_levels(pa: torch.Tensor, pb: torch.Tensor, kc: int):
+    """sum_k a_k b_k / (sigma_a sigma_b) as float32 (hi, lo) from the (4, R, K) pieces (float32
+    integers): exact level sums of KC coordinates, each promoted by a Two-Sum."""
+    k = pa.shape[2]
+    hi = pa.new_zeros((pa.shape[1], pb.shape[1]))
+    lo = torch.zeros_like(hi)
+    for k0 in range(0, k, kc):
+        sl = slice(k0, k0 + kc)
+        for level in range(PIECES):
+            acc = sum(pa[i][:, sl] @ pb[level - i][:, sl].T for i in range(level + 1))
+            hi, lo = _two_sum(hi, lo, acc * 2.0**(-14 - 8 * level))
+    return hi, lo
+
+
+def _half_levels(a: torch.Tensor, b: torch.Tensor, kc: int):
+    """a @ b.T as float32 (hi, lo): float32 sums of KC exact products, Two-Sum promoted."""
+    hi = a.new_zeros((a.shape[0], b.shape[0]))
+    lo = torch.zeros_like(hi)
+    for k0 in range(0, a.shape[1], kc):
+        hi, lo = _two_sum(hi, lo, a[:, k0:k0 + kc] @ b[:, k0:k0 + kc].T)
+    return hi, lo
+
+
+def _piece_norms(pieces: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """(4, R) |A_i|: the norm of piece i of each row times its weight."""
+    weights = torch.tensor([2.0**(-7 - 8 * i) for i in range(PIECES)], dtype=torch.float64,
+                           device=pieces.device)[:, None]
+    return weights * sigma[None, :] * torch.sqrt((pieces * pieces).sum(2))
+
+
+def dot(a: torch.Tensor, b: torch.Tensor, scheme: str):
+    """a @ b.T (any real rows; float64 in) by ``scheme``'s arithmetic, as float64, and an upper
+    bound on each entry's error (float64; zeros for "float64", whose error is the GEMM's own).
+
+    "split": a and b split into pieces (split_rows), exact level sums, float-float running
+    sum; the error is the residuals' and dropped products' (Cauchy-Schwarz on row norms, as
+    in the kernel) plus n^2 2^-47 times the sum of the level sums' magnitudes.
+    "half": a and b rounded to float32 (the caller's inputs already float32 or half values),
+    float32 sums of KC products (gamma(KC) |a| |b|), float-float promoted; the error from
+    rounding a to float32 is the caller's (the half scheme's contract is in the inputs' eps)."""
+    if scheme == "float64":
+        g = a.double() @ b.double().T
+        return g, torch.zeros_like(g)
+    k = a.shape[1]
+    kc = _chunk(scheme, k)
+    terms = -(-k // kc) * (PIECES if scheme == "split" else 1)
+    na = torch.sqrt((a.double() ** 2).sum(1))
+    nb = torch.sqrt((b.double() ** 2).sum(1))
+    if scheme == "split":
+        pa, sa, ra = split_rows(a)
+        pb, sb, rb = split_rows(b)
+        hi, lo = _split_levels(pa.float(), pb.float(), kc)
+        g = (hi.double() + lo.double()) * (sa[:, None] * sb[None, :])
+        qa, qb = _piece_norms(pa, sa), _piece_norms(pb, sb)
+        nra, nrb = torch.sqrt((ra * ra).sum(1)), torch.sqrt((rb * rb).sum(1))
+        err = (na[:, None] * nrb[None, :] + nra[:, None] * nb[None, :]
+               + qa[1][:, None] * (qb[3])[None, :] + qa[2][:, None] * (qb[2] + qb[3])[None, :]
+               + qa[3][:, None] * (qb[1] + qb[2] + qb[3])[None, :]
+               + terms**2 * 2.0**-47 * (qa.sum(0)[:, None] * qb.sum(0)[None, :]))
+    else:
+        hi, lo = _half_levels(a.float(), b.float(), kc)
+        g = hi.double() + lo.double()
+        gamma = kc * 2.0**-23 / (1.0 - kc * 2.0**-23)
+        err = (gamma + terms**2 * 2.0**-47 * (1 + gamma)) * (na[:, None] * nb[None, :]) \
+            + k * 2.0**-126
+    return g, err * (1.0 + 2.0**-20)
+
+
+def scheme_u(xs: torch.Tensor, ys: torch.Tensor, c, scheme: str, kc: int | None = None):
+    """The arithmetic of the mixed kernel in plain torch, on the inputs' device: the same
+    pieces, exact level sums (float32 matrix products of integers below 2^24), float-float
+    promotion, float32 u and per-pair bound. Returns (u float32, the bound's redo mask, the
+    bound E on |g - xs.ys| (float32), g float64). The caller recomputes the flagged pairs."""
+    c_t = torch.as_tensor(c, dtype=torch.float64, device=xs.device).reshape(())
     k = xs.shape[1]
-    kc = kc or min(CHUNK[scheme], BLOCK_K * -(-max(k, 1) // BLOCK_K))
+    kc = kc or _chunk(scheme, k)
     ma, _ = row_data(xs, c_t, scheme)
     mb, _ = row_data(ys, c_t, scheme)
-    hi = torch.zeros((xs.shape[0], ys.shape[0]), dtype=torch.float32)
-    lo = torch.zeros_like(hi)
     if scheme == "split":
         pa, _, _ = split_rows(xs)
         pb, _, _ = split_rows(ys)
-        pa, pb = pa.float(), pb.float()
-        for k0 in range(0, k, kc):
-            sl = slice(k0, k0 + kc)
-            for level in range(PIECES):
-                acc = sum(pa[i][:, sl] @ pb[level - i][:, sl].T for i in range(level + 1))
-                hi, lo = _two_sum(hi, lo, acc * 2.0**(-14 - 8 * level))
+        hi, lo = _split_levels(pa.float(), pb.float(), kc)
         scale = ma[:, 2][:, None] * mb[:, 2][None, :]
         hi, lo = hi * scale, lo * scale
         err = (ma[:, 3][:, None] * mb[:, 4][None, :] + ma[:, 4][:, None] * mb[:, 3][None, :]
@@ -213,9 +319,7 @@ def emulate(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, kc: int |
         ff_terms = 4 * -(-k // kc) + 6
         tol = TOL[torch.float32]
     else:
-        a, b = xs.float(), ys.float()  # half values: their products are exact in float32
-        for k0 in range(0, k, kc):
-            hi, lo = _two_sum(hi, lo, a[:, k0:k0 + kc] @ b[:, k0:k0 + kc].T)
+        hi, lo = _half_levels(xs.float(), ys.float(), kc)  # half values: exact products
         gamma = kc * 2.0**-23 / (1.0 - kc * 2.0**-23)
         err = gamma * (ma[:, 3][:, None] * mb[:, 3][None, :]) + k * 2.0**-126
         ff_terms = -(-k // kc) + 6
@@ -232,5 +336,28 @@ def emulate(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, kc: int |
     err = err + ff_terms**2 * 2.0**-47 * (p_hi + (2.0 + k / 8192.0) * norms + ic_hi)
     flag = (ma[:, 11][:, None] + mb[:, 11][None, :]) > 0
     redo = flag | (c32 * err * (1.0 + 2.0**-10) > tol * 2.0 * u) | torch.isnan(u)
+    return u, redo, err, hi.double() + lo.double()
+
+
+def emulate(xs: torch.Tensor, ys: torch.Tensor, c, scheme: str, kc: int | None = None):
+    """scheme_u's arithmetic finished as the kernel finishes it: (d float64 from the float32
+    epilogue before any recompute, the redo mask, the bound E, g as float64)."""
+    u, redo, err, g = scheme_u(xs, ys, c, scheme, kc)
+    c32 = torch.as_tensor(c, dtype=torch.float64, device=xs.device).reshape(()).float()
     d = torch.log1p(u + torch.sqrt(u) * torch.sqrt(u + 2.0)) / torch.sqrt(c32)
-    return d.double(), redo, err.double(), hi.double() + lo.double()
+    return d.double(), redo, err.double(), g
+
+
+def sweep_case(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, want: torch.Tensor):
+    """One sweep of the emulation against the float64 distances ``want`` of the rounded inputs
+    (benchmarks/precision_sweep.py and tests/test_precision_policy.py): the fraction of pairs
+    sent to the recompute, the worst relative error of d among the others, and how many pairs
+    had a GEMM error above their bound E (the float64 check GEMM's own K eps64 |x||y| aside)."""
+    d, redo, err, g = emulate(xs, ys, c, scheme)
+    exact_g = xs.double() @ ys.double().T
+    slack = 1e-15 * xs.double().norm(dim=1)[:, None] * ys.double().norm(dim=1)[None, :]
+    rel = (d - want).abs() / want.clamp_min(1e-300)
+    through = ~redo
+    return {"pairs": rel.numel(), "flagged": float(redo.double().mean()),
+            "worst": float(rel[through].max()) if through.any() else 0.0,
+            "violations": int(((g - exact_g).abs() > err + slack).sum())}

@@ -11,10 +11,10 @@ import lorentz
 
 from .._allpairs_autodiff import ops as allpairs_ops
 from .._backend import _check_dtype, compute_dtype, is_concrete, namespace
-from .._dispatch import triton_missing, triton_ops
+from .._dispatch import split_scheme, triton_missing, triton_ops
 
 
-def _contrastive(image, text, targets, all_image, scale, curv, xp, fused):
+def _contrastive(image, text, targets, all_image, scale, curv, xp, fused, scheme=None):
     """MERU's symmetric cross-entropy from space parts, each direction's log-sum-exp streamed
     over tiles (the B x M logits are never stored): by the Triton kernels (``fused``) or by
     the reference tiles. The positive logits, B pairs, come from the exact distance, in the
@@ -31,8 +31,9 @@ def _contrastive(image, text, targets, all_image, scale, curv, xp, fused):
         pair, point(xp.take(all_image, targets, axis=0)), c=curv)
     if fused:
         ops = triton_ops()
-        forward = ops.neg_dist_lse(image, text, curv, scale)
-        back = ops.neg_dist_lse(caption, image if all_image is None else all_image, curv, scale)
+        forward = ops.neg_dist_lse(image, text, curv, scale, scheme)
+        back = ops.neg_dist_lse(caption, image if all_image is None else all_image, curv, scale,
+                                scheme)
     else:
         ops = allpairs_ops(xp)
         forward, by_text = ops.neg_dist_lse(image, text, curv, scale)
@@ -42,7 +43,7 @@ def _contrastive(image, text, targets, all_image, scale, curv, xp, fused):
     return 0.5 * (xp.mean(forward - pos) + xp.mean(back - pos_back))
 
 
-def _one_direction(query, keys, targets, scale, curv, xp, fused):
+def _one_direction(query, keys, targets, scale, curv, xp, fused, scheme=None):
     """mean_i CE(-s d(query_i, keys), targets_i), streamed over tiles as in _contrastive: the
     box terms of HyCoCLIP, each one direction (box images against the texts, box texts
     against the images)."""
@@ -53,16 +54,18 @@ def _one_direction(query, keys, targets, scale, curv, xp, fused):
 
     pos = -scale * lorentz.dist(point(query), point(xp.take(keys, targets, axis=0)), c=curv)
     if fused:
-        lse = triton_ops().neg_dist_lse(query, keys, curv, scale)
+        lse = triton_ops().neg_dist_lse(query, keys, curv, scale, scheme)
     else:
         lse = allpairs_ops(xp).neg_dist_lse(query, keys, curv, scale)[0]
     return xp.mean(lse - pos)
 
 
 def _use_triton(implementation, xp, curv, image) -> bool:
+    implementation = split_scheme(implementation)[0]
     if implementation not in (None, "reference", "triton"):
         raise ValueError(
-            f"meru_loss: implementation must be None, 'reference' or 'triton', got {implementation!r}"
+            f"meru_loss: implementation must be None, 'reference' or 'triton' (or "
+            f"'triton:<scheme>'), got {implementation!r}"
         )
     if implementation == "reference":
         return False
@@ -144,9 +147,15 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     eta_inter, eta_intra : float
         Aperture scales: ``eta_inter`` for text over image (and box text over box image),
         ``eta_intra`` for the box cones over the whole (boxes only). 1.0: MERU's cones.
-    implementation : {None, "reference", "triton"}
+    implementation : {None, "reference", "triton", "triton:float64", "triton:half", "triton:split"}
         None picks the Triton kernels for CUDA tensors (float16, bfloat16, float32) where
         triton is installed (the result then in float32 at least), the reference otherwise.
+        The kernels compute by the scheme the precision rule picks for the GPU and the
+        inputs' dtype (docs/gpu-precision.md: "float64" on A100/H100/B200 for float32,
+        "split" for float32 elsewhere, "half" for float16/bfloat16); the environment
+        variable LORENTZ_TRITON_PRECISION overrides the rule, and "triton:<scheme>" forces
+        a scheme over both ("half" takes float16/bfloat16 inputs only). The reference on a
+        CUDA device follows the same rule for its all-pairs GEMM.
         Both stream the contrastive term over tiles (online softmax; the reference's tiles
         are GEMMs of up to 32 MiB), so memory is linear in B + M, and both recompute their
         tiles in the backward pass.
@@ -184,6 +193,11 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
                     f"{name} must have the shape of image {tuple(image.shape)}, got {tuple(a.shape)}"
                 )
     fused = _use_triton(implementation, xp, curv, image)
+    scheme = split_scheme(implementation)[1]
+    if scheme is not None:
+        from .._triton import precision
+
+        precision.check_scheme(scheme, image.dtype, "implementation")
     # the fused path computes in float32 at least (half-precision inputs under autocast)
     wide = xp.result_type(image.dtype, xp.float32) if fused else image.dtype
 
@@ -191,7 +205,8 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         return lorentz.from_space(xp.astype(a, wide), c=curv)
 
     pi, pt = point(image), point(text)
-    contrastive = _contrastive(image, text, targets, all_image, logit_scale, curv, xp, fused)
+    contrastive = _contrastive(image, text, targets, all_image, logit_scale, curv, xp, fused,
+                               scheme)
     caption = xp.take(pt, targets, axis=0)
     entailment = _entailment(caption, pi, eta_inter, curv, xp)
     if boxes is not None:
@@ -200,9 +215,9 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         box_image, box_text = boxes
         images = image if all_image is None else all_image
         contrastive = 0.5 * contrastive + 0.25 * (
-            _one_direction(box_image, text, targets, logit_scale, curv, xp, fused)
+            _one_direction(box_image, text, targets, logit_scale, curv, xp, fused, scheme)
             + _one_direction(box_text, images, targets if all_image is not None else own,
-                             logit_scale, curv, xp, fused)
+                             logit_scale, curv, xp, fused, scheme)
         )
         bi, bt = point(box_image), point(box_text)
         # HyCoCLIP halves the sum of its four cone terms (not their mean)
