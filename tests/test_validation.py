@@ -10,7 +10,7 @@ import pytest
 
 import lorentz
 from lorentz._registry import OPERATIONS
-from lorentz.testing._operations import registered
+from lorentz.testing._operations import caller, registered
 from lorentz.testing._backends import asarray
 from lorentz.testing import assert_close, to_numpy
 
@@ -229,6 +229,18 @@ def test_library_dtype_and_device_are_kept(xp):
         np.testing.assert_allclose(to_numpy(out), want, rtol=2e-6 if dtype == "float32" else 1e-12)
         d = lorentz.dist(x, x, keepdim=True)
         assert tuple(d.shape) == (2, 1) and d.dtype == x.dtype
+
+
+@pytest.mark.parametrize("name", registered())
+def test_every_operation_keeps_library_dtype_and_device(xp, name):
+    """Every registered operation: the result is in the inputs' library, dtype and device,
+    with numpy's values to the accuracy bound (absolute for angles and values near 0)."""
+    f = caller(name)
+    for dtype, tol in (("float32", 4e-6), ("float64", 2e-12)):
+        arrays = {"x": P, "y": P[::-1].copy(), "u": U, "v": U * np.array([0.0, 1.0, 1.0])}
+        want = f({k: a.astype(dtype) for k, a in arrays.items()})
+        got = f({k: asarray(xp, a, dtype) for k, a in arrays.items()})
+        assert_close(got, asarray(xp, want, dtype), rtol=tol, atol=tol)
 
 
 def test_mixed_precision_promotes(xp):
