@@ -15,6 +15,7 @@ from . import cones as C
 from . import kernels as K
 from . import maps as P
 from . import models as M
+from . import pairwise as W
 
 # Tolerance on the GEMM-induced relative error of d before a pair is recomputed exactly:
 # well inside the accuracy bounds (2e-6 float32, 1e-12 float64) once float32's log (2e-7,
@@ -82,6 +83,39 @@ def pairwise_dist(x, y, c: float, dtype) -> np.ndarray:
     for r in range(0, n_rows, step):
         gram = xs[r : r + step].astype(np.float64) @ ys64.T
         K.pairwise_epilogue(xs, ys, gram, x0, y0, r, c, tol, out.dtype == np.float32, out, serial)
+    return out
+
+
+@_far_out_quiet
+def pairwise_sqdist(x, y, c: float, dtype) -> np.ndarray:
+    """pairwise_dist's GEMM tiles and bound, on u: 2u/c for every pair, the pairs whose GEMM
+    value could miss PAIRWISE_TOL relative recomputed exactly."""
+    x, y = _take(x, dtype), _take(y, dtype)
+    xs, ys = _space(x), _space(y)
+    n_rows, m_rows = xs.shape[0], ys.shape[0]
+    out = np.empty((n_rows, m_rows), dtype=dtype)
+    x0, y0 = _time64(xs, c), _time64(ys, c)
+    ys64 = ys.astype(np.float64)
+    step = max(1, PAIRWISE_TILE // max(1, m_rows))
+    tol = PAIRWISE_TOL[np.dtype(dtype)]
+    serial = out.size * xs.shape[1] < SERIAL_WORK
+    for r in range(0, n_rows, step):
+        gram = xs[r : r + step].astype(np.float64) @ ys64.T
+        W.sqdist_epilogue(xs, ys, gram, x0, y0, r, c, tol, out, serial)
+    return out
+
+
+def pairwise_exterior_angle(x, y, c: float, dtype) -> np.ndarray:
+    """Every pair by cones' exterior-angle formula, rows of x in parallel, into the output; the
+    pairs outside its plain range (far out, huge, tiny) finished by the reference."""
+    x, y = _take(x, dtype), _take(y, dtype)
+    out = np.empty((x.shape[0], y.shape[0]), dtype=dtype)
+    odd = np.empty(x.shape[0], dtype=np.int64)
+    W.exterior_angle_pairs(x, y, c, out, odd, out.size * x.shape[1] < SERIAL_WORK)
+    if odd.any():
+        rows, cols = W.odd_angle_pairs(x, y, c, odd)
+        wide = ref.exterior_angle(_wide(x[rows]), _wide(y[cols]), c, xp=np_compat)
+        out[rows, cols] = np.reshape(wide, -1)
     return out
 
 
