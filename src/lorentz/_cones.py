@@ -28,11 +28,17 @@ def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False, implementation=Non
         None picks the compiled numba kernel for numpy arrays and torch CPU tensors
         (float32/float64, a Python float ``c``) when installed, else the array-API reference.
 
+    Returns
+    -------
+    array, shape (...) or (..., 1)
+        Angles in :math:`[0, \pi/2]`.
+
     Notes
     -----
-    Evaluated as :math:`\operatorname{atan2}(2K, \sqrt{(n-2K)(n+2K)})`, :math:`n=\sqrt{c}|x_s|`:
-    no arcsin near 1, no eps clamp; absolute error <= 2e-6 rad (float32) / 1e-12 (float64).
-    Unlike geoopt's, correct for c != 1.
+    Equal to :math:`\operatorname{atan2}(2K, \sqrt{(n-2K)(n+2K)})`, :math:`n=\sqrt{c}|x_s|`.
+    Absolute error <= 2e-6 rad (float32) / 1e-12 rad (float64) against mpmath on the rounded
+    inputs. Gradient 0 where the aperture is :math:`\pi/2` (the origin included); just
+    outside, it grows like :math:`1/\sqrt{n - 2K}`, as the exact derivative does.
 
     Examples
     --------
@@ -67,13 +73,19 @@ def exterior_angle(x, y, *, c=1.0, keepdim=False, implementation=None):
     implementation : {None, "reference", "numba"}
         As for :func:`half_aperture`.
 
+    Returns
+    -------
+    array, shape (...) or (..., 1)
+        Angles in :math:`[0, \pi]`.
+
     Notes
     -----
     :math:`\operatorname{atan2}(\sqrt{c}\,x_0|D_\perp|,\ \hat x_s\cdot D - u|x_s|)` with
     :math:`D = y_s - x_s`, :math:`D_\perp` its part orthogonal to :math:`x_s` and
-    :math:`u = \cosh(\sqrt{c}d) - 1`: no acos, no cancelling numerator. At the origin (no ray)
-    the angle is :math:`\pi/2`; for ``y == x`` it is 0. Gradients are finite there and for
-    points collinear with the origin (MERU's give NaN).
+    :math:`u = \cosh(\sqrt{c}d) - 1`. Absolute error <= 2e-6 rad (float32) / 1e-12 rad
+    (float64) against mpmath on the rounded inputs. At the origin (no ray) the angle is
+    :math:`\pi/2`; for ``y == x`` it is 0. Gradients are finite there and for points collinear
+    with the origin.
 
     Examples
     --------

@@ -25,6 +25,11 @@ def to_poincare(x, *, c=1.0, implementation=None):
     -------
     array, shape (..., n)
 
+    Notes
+    -----
+    Relative error <= 2e-6 (float32) / 1e-12 (float64) against mpmath on the rounded inputs.
+    Finite gradient at the origin.
+
     Examples
     --------
     >>> import numpy as np, lorentz
@@ -50,11 +55,17 @@ def from_poincare(p, *, c=1.0, implementation=None):
     -------
     array, shape (..., n+1)
 
+    Raises
+    ------
+    ValueError
+        If a point is NaN or not strictly inside the ball.
+
     Notes
     -----
-    Near the boundary the ball itself is ill-conditioned: in float32, points further than
-    about 18 from the origin round onto the boundary; store such points on the
-    hyperboloid.
+    Relative error <= 2e-6 (float32) / 1e-12 (float64) against mpmath on the rounded inputs,
+    or 4x the answer's own sensitivity to one rounding of the inputs where that is larger:
+    near the boundary the ball itself is ill-conditioned, and in float32 points further than
+    about 18 from the origin round onto the boundary; store such points on the hyperboloid.
 
     Examples
     --------
@@ -68,6 +79,16 @@ def from_poincare(p, *, c=1.0, implementation=None):
 def to_space(x):
     r"""The space part :math:`x_s` of points (MERU's representation), shape (..., n).
 
+    Parameters
+    ----------
+    x : array, shape (..., n+1)
+        Points, time first.
+
+    Returns
+    -------
+    array, shape (..., n)
+        A view of ``x`` where the library supports views; no arithmetic, so exact.
+
     Examples
     --------
     >>> import numpy as np, lorentz
@@ -80,6 +101,18 @@ def to_space(x):
 
 def from_space(xs, *, c=1.0):
     r"""Points from space parts: :math:`(\sqrt{1/c + |x_s|^2}, x_s)`, shape (..., n+1).
+
+    Parameters
+    ----------
+    xs : array, shape (..., n)
+        Space parts.
+    c : float or array
+        Curvature is :math:`-c`.
+
+    Returns
+    -------
+    array, shape (..., n+1)
+        Points on the hyperboloid; the time coordinate is exact to an ulp.
 
     Examples
     --------

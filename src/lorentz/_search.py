@@ -33,12 +33,11 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
     Notes
     -----
     The N x M distance matrix is never formed: memory is O(N k) plus fixed-size tiles
-    (16 MiB). The reference ranks by u = cosh(sqrt(c) d) - 1 from GEMM tiles with the
-    inexact pairs recomputed (as :func:`pairwise_dist`), keeps the k best per tile by a
-    selection (topk, argpartition) and merges tiles stably; the returned distances are then
-    computed by :func:`dist` on the chosen pairs, so they are exact and differentiable.
-    Neighbours agree with an exact sort of the exact distances except where two distances
-    tie within a few ulp. A NaN key is nobody's neighbour; a NaN query gets NaN distances.
+    (16 MiB; the Triton kernels: O(N (k + 4096))); work is that of :func:`pairwise_dist`.
+    The returned distances are those of :func:`dist` on the chosen pairs: accurate as
+    :func:`dist`, with its gradients. Neighbours agree with an exact sort of the exact
+    distances except where two distances tie within a few ulp. A NaN key is nobody's
+    neighbour; a NaN query gets NaN distances.
 
     Examples
     --------

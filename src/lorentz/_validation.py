@@ -59,6 +59,11 @@ def check_point(x, *, c=1.0, rtol=None, atol=None):
     -------
     x, unchanged, so calls can be chained.
 
+    Raises
+    ------
+    ValueError
+        Naming the worst defect, its flat index and how many entries fail.
+
     Examples
     --------
     >>> import numpy as np, lorentz
@@ -93,6 +98,12 @@ def check_tangent(x, u, *, c=1.0, rtol=None, atol=None):
     Returns
     -------
     u, unchanged.
+
+    Raises
+    ------
+    ValueError
+        Naming the worst defect, its flat index and how many entries fail (``x`` is checked
+        first).
 
     Examples
     --------
