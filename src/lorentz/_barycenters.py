@@ -73,10 +73,7 @@ def _prepare_set(x, weights, c, axis, what):
             if bool(xp.any(xp.sum(w, axis=-2) == 0)):
                 raise ValueError(f"weights sum to 0 for some set of points; {what} is undefined")
     (xs,) = to_work(xp, xw[..., 1:])
-    if w is not None:
-        w = as_dtype(xp, w, xs.dtype)
-    else:
-        w = xp.ones_like(xs[..., :1])
+    w = as_dtype(xp, w, xs.dtype) if w is not None else xp.ones_like(xs[..., :1])
     return xp, xs, w, cc, dtype
 
 
@@ -165,14 +162,14 @@ def _newton_step(X, w, M, *, xp):
     Xp = boost(X, M, -1.0, xp=xp)
     r = sqrt0(sq(Xp, xp=xp), xp=xp)
     d = xp.asinh(r)
-    l = asinhc(r, xp=xp) * Xp  # log_o(x_i'), length d
+    lg = asinhc(r, xp=xp) * Xp  # l_i = log_o(x_i'), length d
     W = xp.sum(w, axis=-2, keepdims=True)
-    g = xp.sum(w * l, axis=-2, keepdims=True) / W  # (..., 1, n)
+    g = xp.sum(w * lg, axis=-2, keepdims=True) / W  # (..., 1, n)
     f1, f2 = _dcoth(d, xp=xp)
     n = X.shape[-1]
     eye = xp.eye(n, dtype=X.dtype)
     H = (xp.sum((w * f1)[..., None], axis=-3) * eye
-         + xp.sum((w * f2)[..., None] * (l[..., :, None] * l[..., None, :]), axis=-3)) / W[..., 0, :, None]
+         + xp.sum((w * f2)[..., None] * (lg[..., :, None] * lg[..., None, :]), axis=-3)) / W[..., 0, :, None]
     step = xp.linalg.solve(H, g[..., 0, :, None])[..., None, :, 0]  # (..., 1, n)
     s = sqrt0(sq(step, xp=xp), xp=xp)
     Y = sinhc(s, xp=xp) * step  # exp_o(step)
@@ -192,7 +189,7 @@ def frechet_ref(xs, w, c, *, xp, tol, max_iter):
     M = _stop_gradient(xp, sc * centroid_ref(_stop_gradient(xp, xs), ws, c, xp=xp))
     steps = 0
     last = math.inf
-    for steps in range(1, max_iter + 1):
+    for steps in range(1, max_iter + 1):  # noqa: B007 (read after the loop: steps taken)
         M, s, _ = _newton_step(Xs, ws, M, xp=xp)
         if is_concrete(s):
             last = float(xp.max(xp.where(xp.isnan(s), 0.0, s))) if math.prod(s.shape) else 0.0

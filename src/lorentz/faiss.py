@@ -84,9 +84,9 @@ class LorentzIndex:
             raise ValueError(f"index has dimension {index.d}; points of dim={dim} need dim + 1")
         self.dim, self.c, self.rerank = dim, float(c), rerank
         self.index = index if isinstance(index, faiss.IndexIDMap2) else faiss.IndexIDMap2(index)
-        self._points = None  # (ntotal_added, dim), row i is id i
+        self._points: np.ndarray | None = None  # (ntotal_added, dim), row i is id i
         self._alive = np.zeros(0, dtype=bool)
-        self.radius = None  # R of the sphere coordinate, set by the first add
+        self.radius: float | None = None  # R of the sphere coordinate, set by the first add
 
     # ---------------------------------------------------------------- contents
     @property
@@ -147,6 +147,7 @@ class LorentzIndex:
         if not 1 <= k <= self.ntotal:
             raise ValueError(f"k must be between 1 and the number of points ({self.ntotal}), got {k!r}")
         fetch = min(self.ntotal, k * self.rerank)
+        assert self._points is not None  # ntotal >= k >= 1: points were added
         out_d = np.empty((len(q), k), dtype=self._points.dtype)
         out_i = np.empty((len(q), k), dtype=np.int64)
         for s in range(0, len(q), batch):

@@ -21,7 +21,7 @@ def load(dataset: str = "mammals") -> tuple[list[str], np.ndarray]:
     (noun, hypernym) index pairs into ``names``, one row per pair of the closure."""
     if dataset not in FILES:
         raise ValueError(f"dataset must be one of {sorted(FILES)}, got {dataset!r}")
-    raw = resources.files("lorentz").joinpath("data", FILES[dataset]).read_bytes()
+    raw = (resources.files("lorentz") / "data" / FILES[dataset]).read_bytes()
     if FILES[dataset].endswith(".gz"):
         raw = gzip.decompress(raw)
     pairs = [line.split("\t") for line in raw.decode().splitlines()]

@@ -162,7 +162,7 @@ def _run_parallel(work, workers: int, bars: bool) -> list:
     try:
         with _sigint_ignored():  # the workers are spawned by submit
             futures = {pool.submit(_run, job): k for k, job in enumerate(work)}
-        done = [None] * len(work)
+        done: list = [None] * len(work)
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -216,7 +216,7 @@ def _main(args) -> int:
         done = _run_parallel(work, workers, bars)
     by_job = dict(zip(order, done))
     results = [by_job[i][0] for i in range(len(jobs))]
-    for i, (geometry, dim) in enumerate(jobs):
+    for i in range(len(jobs)):
         if by_job[i][1] is not None:
             png = args.out / f"{args.dataset}_2d.png"
             poincare_figure(by_job[i][1], names, edges, png,

@@ -11,8 +11,8 @@ baseline is the same model on geoopt's Euclidean manifold with N&K's squared dis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import geoopt
 import numpy as np

@@ -8,7 +8,7 @@ MAP the mean over u of the average precision of that ordering. Ties count as not
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -15,7 +15,7 @@ from ._errors import MERUCheckpointError
 from ._head import MERUHead
 
 _SCALARS = ("curv", "visual_alpha", "textual_alpha", "logit_scale")
-_HEAD_KEYS = _SCALARS + ("visual_proj.weight", "textual_proj.weight", "pixel_mean", "pixel_std")
+_HEAD_KEYS = (*_SCALARS, "visual_proj.weight", "textual_proj.weight", "pixel_mean", "pixel_std")
 # MERU registers pixel_mean / pixel_std as (3, 1, 1); (1, 3, 1, 1) is what this adapter saved
 # before it took MERU's layout, still read
 _PIXEL_SHAPES = ((3, 1, 1), (1, 3, 1, 1))

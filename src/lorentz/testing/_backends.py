@@ -17,21 +17,15 @@ OPTIONAL = {"cupy"}
 def load_backend(name: str):
     """The array namespace named ``name`` (jax with float64 enabled)."""
     if name == "numpy":
-        import array_api_compat.numpy as xp
-
-        return xp
+        return importlib.import_module("array_api_compat.numpy")
     if name == "jax":
         jax = importlib.import_module("jax")
         jax.config.update("jax_enable_x64", True)
         return importlib.import_module("jax.numpy")
     if name == "torch":
-        import array_api_compat.torch as xp
-
-        return xp
+        return importlib.import_module("array_api_compat.torch")
     if name == "cupy":
-        import array_api_compat.cupy as xp
-
-        return xp
+        return importlib.import_module("array_api_compat.cupy")
     return importlib.import_module(name)
 
 

@@ -10,6 +10,7 @@ so it is not moved.
 from __future__ import annotations
 
 import numpy as np
+
 from ._assert import to_numpy
 
 #: The accuracy contract: the largest error allowed against the mpmath reference, by dtype

@@ -21,7 +21,6 @@ and each call is classified:
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 import warnings
@@ -34,6 +33,7 @@ from hypothesis import strategies as st
 import lorentz
 import lorentz.meru
 from lorentz.testing import to_numpy
+from lorentz.testing._backends import load_backend
 
 R, N = 3, 3  # rows and space dimension: fixed shapes, so jax compiles each operation once
 M = 4  # rows of the second operand of the all-pairs functions
@@ -41,22 +41,6 @@ M = 4  # rows of the second operand of the all-pairs functions
 BACKENDS = ("numpy", "torch", "jax", "array_api_strict")
 FAILURES = ("wrong", "crash")
 OUTCOMES = ("named", "correct", "wrong", "crash")
-
-
-def load_backend(name: str):
-    if name == "numpy":
-        import array_api_compat.numpy as xp
-
-        return xp
-    if name == "jax":
-        jax = importlib.import_module("jax")
-        jax.config.update("jax_enable_x64", True)
-        return importlib.import_module("jax.numpy")
-    if name == "torch":
-        import array_api_compat.torch as xp
-
-        return xp
-    return importlib.import_module(name)
 
 
 # ------------------------------------------------------------------ the functions
@@ -294,7 +278,7 @@ def _draw_case(draw, op: Op) -> Case:
         what = change
     elif family == "delivery":
         hostile = draw(st.sampled_from(arrays))
-        delivery[hostile] = draw(st.sampled_from(DTYPES + ("masked", "masked_some")))
+        delivery[hostile] = draw(st.sampled_from((*DTYPES, "masked", "masked_some")))
         # the others in float64 or in the same dtype (mixed precision promotes)
         if draw(st.booleans()):
             for name in arrays:
@@ -325,7 +309,7 @@ def _draw_case(draw, op: Op) -> Case:
     for knob in knobs:  # the others valid
         if knob not in kwargs and knob != "implementation":
             kwargs[knob] = KW_VALID[knob][0]
-    implementations = (None,)
+    implementations: tuple[str | None, ...] = (None,)
     if "implementation" in op.kwargs and "implementation" not in kwargs:
         implementations = (None, "reference", "numba")
     return Case(op, values, kwargs, delivery, hostile, what, must_refuse, implementations)
@@ -352,7 +336,7 @@ def deliver(case: Case, name: str, backend: str, xp):
     form = case.delivery[name]
     v = case.values[name]
     if form in DTYPES:
-        if backend == "numpy" and form == "bfloat16" or backend == "array_api_strict" and form in ("float16", "bfloat16"):
+        if (backend == "numpy" and form == "bfloat16") or (backend == "array_api_strict" and form in ("float16", "bfloat16")):
             raise Skip
         return xp.asarray(v, dtype=getattr(xp, form)), _as_dtype(v, form)
     if form in ("masked", "masked_some"):
@@ -532,12 +516,12 @@ def classify(case: Case, backend: str, impl) -> Outcome | None:
             warnings.simplefilter("ignore", RuntimeWarning)
             out = case.op.call(args, dict(kw))
     except (TypeError, ValueError) as e:
-        named = case.hostile and _names(str(e), case.hostile) or _names_shapes(case, str(e))
+        named = (case.hostile and _names(str(e), case.hostile)) or _names_shapes(case, str(e))
         # an implementation the runner forced may be refused by name for these inputs
-        if named or impl is not None and _names(str(e), "implementation"):
+        if named or (impl is not None and _names(str(e), "implementation")):
             return Outcome(case, backend, impl, "named", f"{type(e).__name__}: {e}")
         return Outcome(case, backend, impl, "crash", f"unnamed {type(e).__name__}: {e}")
-    except Exception as e:  # noqa: BLE001 - every other exception is what is being counted
+    except Exception as e:
         return Outcome(case, backend, impl, "crash", f"{type(e).__name__}: {str(e)[:300]}")
     for n, a in args.items():
         if n in before and not np.array_equal(to_numpy(a), before[n], equal_nan=True):

@@ -182,7 +182,7 @@ EOT_ID = 49407
 
 def expand(name: str) -> dict[str, tuple[tuple[int, ...], str]]:
     """Every key of a released model, the per-block entries repeated."""
-    record = RELEASED[name]
+    record: dict = RELEASED[name]
     templates = {**record["keys"], **TEXT_KEYS}
     out = {}
     for key, value in templates.items():

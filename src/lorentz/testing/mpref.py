@@ -33,12 +33,12 @@ def _time(xs, c):
 
 def _point(x, c):
     xs = _v(x)[1:]
-    return [_time(xs, c)] + xs
+    return [_time(xs, c), *xs]
 
 
 def _tangent(x, u, c):
     xs, us = _v(x)[1:], _v(u)[1:]
-    return [_dot(xs, us) / _time(xs, c)] + us
+    return [_dot(xs, us) / _time(xs, c), *us]
 
 
 def _lip(a, b):
@@ -180,7 +180,7 @@ def from_poincare(p, c=1.0):
         p = _v(p)
         den = 1 - c * _dot(p, p)
         xs = [2 * t / den for t in p]
-        return [_time(xs, c)] + xs
+        return [_time(xs, c), *xs]
 
 
 def project(x, c=1.0):
@@ -403,14 +403,14 @@ def frechet_mean(points, weights=None, c=1.0, tol=None):
                 Q = _boost_mp(P, M, -1)
                 r = mp.sqrt(_dot(Q, Q))
                 d = mp.asinh(r)
-                l = [d / r * t for t in Q] if r else [mpf(0)] * n
+                lg = [d / r * t for t in Q] if r else [mpf(0)] * n
                 f1 = d / mp.tanh(d) if d else mpf(1)
                 f2 = (1 - f1) / d ** 2 if d else mpf(-1) / 3
                 for i in range(n):
-                    g[i] += w * l[i] / W
+                    g[i] += w * lg[i] / W
                     H[i, i] += w * f1 / W
                     for j in range(n):
-                        H[i, j] += w * f2 * l[i] * l[j] / W
+                        H[i, j] += w * f2 * lg[i] * lg[j] / W
             step = mp.lu_solve(H, mp.matrix(g))
             s = [step[i] for i in range(n)]
             sn = mp.sqrt(_dot(s, s))
@@ -419,7 +419,7 @@ def frechet_mean(points, weights=None, c=1.0, tol=None):
             if sn < tol:
                 break
         ms = [t / sc for t in M]
-        return [_time(ms, c)] + ms
+        return [_time(ms, c), *ms]
 
 
 def frechet_gradient(mean, points, weights=None, c=1.0):
@@ -431,4 +431,4 @@ def frechet_gradient(mean, points, weights=None, c=1.0):
         ws = [mpf(1)] * len(points) if weights is None else _v(weights)
         logs = [_log_mp(p, _point(q, c), c) for q in points]
         W = mp.fsum(ws)
-        return [mp.fsum(w * l[k] for w, l in zip(ws, logs)) / W for k in range(len(p))]
+        return [mp.fsum(w * lg[k] for w, lg in zip(ws, logs)) / W for k in range(len(p))]
