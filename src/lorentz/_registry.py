@@ -21,12 +21,12 @@ documented without editing them.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import _allpairs_autodiff as allpairs, _reference as ref
+from . import _allpairs_autodiff as allpairs, _dask, _numba, _pairwise as pairs
+from . import _reference as ref, _triton
 from ._backend import as_dtype, finish, prepare, to_work
 from ._validation import inside_ball
 
@@ -66,19 +66,14 @@ class Operation:
     extra: tuple[str, ...] = field(default=())
 
 
-# name -> the package that implements kernels behind the contract above
-IMPLEMENTATIONS = {"numba": "lorentz._numba", "triton": "lorentz._triton", "dask": "lorentz._dask"}
+# name -> the package that implements kernels behind the contract above (each imports
+# nothing heavy; plain imports, which torch.compile traces, where importlib it does not)
+IMPLEMENTATIONS = {"numba": _numba, "triton": _triton, "dask": _dask}
 CHOICES = (None, "reference", *IMPLEMENTATIONS)
 
 
-_loaded: dict = {}
-
-
 def _package(name: str):
-    package = _loaded.get(name)
-    if package is None:
-        package = _loaded[name] = importlib.import_module(IMPLEMENTATIONS[name])
-    return package
+    return IMPLEMENTATIONS[name]
 
 
 def library(xp) -> str:
@@ -208,6 +203,9 @@ OPERATIONS = _operations(
               group="Metric", rows=("x", "y"), cast=False, validate=allpairs.scalar_only("pairwise_dist"),
               kernels_take=allpairs.two_d, before=allpairs.check_output),
     Operation("sqdist", ref.sqdist, ("x", "y"), "pair", "sqdist", reduces=True, group="Metric"),
+    Operation("pairwise_sqdist", pairs.sqdist_rows, ("x", "y"), "rows", "sqdist", group="Metric",
+              rows=("x", "y"), cast=False, validate=allpairs.scalar_only("pairwise_sqdist"),
+              kernels_take=allpairs.two_d, before=pairs.fits("pairwise_sqdist")),
     Operation("knn", allpairs.knn, ("queries", "keys"), "rows", "dist", reduces=True,
               group="Metric", rows=("queries", "keys"), cast=False, validate=allpairs.knn_args,
               extra=("k",)),
@@ -220,6 +218,10 @@ OPERATIONS = _operations(
               reduces=True, group="Entailment cones (MERU)", extra=("min_radius",)),
     Operation("exterior_angle", ref.exterior_angle, ("x", "y"), "distinct", "exterior_angle",
               angle=True, reduces=True, group="Entailment cones (MERU)"),
+    Operation("pairwise_exterior_angle", pairs.exterior_angle_rows, ("x", "y"), "rows",
+              "exterior_angle", angle=True, group="Entailment cones (MERU)", rows=("x", "y"),
+              cast=False, validate=allpairs.scalar_only("pairwise_exterior_angle"),
+              kernels_take=allpairs.two_d, before=pairs.fits("pairwise_exterior_angle")),
     Operation("to_poincare", ref.to_poincare, ("x",), "point", "to_poincare", group="Models and coordinates"),
     Operation("from_poincare", ref.from_poincare, ("p",), "ball", "from_poincare",
               group="Models and coordinates", min_dim=1, validate=inside_ball),

@@ -4,17 +4,15 @@ torch: the kernels load on first use (``ops`` for numpy, ``torch_ops`` for torch
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 
 ELEMENTWISE = frozenset({"dist", "dist0", "expmap0", "logmap0", "expmap", "logmap", "transport",
                          "half_aperture", "exterior_angle", "to_poincare", "from_poincare"})
 # torch tensors get the elementwise kernels as custom operators with compiled backward passes
-KERNELS = {"numpy": ELEMENTWISE | {"pairwise_dist", "knn"}, "torch": ELEMENTWISE}
-_HOSTS = {"numpy": "ops", "torch": "torch_ops"}
+KERNELS = {"numpy": ELEMENTWISE | {"pairwise_dist", "knn", "pairwise_sqdist", "pairwise_exterior_angle"},
+           "torch": ELEMENTWISE}
 
 _installed: bool | None = None
-_host: dict = {}
 
 
 def why_not(op, xp, c, dtype, device) -> str | None:
@@ -41,9 +39,10 @@ def why_not(op, xp, c, dtype, device) -> str | None:
 def kernel(op: str, library: str):
     """The host function of ``op`` for arrays of ``library`` (looked up at each call, so a
     test may replace it)."""
-    host = _host.get(library)
-    if host is None:
-        host = _host[library] = importlib.import_module(f"{__name__}.{_HOSTS[library]}")
+    if library == "torch":
+        from . import torch_ops as host
+    else:
+        from . import ops as host
     if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
         return lambda q, keys, c, k, dtype: host.knn(q, keys, k, c, dtype)
     return getattr(host, op)

@@ -4,7 +4,6 @@ Importing this package imports neither torch nor triton: ``ops`` loads on first 
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 
@@ -41,7 +40,7 @@ def kernel(op: str, library: str, scheme: str | None = None):
     """The host function of ``op``; the kernels return the compute dtype, so the output dtype
     the registry passes last is not theirs to take. ``scheme`` (all-pairs kernels only)
     forces the arithmetic over the precision rule."""
-    ops = importlib.import_module(f"{__name__}.ops")
+    from . import ops
     forced = () if scheme is None else (scheme,)
     if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
         def knn(q, keys, c, k, dtype):
