@@ -93,8 +93,8 @@ MUTANTS = [
     Mutant("numba: NaN enters knn", "_numba/kernels.py",
            "if u >= best_u[r, k - 1] or u != u:", "if u >= best_u[r, k - 1]:", NUMBA),
     # dispatch and validation
-    Mutant("dispatch: implementation='numba' runs the reference", "_dispatch.py",
-           "cannot run here: {missing}\")\n        return \"numba\"", "cannot run here: {missing}\")\n        return \"reference\"",
+    Mutant("dispatch: implementation='numba' runs the reference", "_registry.py",
+           "cannot run here: {missing}\")\n        return implementation", "cannot run here: {missing}\")\n        return \"reference\"",
            ("tests/test_dispatch.py", "tests/test_numba.py")),
     Mutant("validation: infinite c accepted", "_backend.py",
            "if not (math.isfinite(c) and c > 0):", "if not (c > 0):", ("tests/test_validation.py",)),

@@ -71,7 +71,7 @@ def test_forced_scheme_beats_the_switch(monkeypatch):
 
 
 def test_implementation_strings_name_a_scheme():
-    from lorentz._dispatch import split_scheme
+    from lorentz._registry import split_scheme
 
     assert split_scheme("triton:split") == ("triton", "split")
     assert split_scheme("triton:float64") == ("triton", "float64")

@@ -28,7 +28,7 @@ def _registered(name, inputs):
     return lambda a: f(*(getattr(a, n) for n in ARGS[inputs]))
 
 
-OPS = {name: _registered(name, op.inputs) for name, op in OPERATIONS.items()}
+OPS = {name: _registered(name, op.inputs) for name, op in OPERATIONS.items() if op.public}
 OPS |= {
     "inner": lambda a: lorentz.inner(a.u, a.u),
     "norm": lambda a: lorentz.norm(a.u),
@@ -48,8 +48,6 @@ OPS |= {
     "wrapped_normal_sample": lambda a: lorentz.wrapped_normal_sample(a.x, 0.5 + 0 * a.s, a.s),
     "wrapped_normal_log_prob": lambda a: lorentz.wrapped_normal_log_prob(a.y, a.x, 0.5 + 0 * a.s),
     "mlr_logits": lambda a: lorentz.mlr_logits(a.x[: a.rows], a.s[:10, 0] * 0.1, a.s[:10]),
-    "pairwise_sqdist": lambda a: lorentz.pairwise_sqdist(a.x[: a.rows], a.y[: a.rows]),
-    "pairwise_exterior_angle": lambda a: lorentz.pairwise_exterior_angle(a.x[: a.rows], a.y[: a.rows]),
 }
 
 

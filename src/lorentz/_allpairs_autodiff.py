@@ -50,6 +50,12 @@ def ops(xp):
 # The all-pairs operations as the registry calls them: arguments validated by prepare, as
 # given (the passes choose their own precision).
 
+def neg_dist_lse(xs, ys, c, scale, *, xp):
+    """The reference of MERU's contrastive term: per row of xs, log sum_j exp(-scale d(x, y_j))
+    over the rows of ys (and the same per row of ys), streamed over GEMM tiles."""
+    return ops(xp).neg_dist_lse(xs, ys, c, scale)
+
+
 def pairwise_dist(x, y, c, *, xp):
     """The reference of lorentz.pairwise_dist: (..., N, M), leading dimensions broadcast."""
     lead = _broadcast({"x": tuple(x.shape[:-2]), "y": tuple(y.shape[:-2])})

@@ -64,6 +64,13 @@ class Operation:
     # called with the chosen implementation before any work (memory checks)
     before: Callable | None = None
     extra: tuple[str, ...] = field(default=())
+    # a public function of lorentz (else an internal step that dispatches through here)
+    public: bool = True
+
+    @property
+    def extra_required(self) -> bool:
+        """Whether a call needs more than the arrays (knn's k; min_radius has a default)."""
+        return "k" in self.extra
 
 
 # name -> the package that implements kernels behind the contract above (each imports
@@ -142,7 +149,7 @@ def kernel(implementation: str, op: str, xp, scheme: str | None = None) -> Calla
     return _package(implementation).kernel(op, library(xp), scheme)
 
 
-def split_scheme(implementation, op: str):
+def split_scheme(implementation, op: str | None = None):
     """(implementation, scheme or None): "triton:split" -> ("triton", "split"). A scheme the
     Triton kernels do not have, after anything but "triton", or for an operation whose
     kernels take none, raises ValueError naming ``implementation``."""
@@ -154,7 +161,7 @@ def split_scheme(implementation, op: str):
         raise ValueError(
             f"implementation must be None, 'reference', 'numba', 'triton' or 'triton:<scheme>' "
             f"with <scheme> one of {', '.join(triton.SCHEMES)}; got {implementation!r}")
-    if op not in triton.SCHEME_OPS:
+    if op is not None and op not in triton.SCHEME_OPS:
         raise ValueError(f"implementation={implementation!r}: {op} has no precision schemes; "
                          f"they are for {', '.join(sorted(triton.SCHEME_OPS))}")
     return impl, scheme
@@ -225,6 +232,10 @@ OPERATIONS = _operations(
     Operation("to_poincare", ref.to_poincare, ("x",), "point", "to_poincare", group="Models and coordinates"),
     Operation("from_poincare", ref.from_poincare, ("p",), "ball", "from_poincare",
               group="Models and coordinates", min_dim=1, validate=inside_ball),
+    # MERU's contrastive term: the log-sum-exp over all pairs of -scale d, streamed over tiles
+    # (lorentz.meru's losses pick their implementation here)
+    Operation("neg_dist_lse", allpairs.neg_dist_lse, ("xs", "ys"), "rows", group="",
+              min_dim=1, cast=False, extra=("scale",), public=False),
 )
 
 

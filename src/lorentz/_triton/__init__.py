@@ -7,12 +7,13 @@ from __future__ import annotations
 import importlib.util
 import os
 
-KERNELS = {"torch": frozenset({"dist", "pairwise_dist", "knn", "expmap0", "logmap0"})}
+KERNELS = {"torch": frozenset({"dist", "pairwise_dist", "knn", "expmap0", "logmap0",
+                               "neg_dist_lse"})}
 # the kernels read these and compute by the scheme ``precision`` picks per device and dtype
 DTYPES = ("float16", "bfloat16", "float32")
 # implementation="triton:<scheme>" forces the arithmetic of the all-pairs kernels
 SCHEMES = ("float64", "half", "split")
-SCHEME_OPS = frozenset({"pairwise_dist", "knn"})
+SCHEME_OPS = frozenset({"pairwise_dist", "knn", "neg_dist_lse"})
 
 _installed: bool | None = None
 

@@ -11,7 +11,7 @@ import lorentz
 
 from .._allpairs_autodiff import ops as allpairs_ops
 from .._backend import _check_dtype, compute_dtype, is_concrete, namespace
-from .._dispatch import split_scheme, triton_missing, triton_ops
+from .. import _registry
 
 
 def _contrastive(image, text, targets, all_image, scale, curv, xp, fused, scheme=None):
@@ -30,7 +30,7 @@ def _contrastive(image, text, targets, all_image, scale, curv, xp, fused, scheme
     pos_back = pos if all_image is None else -scale * lorentz.dist(
         pair, point(xp.take(all_image, targets, axis=0)), c=curv)
     if fused:
-        ops = triton_ops()
+        ops = _triton_ops()
         forward = ops.neg_dist_lse(image, text, curv, scale, scheme)
         back = ops.neg_dist_lse(caption, image if all_image is None else all_image, curv, scale,
                                 scheme)
@@ -54,25 +54,33 @@ def _one_direction(query, keys, targets, scale, curv, xp, fused, scheme=None):
 
     pos = -scale * lorentz.dist(point(query), point(xp.take(keys, targets, axis=0)), c=curv)
     if fused:
-        lse = triton_ops().neg_dist_lse(query, keys, curv, scale, scheme)
+        lse = _triton_ops().neg_dist_lse(query, keys, curv, scale, scheme)
     else:
         lse = allpairs_ops(xp).neg_dist_lse(query, keys, curv, scale)[0]
     return xp.mean(lse - pos)
 
 
+def _triton_ops():
+    from .._triton import ops
+
+    return ops
+
+
 def _use_triton(implementation, xp, curv, image) -> bool:
-    implementation = split_scheme(implementation)[0]
+    """Whether the losses' all-pairs term runs on the Triton kernels: the registry's choice for
+    its "neg_dist_lse" step (Triton for CUDA tensors where it can run, else the reference)."""
+    implementation = _registry.split_scheme(implementation, "neg_dist_lse")[0]
     if implementation not in (None, "reference", "triton"):
         raise ValueError(
             f"meru_loss: implementation must be None, 'reference' or 'triton' (or "
             f"'triton:<scheme>'), got {implementation!r}"
         )
-    if implementation == "reference":
-        return False
-    missing = triton_missing(xp, curv, image.dtype, getattr(image, "device", None))
-    if implementation == "triton" and missing:
-        raise ValueError(f"meru_loss: implementation='triton' cannot run here: {missing}")
-    return missing is None and (implementation == "triton" or image.device.type == "cuda")
+    try:
+        chosen = _registry.select("neg_dist_lse", implementation, xp, curv, image.dtype,
+                                  getattr(image, "device", None))
+    except ValueError as e:
+        raise ValueError(f"meru_loss: {e}") from None
+    return chosen == "triton"
 
 
 def _entailment(general, specific, eta, curv, xp):
@@ -193,7 +201,7 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
                     f"{name} must have the shape of image {tuple(image.shape)}, got {tuple(a.shape)}"
                 )
     fused = _use_triton(implementation, xp, curv, image)
-    scheme = split_scheme(implementation)[1]
+    scheme = _registry.split_scheme(implementation, "neg_dist_lse")[1]
     if scheme is not None:
         from .._triton import precision
 

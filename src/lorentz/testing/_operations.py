@@ -18,7 +18,7 @@ def registered(*, exclude=()) -> list[str]:
     """The registered operations whose inputs are read from named arrays (not the Poincare
     ball's, nor those needing an argument beyond their arrays), in the registry's order."""
     return [name for name, op in OPERATIONS.items()
-            if op.inputs in ARGUMENTS and name not in exclude and "k" not in op.extra]
+            if op.public and op.inputs in ARGUMENTS and name not in exclude and not op.extra_required]
 
 
 def caller(name: str) -> Callable:
