@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-from . import _reference as ref
-from ._backend import _broadcast, check_fits, finish, flag, is_concrete, prepare, to_work
+from . import _reference as ref, _registry
+from ._backend import _broadcast, check_fits, flag, is_concrete, to_work
 from ._dask import is_dask
-from ._registry import call
 from ._series import sq
 
 # float64 elements held by one block of pairs (rows x M x n): 32 MiB
@@ -66,15 +65,45 @@ def _gemm_fits(xp, xs, ys, c) -> bool:
             and is_concrete(ys) and not is_dask(xp))
 
 
-def _prepare_pairs(x, y, c, what):
-    xp, (x, y), c, dtype, _ = prepare(c, rows=("x", "y"), cast=False, x=x, y=y)
-    if not isinstance(c, float) and c.ndim > 1:
-        raise ValueError(f"c must be a scalar for {what}, got shape {tuple(c.shape[:-1])}")
-    lead = _broadcast({"x": tuple(x.shape[:-2]), "y": tuple(y.shape[:-2])})
-    check_fits(what, (*lead, x.shape[-2], y.shape[-2]), dtype, xp, getattr(x, "device", None),
-               copies=2, instead="compute blocks of rows of x and reduce each in turn")
+# The references of pairwise_sqdist and pairwise_exterior_angle as the registry calls them
+# (lorentz._registry): ambient rows (..., N, n+1), (..., M, n+1) validated and as given, c a
+# scalar; the leading dimensions broadcast.
+
+def fits(what):
+    """The registry's ``before`` hook: one memory check of the (..., N, M) output for every
+    implementation, before any work (the reference holds its row blocks and their
+    concatenation; the kernels the output alone)."""
+    def before(chosen, xp, dtype, x, y):
+        lead = _broadcast({"x": tuple(x.shape[:-2]), "y": tuple(y.shape[:-2])})
+        check_fits(what, (*lead, x.shape[-2], y.shape[-2]), dtype, xp, getattr(x, "device", None),
+                   copies=2 if chosen == "reference" else 1,
+                   instead="compute blocks of rows of x and reduce each in turn")
+    return before
+
+
+def sqdist_rows(x, y, c, *, xp):
+    """The reference of lorentz.pairwise_sqdist: one float64 GEMM with recomputed pairs where
+    :func:`_gemm_fits`, else every pair by the exact form in blocks of rows."""
+    dtype = xp.result_type(x, y)
     x, y = to_work(xp, x, y)
-    return xp, x[..., 1:], y[..., 1:], c, dtype
+    xs, ys = x[..., 1:], y[..., 1:]
+    if _gemm_fits(xp, xs, ys, c):
+        return _gemm_sqdist(xs, ys, c, dtype, xp=xp)
+    return _all_pairs(ref.sqdist_space, xs, ys, c, xp=xp)
+
+
+def _angle(xs, ys, c, *, xp):
+    x = xp.concat([xp.zeros_like(xs[..., :1]), xs], axis=-1)
+    y = xp.concat([xp.zeros_like(ys[..., :1]), ys], axis=-1)
+    x, y = xp.broadcast_arrays(x, y)
+    return ref.exterior_angle(x, y, c, xp=xp)
+
+
+def exterior_angle_rows(x, y, c, *, xp):
+    """The reference of lorentz.pairwise_exterior_angle: every pair by the exact atan2 form of
+    exterior_angle, in blocks of rows."""
+    x, y = to_work(xp, x, y)
+    return _all_pairs(_angle, x[..., 1:], y[..., 1:], c, xp=xp)
 
 
 def sqdist(x, y, *, c=1.0, keepdim=False):
@@ -108,10 +137,10 @@ def sqdist(x, y, *, c=1.0, keepdim=False):
     >>> round(float(lorentz.sqdist(np.array([1.0, 0.0]), x)), 12)  # 2 (cosh(1) - 1)
     1.08616126963
     """
-    return call("sqdist", c=c, keepdim=flag("keepdim", keepdim), x=x, y=y)
+    return _registry.call("sqdist", c=c, keepdim=flag("keepdim", keepdim), x=x, y=y)
 
 
-def pairwise_sqdist(x, y, *, c=1.0):
+def pairwise_sqdist(x, y, *, c=1.0, implementation=None):
     r"""Squared Lorentzian distances (:func:`sqdist`) between every row of ``x`` and every
     row of ``y``.
 
@@ -122,6 +151,9 @@ def pairwise_sqdist(x, y, *, c=1.0):
         Points; the leading dimensions broadcast.
     c : float or 0-d array
         Curvature is :math:`-c`.
+    implementation : {None, "reference", "numba"}
+        None picks the numba kernel for 2-D numpy float32/float64 inputs with a scalar ``c``
+        when numba is installed, the reference otherwise (batched inputs, other libraries).
 
     Returns
     -------
@@ -129,8 +161,10 @@ def pairwise_sqdist(x, y, *, c=1.0):
 
     Notes
     -----
-    Same accuracy as :func:`sqdist` for every pair. Eager 2-D inputs (numpy, torch,
-    array-api-strict, a scalar ``c``) take one float64 GEMM for
+    Same accuracy as :func:`sqdist` for every pair. The numba kernel takes
+    :func:`pairwise_dist`'s float64 GEMM tiles, bound and exact recompute, on :math:`u`. In
+    the reference, eager 2-D inputs (numpy, torch, array-api-strict, a scalar ``c``) take one
+    float64 GEMM for
     :math:`u = c(x_0 y_0^T - x_s y_s^T) - 1` and recompute, by the cancellation-free form,
     every pair whose a-priori error bound could miss the contract (:func:`pairwise_dist`'s
     rule): usually the diagonal of ``x`` against ``x`` and little else. The plain GEMM form
@@ -144,20 +178,10 @@ def pairwise_sqdist(x, y, *, c=1.0):
     >>> np.round(lorentz.pairwise_sqdist(x, x), 6).tolist()
     [[0.0, 1.086161], [1.086161, 0.0]]
     """
-    xp, xs, ys, c, dtype = _prepare_pairs(x, y, c, "pairwise_sqdist")
-    if _gemm_fits(xp, xs, ys, c):
-        return finish(xp, _gemm_sqdist(xs, ys, c, dtype, xp=xp), dtype)
-    return finish(xp, _all_pairs(ref.sqdist_space, xs, ys, c, xp=xp), dtype)
+    return _registry.call("pairwise_sqdist", implementation, c=c, x=x, y=y)
 
 
-def _angle(xs, ys, c, *, xp):
-    x = xp.concat([xp.zeros_like(xs[..., :1]), xs], axis=-1)
-    y = xp.concat([xp.zeros_like(ys[..., :1]), ys], axis=-1)
-    x, y = xp.broadcast_arrays(x, y)
-    return ref.exterior_angle(x, y, c, xp=xp)
-
-
-def pairwise_exterior_angle(x, y, *, c=1.0):
+def pairwise_exterior_angle(x, y, *, c=1.0, implementation=None):
     r"""Exterior angles (:func:`exterior_angle`) at every row of ``x`` towards every row of
     ``y``: HyCoCLIP's ``oxy_angle_eval`` and ATMG's ``pairwise_oxy_angle``.
 
@@ -169,6 +193,10 @@ def pairwise_exterior_angle(x, y, *, c=1.0):
         Other points; the leading dimensions broadcast.
     c : float or 0-d array
         Curvature is :math:`-c`.
+    implementation : {None, "reference", "numba"}
+        None picks the numba kernel for 2-D numpy float32/float64 inputs with a scalar ``c``
+        when numba is installed (every pair compiled, rows of ``x`` in parallel), the
+        reference otherwise (batched inputs, other libraries).
 
     Returns
     -------
@@ -191,5 +219,4 @@ def pairwise_exterior_angle(x, y, *, c=1.0):
     >>> np.round(lorentz.pairwise_exterior_angle(x, y), 6).tolist()
     [[0.0, 3.141593]]
     """
-    xp, xs, ys, c, dtype = _prepare_pairs(x, y, c, "pairwise_exterior_angle")
-    return finish(xp, _all_pairs(_angle, xs, ys, c, xp=xp), dtype)
+    return _registry.call("pairwise_exterior_angle", implementation, c=c, x=x, y=y)
