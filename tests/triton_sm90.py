@@ -10,22 +10,25 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from lorentz._triton import kernels as K
+from lorentz._triton import COMPILED, kernels as K
 
-TILE = {"BM": 32, "BN": 32, "BK": 32, "BKR": 8, "KP": 512}
-ROWS = {"BM": 16, "BK": 64}
-KERNELS = [
-    ("pairwise_dist_kernel", TILE),
-    ("neg_dist_lse_kernel", TILE),
-    ("neg_dist_lse_grad_kernel", {**TILE, "A_OWNS_LSE": True}),
-    ("neg_dist_lse_grad_kernel", {**TILE, "A_OWNS_LSE": False}),
-    ("expmap0_kernel", ROWS),
-    ("expmap0_grad_kernel", ROWS),
-    ("logmap0_kernel", ROWS),
-    ("logmap0_grad_kernel", ROWS),
-    ("dist_kernel", ROWS),
-    ("dist_grad_kernel", ROWS),
-]
+TILE = {"BM": 32, "BN": 32, "BK": 32, "BKR": 8, "KP": 512}  # the all-pairs kernels
+ROWS = {"BM": 16, "BK": 64}  # the row kernels
+FLAGS = ("A_OWNS_LSE",)  # boolean constants: every value is compiled
+
+
+def _variants(name):
+    fn = getattr(K, name)
+    meta = TILE if "BN" in fn.arg_names else ROWS
+    flags = [f for f in FLAGS if f in fn.arg_names]
+    if not flags:
+        return [(name, meta)]
+    return [(name, {**meta, f: v}) for f in flags for v in (True, False)]
+
+
+# every kernel of every operation of the Triton package (lorentz._triton.COMPILED), once
+KERNELS = [v for name in dict.fromkeys(n for names in COMPILED.values() for n in names)
+           for v in _variants(name)]
 
 
 def signature(fn, constexprs):

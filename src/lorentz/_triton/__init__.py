@@ -7,8 +7,17 @@ from __future__ import annotations
 import importlib.util
 import os
 
-KERNELS = {"torch": frozenset({"dist", "pairwise_dist", "knn", "expmap0", "logmap0",
-                               "neg_dist_lse"})}
+# each operation with kernels: the jit functions of ``kernels`` it launches (the compile
+# tests build every one for each GPU architecture from this table)
+COMPILED = {
+    "dist": ("dist_kernel", "dist_grad_kernel"),
+    "pairwise_dist": ("pairwise_dist_kernel",),
+    "knn": ("pairwise_dist_kernel",),
+    "expmap0": ("expmap0_kernel", "expmap0_grad_kernel"),
+    "logmap0": ("logmap0_kernel", "logmap0_grad_kernel"),
+    "neg_dist_lse": ("neg_dist_lse_kernel", "neg_dist_lse_grad_kernel"),
+}
+KERNELS = {"torch": frozenset(COMPILED)}
 # the kernels read these and compute by the scheme ``precision`` picks per device and dtype
 DTYPES = ("float16", "bfloat16", "float32")
 # implementation="triton:<scheme>" forces the arithmetic of the all-pairs kernels
