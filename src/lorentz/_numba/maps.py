@@ -355,6 +355,22 @@ def _transport_odd(x, y, v, c, nx, ny, nv):
 
 
 @nb.njit(inline="always", **_OPTS)
+def _space_sq3(x, y, v):
+    """|xs|^2, |ys|^2, |vs|^2 of three ambient rows in one pass, accumulated in float64."""
+    nx = 0.0
+    ny = 0.0
+    nv = 0.0
+    for j in range(1, x.shape[0]):
+        a = np.float64(x[j])
+        b = np.float64(y[j])
+        w = np.float64(v[j])
+        nx += a * a
+        ny += b * b
+        nv += w * w
+    return nx, ny, nv
+
+
+@nb.njit(inline="always", **_OPTS)
 def _transport_parts(x, y, v, c, nx, ny, nv):
     """(r, x0, y0, u, beta, ybx, lean, yvp, k, small) of one plain row (module docstring):
     r = |xs|, beta = xh.vs, ybx = xh.base (base = ys or ys - xs, whichever is shorter; its part
@@ -362,6 +378,7 @@ def _transport_parts(x, y, v, c, nx, ny, nv):
     at most half of |vs|."""
     n = x.shape[0]
     r = math.sqrt(nx)
+    rs = r if r > 0.0 else 1.0  # xh = xs / rs: 0 at the origin, no branch in the loops
     x0 = math.sqrt(1.0 / c + nx)
     y0 = math.sqrt(1.0 / c + ny)
     along = 0.0
@@ -371,7 +388,7 @@ def _transport_parts(x, y, v, c, nx, ny, nv):
     for j in range(1, n):
         a = np.float64(x[j])
         b = np.float64(y[j])
-        xh = a / r if r > 0.0 else 0.0
+        xh = a / rs
         along += xh * (b - a)
         beta += xh * np.float64(v[j])
         eta += xh * b
@@ -383,7 +400,7 @@ def _transport_parts(x, y, v, c, nx, ny, nv):
     for j in range(1, n):
         a = np.float64(x[j])
         b = np.float64(y[j])
-        xh = a / r if r > 0.0 else 0.0
+        xh = a / rs
         yp = (b if use_y else b - a) - ybx * xh
         ypp += yp * yp
         yvp += yp * (np.float64(v[j]) - beta * xh)
@@ -399,11 +416,11 @@ def _transport_parts(x, y, v, c, nx, ny, nv):
         st += s * s
     small = st <= 0.25 * nv
     radial = (beta * (x0 + y0 + c * eta * lean) + c * yvp * x0 * (r + eta)) / (x0 * (2.0 + u))
-    return r, x0, y0, u, beta, ybx, use_y, k, small, radial
+    return r, rs, x0, y0, u, beta, ybx, use_y, k, small, radial
 
 
 @nb.njit(inline="always", **_OPTS)
-def _transport_space(x, y, v, j, r, beta, ybx, use_y, k, small, radial):
+def _transport_space(x, y, v, j, rs, beta, ybx, use_y, k, small, radial):
     """The j-th component of P(v)'s space part: vs + k (xs + ys), or where that difference of
     long vectors would cancel, radial xh + v_perp + k y_perp."""
     a = np.float64(x[j])
@@ -411,21 +428,21 @@ def _transport_space(x, y, v, j, r, beta, ybx, use_y, k, small, radial):
     w = np.float64(v[j])
     if small:
         return w + k * (a + b)
-    xh = a / r if r > 0.0 else 0.0
+    xh = a / rs
     return radial * xh + (w - beta * xh) + k * ((b if use_y else b - a) - ybx * xh)
 
 
 @nb.njit(inline="always", **_OPTS)
 def _transport_row(i, x, y, v, c, out, odd):
     xr, yr, vr = x[i], y[i], v[i]
-    nx, ny, nv = _space_sq(xr), _space_sq(yr), _space_sq(vr)
+    nx, ny, nv = _space_sq3(xr, yr, vr)
     odd[i] = _transport_odd(xr, yr, vr, c, nx, ny, nv)
     if odd[i]:
         return
-    r, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(xr, yr, vr, c, nx, ny, nv)
+    r, rs, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(xr, yr, vr, c, nx, ny, nv)
     p = 0.0
     for j in range(1, xr.shape[0]):
-        s = _transport_space(xr, yr, vr, j, r, beta, ybx, use_y, k, small, radial)
+        s = _transport_space(xr, yr, vr, j, rs, beta, ybx, use_y, k, small, radial)
         out[i, j] = s
         p += np.float64(yr[j]) * s
     out[i, 0] = p / y0
@@ -446,15 +463,16 @@ def transport_rows(x, y, v, c, out, odd, serial):
 def _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd):
     xr, yr, vr, gr = x[i], y[i], v[i], g[i]
     n = xr.shape[0]
-    nx, ny, nv = _space_sq(xr), _space_sq(yr), _space_sq(vr)
+    nx, ny, nv = _space_sq3(xr, yr, vr)
     odd[i] = _transport_odd(xr, yr, vr, c, nx, ny, nv)
     gx[i, 0] = 0.0
     gy[i, 0] = 0.0
     gv[i, 0] = 0.0
     if odd[i]:
         return
-    r, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(xr, yr, vr, c, nx, ny, nv)
+    r, rs, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(xr, yr, vr, c, nx, ny, nv)
     ry = math.sqrt(ny)
+    rys = ry if ry > 0.0 else 1.0
     f0 = np.float64(gr[0]) / y0
     m = 0.0  # G.S
     q = 0.0  # yh.ps
@@ -464,11 +482,11 @@ def _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd):
     for j in range(1, n):
         a = np.float64(xr[j])
         b = np.float64(yr[j])
-        xh = a / r if r > 0.0 else 0.0
+        xh = a / rs
         dv += xh * (np.float64(vr[j]) - beta * xh)
-        ps = _transport_space(xr, yr, vr, j, r, beta, ybx, use_y, k, small, radial)
+        ps = _transport_space(xr, yr, vr, j, rs, beta, ybx, use_y, k, small, radial)
         m += (np.float64(gr[j]) + f0 * b) * (a + b)
-        q += (b / ry if ry > 0.0 else 0.0) * ps
+        q += b / rys * ps
         ds += (b - a) * (a + b)
         nd += (b - a) * (b - a)
     a2 = 2.0 + u
@@ -488,9 +506,9 @@ def _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd):
         a = np.float64(xr[j])
         b = np.float64(yr[j])
         w = np.float64(vr[j])
-        xh = a / r if r > 0.0 else 0.0
-        yh = b / ry if ry > 0.0 else 0.0
-        ps = _transport_space(xr, yr, vr, j, r, beta, ybx, use_y, k, small, radial)
+        xh = a / rs
+        yh = b / rys
+        ps = _transport_space(xr, yr, vr, j, rs, beta, ybx, use_y, k, small, radial)
         big_g = np.float64(gr[j]) + f0 * b
         w_x = ((w - beta * xh) - dv * xh) + lean_x * xh
         w_y = (ps - q * yh) + lean_y * yh
@@ -504,13 +522,13 @@ def _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd):
     pull_x = rx < 2.0 ** -20 * (nd + kx * kx * nx)
     pull_y = rr < 2.0 ** -20 * (nd + ky * ky * ny)
     if pull_x or pull_y:
-        _transport_grad_pulled(xr, yr, vr, gr, c, r, ry, beta, ybx, use_y, k, small, radial, f0,
+        _transport_grad_pulled(xr, yr, vr, gr, c, rs, rys, beta, ybx, use_y, k, small, radial, f0,
                                q, k_l, cv, cx, ey, tx, lean_x, lean_y, kx, ky, dv,
                                pull_x, pull_y, gx[i], gy[i], gv[i])
 
 
 @nb.njit(**_OPTS)  # not inlined: rarely taken (a radial pair far out)
-def _transport_grad_pulled(xr, yr, vr, gr, c, r, ry, beta, ybx, use_y, k, small, radial, f0, q,
+def _transport_grad_pulled(xr, yr, vr, gr, c, rs, rys, beta, ybx, use_y, k, small, radial, f0, q,
                            k_l, cv, cx, ey, tx, lean_x, lean_y, kx, ky, dv, pull_x,
                            pull_y, gxr, gyr, gvr):
     """_transport_grad_row's result again, with e_x = ys - (y0/x0) xs (pull_x) or e_y = xs -
@@ -527,9 +545,9 @@ def _transport_grad_pulled(xr, yr, vr, gr, c, r, ry, beta, ybx, use_y, k, small,
         a = np.float64(xr[j])
         b = np.float64(yr[j])
         w = np.float64(vr[j])
-        xh = a / r if r > 0.0 else 0.0
-        yh = b / ry if ry > 0.0 else 0.0
-        ps = _transport_space(xr, yr, vr, j, r, beta, ybx, use_y, k, small, radial)
+        xh = a / rs
+        yh = b / rys
+        ps = _transport_space(xr, yr, vr, j, rs, beta, ybx, use_y, k, small, radial)
         big_g = np.float64(gr[j]) + f0 * b
         w_x = ((w - beta * xh) - dv * xh) + lean_x * xh
         w_y = (ps - q * yh) + lean_y * yh
