@@ -83,15 +83,19 @@ def _package(name: str):
     return IMPLEMENTATIONS[name]
 
 
+_libraries: dict = {}
+
+
 def library(xp) -> str:
     """The short name of an array namespace: numpy, torch, jax, dask, cupy, ..."""
-    name = getattr(xp, "__name__", "")
-    if name.startswith("jax"):  # jax.numpy
-        return "jax"
-    for short in ("torch", "cupy", "numpy"):
-        if name.endswith(short):
-            return short
-    return "dask" if name.endswith("dask.array") else name
+    lib = _libraries.get(xp)
+    if lib is None:
+        name = getattr(xp, "__name__", "")
+        lib = "jax" if name.startswith("jax") else next(  # jax.numpy ends with numpy
+            (short for short in ("torch", "cupy", "numpy") if name.endswith(short)),
+            "dask" if name.endswith("dask.array") else name)
+        _libraries[xp] = lib
+    return lib
 
 
 def has_kernel(implementation: str, op: str, lib: str | None = None) -> bool:
@@ -182,7 +186,9 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
         op.before(chosen, xp, dtype, *values)
     if chosen != "reference":
         out = kernel(chosen, name, xp, scheme)(*values, c, *extra, dtype)
-        return _finish_kernel(xp, out, dtype, keepdim)
+        if keepdim:  # only operations with one output take keepdim
+            out = out[..., None]
+        return _in_dtype(xp, out, dtype)
     if op.cast:
         values = to_work(xp, *values)
     out = op.reference(*values, c, *extra, xp=xp)
@@ -191,11 +197,9 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
     return finish(xp, out, dtype, keepdim)
 
 
-def _finish_kernel(xp, out, dtype, keepdim):
-    if isinstance(out, tuple):
-        return (_finish_kernel(xp, out[0], dtype, keepdim), *out[1:])
-    if keepdim:
-        out = out[..., None]
+def _in_dtype(xp, out, dtype):
+    if isinstance(out, tuple):  # (values, indices)
+        return (as_dtype(xp, out[0], dtype), *out[1:])
     return as_dtype(xp, out, dtype)
 
 

@@ -36,13 +36,22 @@ def why_not(op, xp, c, dtype, device) -> str | None:
     return None
 
 
-def kernel(op: str, library: str):
-    """The host function of ``op`` for arrays of ``library`` (looked up at each call, so a
-    test may replace it)."""
+_hosts: dict = {}
+
+
+def _host(library: str):
     if library == "torch":
         from . import torch_ops as host
     else:
         from . import ops as host
+    _hosts[library] = host
+    return host
+
+
+def kernel(op: str, library: str):
+    """The host function of ``op`` for arrays of ``library`` (looked up at each call, so a
+    test may replace it)."""
+    host = _hosts.get(library) or _host(library)
     if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
         return lambda q, keys, c, k, dtype: host.knn(q, keys, k, c, dtype)
     return getattr(host, op)
