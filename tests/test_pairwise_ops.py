@@ -167,3 +167,128 @@ def test_the_gemm_path_matches_every_pair_computed_exactly():
         tol = 1e-12 if a.dtype == np.float64 else 2e-6
         assert np.max(np.abs(got - want) / np.where(want > 0, want, 1.0)) <= tol
     assert np.all(np.diag(lorentz.pairwise_sqdist(x, x)) == 0)
+
+
+# ---------------------------------------------------------------- the numba kernels
+
+
+def _hard_rows(dtype, c):
+    """Ambient rows in ``dtype`` that reach every branch of the kernels: the origin, points
+    collinear with the origin (on the ray beyond, nearer, behind it), a near pair far out
+    (10^3) and one near the origin, points outside the plain range (|xs| = 1e7, past cones'
+    2^20; 1e200 and 1e-200 in float64), a NaN row, and ordinary rows."""
+    rng = np.random.default_rng(29)
+    s = rng.normal(size=(8, 4))
+    ray = np.array([0.5, -0.25, 1.0, 0.125])  # dyadic: its multiples below are exact in float32
+    far = 1e3 * s[1] / np.linalg.norm(s[1])
+    rows = [np.zeros(4), ray, 2.5 * ray, 0.375 * ray, -0.75 * ray, far, far + 1e-4 * s[2],
+            s[3], s[3] + 1e-7 * s[4], 1e7 * ray, np.full(4, np.nan), s[5], s[6]]
+    if dtype == "float64":
+        rows += [1e200 * s[7] / np.linalg.norm(s[7]), 1e-200 * s[7]]
+    space = np.stack(rows).astype(dtype)
+    wide = space.astype(np.float64)
+    big = np.max(np.abs(wide), axis=-1, keepdims=True)
+    big = np.where(big > 0, big, 1.0)
+    norm = big * np.sqrt(np.sum((wide / big) ** 2, axis=-1, keepdims=True))  # no overflow
+    time = np.hypot(1.0 / np.sqrt(c), norm)
+    return np.concatenate([time.astype(dtype), space], axis=-1)
+
+
+PAIRWISE = {"pairwise_exterior_angle": lorentz.pairwise_exterior_angle,
+            "pairwise_sqdist": lorentz.pairwise_sqdist}
+
+
+def _agree(op, got, want, dtype):
+    """numba against the reference: both meet the contract (2e-6 float32, 1e-12 float64;
+    absolute in radians for the angle, relative for sqdist), so they agree to it; NaN where
+    the other has NaN."""
+    tol = {"float32": 2e-6, "float64": 1e-12}[dtype]
+    if op == "pairwise_exterior_angle":
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol, equal_nan=True)
+    else:
+        np.testing.assert_allclose(got, want, rtol=tol, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("op", list(PAIRWISE))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("c", [1.0, 0.3])
+def test_numba_kernel_matches_the_reference_on_the_hard_rows(op, dtype, c):
+    """Every pair of the hard rows against themselves and reversed (x == y on the diagonal,
+    NaN in a row and a column), 13 x 13 (the kernels' serial path) and 39 x 26 (the parallel
+    one): the kernel equals the reference to the contract, its NaN stays in the NaN row and
+    column, every other pair is finite, and the output keeps the input dtype."""
+    pytest.importorskip("numba")
+    f = PAIRWISE[op]
+    x = _hard_rows(dtype, c)
+    bad = int(np.flatnonzero(np.isnan(x[:, 1]))[0])
+    for a, b in ((x, x), (x, x[::-1]), (np.tile(x, (3, 1)), np.tile(x[::-1], (2, 1)))):
+        got = f(a, b, c=c, implementation="numba")
+        want = f(a, b, c=c, implementation="reference")
+        assert got.dtype == np.dtype(dtype)
+        _agree(op, got, want, dtype)
+        nan_a = np.isnan(a[:, 1])[:, None] | np.isnan(b[:, 1])[None, :]
+        assert np.array_equal(np.isnan(got), nan_a), bad
+    d = f(x, x, c=c, implementation="numba")
+    diag = np.diag(d)[~np.isnan(x[:, 1])]
+    assert np.all(diag == 0.0)  # x == y: angle 0 (atan2(0, 0) taken as 0), sqdist 0
+    if op == "pairwise_exterior_angle":  # collinear pairs: 0 on the ray beyond x, pi behind
+        assert d[1, 2] == 0.0 and d[2, 1] == pytest.approx(np.pi, abs=1e-6)
+        np.testing.assert_allclose(d[0, 1:3], np.pi / 2, atol=1e-6)  # at the origin: pi/2
+
+
+@pytest.mark.parametrize("op", list(PAIRWISE))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numba_kernel_against_mpmath(op, dtype, monkeypatch):
+    """The kernel's pairs among the hard rows (near pairs far out, collinear, beyond the plain
+    range) against mpmath: within the contract (or 4x the answer's own movement)."""
+    pytest.importorskip("numba")
+    pytest.importorskip("mpmath")
+    c = 0.7
+    x = _hard_rows(dtype, c)
+    keep = ~np.isnan(x[:, 1])
+    keep[0] = False  # the origin: the angle is undefined there for the oracle (pi/2 above)
+    if op == "pairwise_exterior_angle" and dtype == "float64":
+        # the oracle's acos form cancels to O(|xs|) at x = 1e-200: with its 60 digits it gave
+        # pi/2, pi or 0 there; with 450 it agrees with the kernel to 3e-33
+        monkeypatch.setattr(mpref, "DIGITS", 450)
+    x = x[keep]
+    got = PAIRWISE[op](x, x, c=c, implementation="numba")
+    if op == "pairwise_exterior_angle":
+        worst = _each_pair(got, x, x, lambda a, b: mpref.exterior_angle(a, b, c), dtype, True)
+    else:
+        worst = _each_pair(got, x, x, lambda a, b: mpref.sqdist(a, b, c), dtype, False)
+    assert worst <= 1.0, worst
+
+
+def test_numba_sqdist_over_several_tiles(monkeypatch):
+    """pairwise_sqdist's kernel over row tiles of 7 (the last one short): each tile's rows land
+    in their place; near pairs far out and the diagonal recomputed (exactly 0 there)."""
+    pytest.importorskip("numba")
+    from lorentz._numba import ops
+
+    rng = np.random.default_rng(8)
+    x = lorentz.from_space(rng.standard_normal((30, 6)) * 50)
+    y = np.concatenate([x[:10], lorentz.from_space(x[10:, 1:] + 1e-8), x[:3]])
+    want = lorentz.pairwise_sqdist(x, y, implementation="reference")
+    monkeypatch.setattr(ops, "PAIRWISE_TILE", 7 * y.shape[0])
+    got = lorentz.pairwise_sqdist(x, y, implementation="numba")
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert np.all(got[np.arange(10), np.arange(10)] == 0.0)
+
+
+@pytest.mark.parametrize("op", list(PAIRWISE))
+def test_numpy_rows_take_the_kernel_and_batches_the_reference(op, monkeypatch):
+    """implementation=None: 2-D numpy float inputs run the numba host function, batched inputs
+    and an array c (a 0-d array is a scalar c) the reference, with the same values."""
+    pytest.importorskip("numba")
+    from lorentz._numba import ops
+
+    seen = []
+    original = getattr(ops, op)
+    monkeypatch.setattr(ops, op, lambda *a: seen.append(op) or original(*a))
+    x = _hard_rows("float64", 1.0)[:8]
+    got = PAIRWISE[op](x, x[2:])
+    assert seen == [op]
+    batched = PAIRWISE[op](x[None], x[None, 2:])
+    assert seen == [op] and batched.shape == (1, 8, 6)
+    _agree(op, got, batched[0], "float64")

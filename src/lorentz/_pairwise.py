@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from . import _reference as ref, _registry
 from ._backend import _broadcast, check_fits, flag, is_concrete, to_work
 from ._dask import is_dask
@@ -88,7 +90,9 @@ def sqdist_rows(x, y, c, *, xp):
     x, y = to_work(xp, x, y)
     xs, ys = x[..., 1:], y[..., 1:]
     if _gemm_fits(xp, xs, ys, c):
-        return _gemm_sqdist(xs, ys, c, dtype, xp=xp)
+        # rows far out overflow the GEMM's x0 y0 (numpy warns): those pairs are recomputed
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _gemm_sqdist(xs, ys, c, dtype, xp=xp)
     return _all_pairs(ref.sqdist_space, xs, ys, c, xp=xp)
 
 

@@ -83,6 +83,10 @@ def _sqdist_row(i, xs, ys, gram, x0, y0, row0, c, tol, out):
         u, ok = _gemm_u(x0[r] * y0[j], gram[i, j], c, slack, 0.5 * tol)
         if ok:
             out[r, j] = 2.0 * u / c
+        elif x0[r] != x0[r] or y0[j] != y0[j]:
+            # a NaN row: NaN (_u_s's range test takes max(0, NaN) as 0, so the origin against
+            # a NaN row would give 0 there)
+            out[r, j] = math.nan
         else:  # the GEMM value could miss the bound: recompute exactly
             out[r, j] = _sqdist_exact(xs[r], ys[j], c)
 
