@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lorentz.testing._backends import asarray
-from lorentz.testing._contract import check
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 
 import lorentz
 from lorentz.testing import curvatures, mpref, near_points, points, to_numpy
+from lorentz.testing._backends import asarray
+from lorentz.testing._contract import check
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 

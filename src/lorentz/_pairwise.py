@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from . import _reference as ref, _registry
+from . import _reference as ref
+from . import _registry
 from ._backend import _broadcast, check_fits, flag, is_concrete, to_work
 from ._dask import is_dask
 from ._series import sq

@@ -26,7 +26,8 @@ def _angle_row(i, x, y, c, out):
             out[i, j] = math.nan
             odd += 1
             continue
-        s, cos, u, nx, along, pn, use_y, lean = _angle_parts(x[i], y[j], c)
+        parts = _angle_parts(x[i], y[j], c)
+        s, cos = parts[0], parts[1]
         # atan2(0, 0) is 0 (x == y), as the reference's atan2_0 and cones' row kernel
         out[i, j] = math.atan2(s, cos) if (s != 0.0 or cos != 0.0) else 0.0
     return odd
