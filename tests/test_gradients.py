@@ -174,3 +174,30 @@ def test_expmap_gradient_in_x_at_the_origin(implementation):
     want = np.cosh(t) * (w.numpy()[:, 1:] + w.numpy()[:, :1] * yv[:, 1:] / yv[:, :1])
     np.testing.assert_allclose(g.numpy()[:, 1:], want, rtol=1e-14)
     assert np.all(g.numpy()[:, 0] == 0)
+
+
+@pytest.mark.parametrize("implementation", ["reference", "numba"])
+def test_transport_gradient_in_x_at_the_origin(implementation):
+    """P(v) is smooth in x at the origin; the split along xs_hat has no direction there, and
+    the reference's autograd through it found d<y,v>_L/dxs = -vs instead of -(y0/x0) vs (the
+    gradient up to 100% off). Checked against central differences (float64, step 1e-6)."""
+    torch = pytest.importorskip("torch")
+
+    def f(xs, ys, vs, c):
+        x = lorentz.from_space(xs, c=c)
+        v = lorentz.project_tangent(x, torch.cat([torch.zeros(1, dtype=vs.dtype), vs]), c=c)
+        return lorentz.transport(x, lorentz.from_space(ys, c=c), v, c=c,
+                                 implementation=implementation)
+
+    w = torch.tensor([0.5, 1.0, -2.0, 0.25], dtype=torch.float64)
+    vs = torch.tensor([0.3, -1.2, 0.5], dtype=torch.float64)
+    for c in (0.7, 3.0):
+        for ys in ([0.4, 0.2, -1.0], [30.0, -2.0, 5.0], [-5.0, 0.0, 0.0]):
+            ys = torch.tensor(ys, dtype=torch.float64)
+            xs = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+            (g,) = torch.autograd.grad((w * f(xs, ys, vs, c)).sum(), [xs])
+            e = 1e-6 * torch.eye(3, dtype=torch.float64)
+            fd = torch.stack([((w * f(e[i], ys, vs, c)).sum() - (w * f(-e[i], ys, vs, c)).sum())
+                              / 2e-6 for i in range(3)])
+            # central differences of a smooth function: error O(h^2) + eps/h ~ 1e-10 relative
+            np.testing.assert_allclose(g.numpy(), fd.numpy(), rtol=1e-7, atol=1e-7 * float(fd.abs().max()))

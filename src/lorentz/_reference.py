@@ -629,10 +629,15 @@ def _transport_plain(xs, ys, vs, c, nx, ny, *, xp):
     u = _cosh_minus_one(xs, ys, c, xp=xp, nx=nx, ny=ny)
     split = _radial_split(xs, ys, vs, x0, y0, c, nx, xp=xp)
     r, xhat, along, beta, eta, v_perp, y_perp, lean = split
-    yv = beta * lean / x0 + dot(y_perp, v_perp, xp=xp)
+    # at the origin xs_hat has no direction, and autograd through the split misses
+    # d<y,v>_L/dxs = -(y0/x0) vs (it found -vs); there the plain forms, equal in value (xs = 0
+    # exactly, nothing to cancel), carry the gradient
+    origin = r == 0
+    yv = xp.where(origin, dot(ys, vs, xp=xp) - y0 * dot(xs, vs, xp=xp) / x0,
+                  beta * lean / x0 + dot(y_perp, v_perp, xp=xp))
     k = c * yv / (2.0 + u)
     step = k * (xs + ys)
-    small = sq(step, xp=xp) <= 0.25 * sq(vs, xp=xp)
+    small = (sq(step, xp=xp) <= 0.25 * sq(vs, xp=xp)) | origin
     ps = xp.where(small, vs + step, _transport_far(split, x0, y0, u, k, c, xp=xp))
     return _tangent_plain(ys, y0, ps, xp=xp)
 

@@ -88,13 +88,13 @@ _libraries: dict = {}
 
 def library(xp) -> str:
     """The short name of an array namespace: numpy, torch, jax, dask, cupy, ..."""
-    lib = _libraries.get(xp)
+    name = getattr(xp, "__name__", "")
+    lib = _libraries.get(name)  # keyed by name: torch.compile hashes no module
     if lib is None:
-        name = getattr(xp, "__name__", "")
         lib = "jax" if name.startswith("jax") else next(  # jax.numpy ends with numpy
             (short for short in ("torch", "cupy", "numpy") if name.endswith(short)),
             "dask" if name.endswith("dask.array") else name)
-        _libraries[xp] = lib
+        _libraries[name] = lib
     return lib
 
 
