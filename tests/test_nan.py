@@ -9,6 +9,7 @@ import pytest
 
 import lorentz
 import lorentz.meru
+from lorentz._registry import OPERATIONS
 from lorentz.testing._operations import caller, registered, takes_implementation
 from lorentz.testing._backends import asarray
 from lorentz.testing import to_numpy
@@ -106,3 +107,20 @@ def test_nan_gradients_stay_on_their_rows(op):
     got = grads(dirty)
     assert np.isnan(got[1]).any()
     np.testing.assert_allclose(got[[0, 2]], clean[[0, 2]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("impl", [None, "reference"])
+@pytest.mark.parametrize("name", [n for n in registered()
+                                  if OPERATIONS[n].inputs in ("pair", "distinct", "rows", "transport")])
+def test_nan_against_the_origin(xp, name, impl):
+    """A NaN row paired with the origin: the compiled kernels' range check took max(0, NaN) as
+    0 and sent the pair to the rescaled form, which returned a finite 0 (numba dist,
+    pairwise_dist)."""
+    origin = np.array([[1.0, 0.0, 0.0, 0.0, 0.0]])
+    bad = X[:1].copy()
+    bad[0, 2] = np.nan
+    arrays = {"x": asarray(xp, origin), "y": asarray(xp, bad), "u": asarray(xp, 0 * origin),
+              "v": asarray(xp, 0 * origin)}
+    kw = {"implementation": impl} if takes_implementation(name) else {}
+    out = to_numpy(caller(name)(arrays, **kw))
+    assert np.isnan(out).all(), out

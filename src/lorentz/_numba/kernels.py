@@ -49,6 +49,8 @@ SQRT2 = math.sqrt(2.0)
 def _odd(nx, ny, c, x, y):
     """Whether the plain formula of degree 4 in the lengths of rows x, y (squared: nx, ny) leaves
     its range (NaN: no; two zero rows: no, their squares are exact)."""
+    if nx != nx or ny != ny:  # max() would drop the NaN: the plain formula carries it
+        return False
     big2 = max(nx, ny)
     cb = c * big2
     if big2 > HI2 or cb > CHI or cb * big2 > HI2 or c * min(nx, ny) > FAR2:
