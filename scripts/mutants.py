@@ -62,9 +62,9 @@ MUTANTS = [
            "return atan2_0(sine, along - u * nx, xp=xp)", "return atan2_0(sine, along, xp=xp)", REF),
     Mutant("to_poincare: sqrt(c) dropped", "_reference.py",
            "xs / (1.0 + _sqrt(c, xp=xp) * time(xs, c, xp=xp))", "xs / (1.0 + time(xs, c, xp=xp))", REF),
-    Mutant("sqrt0: NaN mapped to 0", "_series.py",
+    Mutant("sqrt0: NaN mapped to 0", "_guarded.py",
            "xp.where(q == q, 0.0, q))", "0.0)", REF),
-    Mutant("sinhc: value 0 at t = 0", "_series.py",
+    Mutant("sinhc: value 0 at t = 0", "_guarded.py",
            "return xp.where(nz, sinh(safe, xp=xp) / safe, 1.0)", "return xp.where(nz, sinh(safe, xp=xp) / safe, 0.0)", REF),
     # the all-pairs reference
     Mutant("all-pairs: recompute skipped", "_allpairs.py",
@@ -96,9 +96,9 @@ MUTANTS = [
     Mutant("dispatch: implementation='numba' runs the reference", "_registry.py",
            "cannot run here: {missing}\")\n        return implementation", "cannot run here: {missing}\")\n        return \"reference\"",
            ("tests/test_dispatch.py", "tests/test_numba.py")),
-    Mutant("validation: infinite c accepted", "_backend.py",
+    Mutant("validation: infinite c accepted", "_arguments.py",
            "if not (math.isfinite(c) and c > 0):", "if not (c > 0):", ("tests/test_validation.py",)),
-    Mutant("validation: integer arrays accepted", "_backend.py",
+    Mutant("validation: integer arrays accepted", "_arguments.py",
            "    if not xp.isdtype(a.dtype, \"real floating\"):", "    if False:", ("tests/test_validation.py",)),
     # MERU's loss
     Mutant("meru_loss: entailment weight dropped", "meru/_loss.py",

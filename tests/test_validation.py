@@ -348,7 +348,7 @@ def test_pairwise_memory_rule(monkeypatch):
     when it spans several row blocks, which it holds and then concatenates) exceeds the memory
     available; allowed up to it."""
     import lorentz._allpairs as allpairs
-    import lorentz._backend as backend
+    import lorentz._arguments as backend
 
     x = lorentz.from_space(np.random.default_rng(0).normal(size=(64, 2)))
     out_bytes = 64 * 64 * 8
@@ -371,7 +371,7 @@ def test_pairwise_memory_rule(monkeypatch):
 def test_host_memory_is_measured():
     from array_api_compat import numpy as np_compat
 
-    import lorentz._backend as backend
+    import lorentz._arguments as backend
 
     free = backend.available_memory(np_compat, "cpu")
     assert isinstance(free, int) and free > 1 << 20

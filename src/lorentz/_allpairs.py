@@ -32,9 +32,9 @@ import math
 
 from array_api_compat import device as device_of
 
-from ._backend import compute_dtype
+from ._arguments import compute_dtype
 from ._reference import _quiet, cosh_minus_one, scaled_distance, time
-from ._series import maybe
+from ._guarded import maybe
 
 # float64 elements of one (rows x M) tile: 32 MiB, the numba kernels' tile
 TILE = 1 << 22

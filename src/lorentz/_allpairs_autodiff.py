@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from . import _allpairs as A, _reference as ref
-from ._backend import _broadcast, as_dtype, check_fits, to_work
+from ._arguments import _broadcast, as_dtype, check_fits, to_work
 
 
 def scalar_c(c, xp, like):

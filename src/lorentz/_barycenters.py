@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 from . import _reference as ref
-from ._backend import _broadcast, as_dtype, finish, is_concrete, prepare, to_work
+from ._arguments import _broadcast, as_dtype, finish, is_concrete, prepare, to_work
 from ._boosts import boost
 from ._params import vectors
-from ._series import asinhc, sinhc, sq, sqrt0
+from ._guarded import asinhc, sinhc, sq, sqrt0
 
 
 def _sc(c, xp):

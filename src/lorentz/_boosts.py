@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._series import dot, sq, sqrt0
+from ._guarded import dot, sq, sqrt0
 
 
 def boost(X, B, sign, *, xp):

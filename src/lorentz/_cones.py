@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ._backend import flag
+from ._arguments import flag
 from ._registry import call
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from . import _reference as ref
-from ._backend import compute_dtype, finish, is_concrete, prepare
+from ._arguments import compute_dtype, finish, is_concrete, prepare
 from ._params import real
 
 

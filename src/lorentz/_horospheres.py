@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from ._backend import finish, flag, is_concrete, prepare
-from ._series import dot, sq
+from ._arguments import finish, flag, is_concrete, prepare
+from ._guarded import dot, sq
 
 
 def busemann_ref(xs, vs, c, *, xp):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from ._backend import finish, flag, is_concrete, prepare, to_work
+from ._arguments import finish, flag, is_concrete, prepare, to_work
 from ._params import vectors
-from ._series import dot, sinh, sq
+from ._guarded import dot, sinh, sq
 
 
 def _sc(c, xp):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _reference as ref
-from ._backend import finish, flag, prepare
+from ._arguments import finish, flag, prepare
 from ._registry import call
 
 

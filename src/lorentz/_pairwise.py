@@ -8,9 +8,9 @@ import numpy as np
 
 from . import _reference as ref
 from . import _registry
-from ._backend import _broadcast, check_fits, flag, is_concrete, to_work
+from ._arguments import _broadcast, check_fits, flag, is_concrete, to_work
 from ._dask import is_dask
-from ._series import sq
+from ._guarded import sq
 
 # float64 elements held by one block of pairs (rows x M x n): 32 MiB
 BLOCK = 1 << 22

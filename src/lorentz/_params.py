@@ -1,6 +1,6 @@
 """Validation of the arguments that are not points: scalars or arrays of a batch shape
 (a fraction along a geodesic) and arrays with their own last axis (space vectors, weights),
-with errors that name the argument, as ``_backend.prepare`` does for points."""
+with errors that name the argument, as ``_arguments.prepare`` does for points."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ._backend import _broadcast, _check_dtype, _refuse_masked, namespace
+from ._arguments import _broadcast, _check_dtype, _refuse_masked, namespace
 
 
 def real(name: str, value, xp, batch: tuple, work):

@@ -19,7 +19,7 @@ import math
 import array_api_compat.numpy as np_compat
 import numpy as np
 
-from ._series import (asinh0, asinh_prod, asinhc, asinhc0, atan2_0, atan2_scaled, div0, dot, hyp1,
+from ._guarded import (asinh0, asinh_prod, asinhc, asinhc0, atan2_0, atan2_scaled, div0, dot, hyp1,
                       hypot0, limits, maybe, mul0, norm_wide, refine, select_rows,
                       mulexp, norm0, perp_part, pow2_scale, rho_sigma, rowmax, sin_angle, sinh,
                       sinhc, sq, sqrt0)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from . import _allpairs_autodiff as allpairs, _dask, _numba, _pairwise as pairs
 from . import _reference as ref, _triton
-from ._backend import as_dtype, finish, prepare, to_work
+from ._arguments import as_dtype, finish, prepare, to_work
 from ._validation import inside_ball
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import warnings
 
 from . import _reference as ref
-from ._backend import is_concrete, prepare, to_work
-from ._series import dot, norm0
+from ._arguments import is_concrete, prepare, to_work
+from ._guarded import dot, norm0
 
 
 def _default_tol(xp, dtype, rtol):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 
 from . import _reference as ref
-from ._backend import _broadcast, finish, is_concrete, prepare, to_work
+from ._arguments import _broadcast, finish, is_concrete, prepare, to_work
 from ._boosts import boost
 from ._params import vectors
-from ._series import sinhc, sq
+from ._guarded import sinhc, sq
 
 
 def _sc(c, xp):

@@ -12,7 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .kernels import _OPTS, FAR2, LO2, _odd, _space_sq, _u_exact
+from .kernels import _OPTS, FAR2, LO2, _odd, _space_sq, _cosh_minus_one
 
 
 @nb.njit(inline="always", **_OPTS)
@@ -110,7 +110,7 @@ def _angle_parts(x, y, c):
         b = np.float64(y[j])
         p = (b if use_y else b - np.float64(x[j])) - lean * _hat(x[j], nx)
         p2 += p * p
-    u = _u_exact(x[1:], y[1:], c)
+    u = _cosh_minus_one(x[1:], y[1:], c)
     pn = math.sqrt(p2)
     return (math.sqrt(c) * math.sqrt(1.0 / c + r2) * pn, along - u * nx, u, nx, along, pn,
             use_y, lean)

@@ -64,7 +64,7 @@ def _odd(nx, ny, c, x, y):
 
 @nb.njit(inline="always", **_OPTS)
 def _pow2_scale(m):
-    """A power of two lam for a row of largest magnitude m (lorentz._series.pow2_scale): m lam at
+    """A power of two lam for a row of largest magnitude m (lorentz._guarded.pow2_scale): m lam at
     most 2^448 (squares and products of two stay finite) and no smaller than needed, so that the
     row's small components keep normal squares; small rows up to [0.5, 1) (at most 2^1000)."""
     e = math.frexp(m)[1]  # m in [2^(e-1), 2^e)
@@ -103,7 +103,7 @@ def _two_prod(a, b):
 
 @nb.njit(**_OPTS)
 def _perp_norm(a, b, la, lb):
-    """|part of b across a| for rows a, b scaled by la, lb (see lorentz._series.perp_part): from
+    """|part of b across a| for rows a, b scaled by la, lb (see lorentz._guarded.perp_part): from
     exact 2x2 minors, to a few ulps of its own size however small, 0 only for parallel rows."""
     out = np.empty(a.shape[0])
     _perp_vec(a, b, la, lb, out)
@@ -122,7 +122,7 @@ def _perp_norm(a, b, la, lb):
 
 @nb.njit(**_OPTS)
 def _perp_vec(a, b, la, lb, out):
-    """out = the part of b lb across a la (rows; lorentz._series.perp_part); b lb where a = 0."""
+    """out = the part of b lb across a la (rows; lorentz._guarded.perp_part); b lb where a = 0."""
     n = a.shape[0]
     k = 0
     best = -1.0
@@ -253,7 +253,7 @@ def _asinh_mul(s, r):
 
 
 @nb.njit(inline="always", **_OPTS)
-def _u_exact(x, y, c):
+def _cosh_minus_one(x, y, c):
     """cosh(sqrt(c) d) - 1 by the Lagrange identity (see lorentz._reference.cosh_minus_one);
     2 s^2 from _s_wide outside the plain range (inf where u itself overflows)."""
     return _u_s(x, y, c)[0]
@@ -403,7 +403,7 @@ def _knn_row(i, qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i):
             continue  # cannot enter even at its most favourable rounding
         u, ok = _gemm_u(p, gram[i, j], c, slack, tol)
         if not ok:
-            u = _u_exact(qs[r], ks[j], c)
+            u = _cosh_minus_one(qs[r], ks[j], c)
         if u >= best_u[r, k - 1] or u != u:
             continue  # a NaN never enters: the host ranks rows left short again
         m = k - 1

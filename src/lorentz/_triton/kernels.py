@@ -80,7 +80,7 @@ def _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k, BKR
 
 
 @triton.jit
-def _exact_u(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb, den,
+def _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb, den,
              BM: tl.constexpr, BN: tl.constexpr, BKR: tl.constexpr):
     """u of every pair of the tile by the cancellation-free form, float64: (|D|^2 + c |xs^ys|^2)
     / den with den = x0 y0 + 1/c + xs.ys, na = |xs|^2 and nb = |ys|^2 per row.
@@ -114,7 +114,7 @@ def _exact_u(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb,
 
 
 @triton.jit
-def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
+def _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
             BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, BKR: tl.constexpr):
     """u = cosh(sqrt(c) d) - 1 for the rows ra of a against the rows rb of b (space parts),
     with a0 and b0, their time coordinates. float64 throughout.
@@ -148,7 +148,7 @@ def _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
     slack = (K + 4) * EPS64 * c
     redo = (g >= 0.0) & (slack * p > tol * 2.0 * same) & ma[:, None] & mb[None, :]
     if tl.max(redo.to(tl.int32)) > 0:
-        exact = _exact_u(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb,
+        exact = _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb,
                          p + inv_c + g, BM, BN, BKR)
         u = tl.where(redo, exact, u)
     # rounding can leave the GEMM form a hair below 0 (padding rows, coincident points)
@@ -164,7 +164,7 @@ def pairwise_dist_kernel(a_ptr, b_ptr, c_ptr, out_ptr, M, N, K, sa_r, sa_k, sb_r
     rb = tl.program_id(1) * BN + tl.arange(0, BN)
     ma, mb = ra < M, rb < N
     c = tl.load(c_ptr).to(tl.float64)
-    u, a0, b0 = _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
+    u, a0, b0 = _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
                         BM, BN, BK, BKR)
     d = _acosh1p(u) / tl.sqrt(c)
     tl.store(out_ptr + ra[:, None] * so_r + rb[None, :] * so_c,
@@ -187,7 +187,7 @@ def neg_dist_lse_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, M, N, K, sa_r, 
     for n0 in range(0, N, BN):
         rb = n0 + tl.arange(0, BN)
         mb = rb < N
-        u, a0, b0 = _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
+        u, a0, b0 = _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
                             BM, BN, BK, BKR)
         logit = tl.where(mb[None, :], -scale * inv_s * _acosh1p(u), float("-inf"))
         new_max = tl.maximum(run_max, tl.max(logit, axis=1))
@@ -227,7 +227,7 @@ def neg_dist_lse_grad_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, w_ptr, da_
     for n0 in range(0, N, BN):
         rb = n0 + tl.arange(0, BN)
         mb = rb < N
-        u, a0, b0 = _u_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
+        u, a0, b0 = _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
                             BM, BN, BK, BKR)
         sd = _acosh1p(u)
         if A_OWNS_LSE:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .kernels import _exact_u, _log1p, _pair_slice
+from .kernels import _cosh_minus_one, _log1p, _pair_slice
 
 FF_EPS = tl.constexpr(2.0**-47)  # n float-float steps: error <= n^2 FF_EPS times their largest sum
 TRUNC = tl.constexpr(2.0**-23)  # unit roundoff of a float32 adder that truncates
@@ -144,7 +144,7 @@ def _exact_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c,
     r = tl.sqrt(inv_c)
     opposite = c * (na[:, None] * b0[None, :] / (a0[:, None] + r)
                     + r * nb[None, :] / (b0[None, :] + r) - g)
-    same = _exact_u(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb,
+    same = _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb,
                     a0[:, None] * b0[None, :] + inv_c + g, BM, BN, BKR)
     return tl.where(g < 0.0, opposite, same)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 import lorentz
 
-from .._backend import _check_dtype, curvature, namespace
+from .._arguments import _check_dtype, curvature, namespace
 
 
 def _checked(curv, **arrays):

@@ -10,7 +10,7 @@ import numpy as np
 import lorentz
 
 from .._allpairs_autodiff import ops as allpairs_ops
-from .._backend import _check_dtype, compute_dtype, is_concrete, namespace
+from .._arguments import _check_dtype, compute_dtype, is_concrete, namespace
 from .. import _registry
 
 

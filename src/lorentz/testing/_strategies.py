@@ -13,7 +13,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
-__all__ = ["curvatures", "points", "near_points", "tangent_vectors", "point_pairs"]
+__all__ = ["curvatures", "near_points", "point_pairs", "points", "tangent_vectors"]
 
 
 def _log_uniform(lo: float, hi: float):
@@ -117,7 +117,7 @@ def tangent_vectors(draw, x, *, c: float = 1.0, dtype="float64", min_norm: float
     # Lorentz norm of the tangent vector with space part us, without cancellation
     nx = float(xs @ xs)
     perp = us - (float(xs @ us) / nx) * xs if nx > 0 else us
-    lnorm = math.sqrt((float(us @ us) / c + nx * float(perp @ perp))) / x0
+    lnorm = math.sqrt(float(us @ us) / c + nx * float(perp @ perp)) / x0
     us = us * (target / lnorm)
     dt = _dtype(dtype)
     u = np.concatenate([[float(xs @ us) / x0], us]).astype(dt)

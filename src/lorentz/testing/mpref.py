@@ -49,7 +49,7 @@ def _c(c):
     return mpf(float(c))
 
 
-def _u(p, q, c):
+def _cosh_minus_one(p, q, c):
     """-c<x,y>_L - 1 = cosh(sqrt(c) d) - 1 from non-negative terms only.
 
     Subtracting x0 y0 from xs.ys + 1/c would need more digits the closer the points are
@@ -89,7 +89,7 @@ def norm(u):
 def dist(x, y, c=1.0):
     with mp.workdps(DIGITS):
         c = _c(c)
-        return _acosh1p(_u(_point(x, c), _point(y, c), c)) / mp.sqrt(c)
+        return _acosh1p(_cosh_minus_one(_point(x, c), _point(y, c), c)) / mp.sqrt(c)
 
 
 def dist0(x, c=1.0):
@@ -116,7 +116,7 @@ def logmap(x, y, c=1.0):
     with mp.workdps(DIGITS):
         c = _c(c)
         p, q = _point(x, c), _point(y, c)
-        u = _u(p, q, c)
+        u = _cosh_minus_one(p, q, c)
         if u == 0:
             return [mpf(0)] * len(p)
         # v = y + c<x,y>_L x = y - (1+u) x, |v|_L = sqrt(u (u+2) / c)
@@ -159,7 +159,7 @@ def exterior_angle(x, y, c=1.0):
         c = _c(c)
         p, q = _point(x, c), _point(y, c)
         nx = mp.sqrt(_dot(p[1:], p[1:]))
-        u = _u(p, q, c)
+        u = _cosh_minus_one(p, q, c)
         if nx == 0 or u == 0:
             raise ValueError("exterior angle undefined at the origin or for y == x")
         # y0 + c<x,y>_L x0 = (y0 - x0) - u x0;  (c<x,y>_L)^2 - 1 = u (u + 2)
@@ -264,7 +264,7 @@ def movement(
 
 
 def _dist_mp(p, q, c):
-    return _acosh1p(_u(p, q, c)) / mp.sqrt(c)
+    return _acosh1p(_cosh_minus_one(p, q, c)) / mp.sqrt(c)
 
 
 def geodesic(x, y, t, c=1.0):
@@ -293,7 +293,7 @@ def sqdist(x, y, c=1.0):
     """Squared Lorentzian distance -2/c - 2<x,y>_L = 2u/c."""
     with mp.workdps(DIGITS):
         c = _c(c)
-        return 2 * _u(_point(x, c), _point(y, c), c) / c
+        return 2 * _cosh_minus_one(_point(x, c), _point(y, c), c) / c
 
 
 def busemann(x, v, c=1.0):
@@ -332,7 +332,7 @@ def mlr_logits(x, a, z, c=1.0):
 
 def _log_mp(p, q, c):
     """log_p(q) for points given as mp lists (p, q on the hyperboloid)."""
-    u = _u(p, q, c)
+    u = _cosh_minus_one(p, q, c)
     if u == 0:
         return [mpf(0)] * len(p)
     v = [_time_difference(p, q)] + [b - a for a, b in zip(p[1:], q[1:])]

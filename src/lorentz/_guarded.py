@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from ._backend import is_concrete
+from ._arguments import is_concrete
 from ._dask import is_dask
 
 
