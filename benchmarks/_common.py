@@ -16,7 +16,11 @@ def write_section(name: str, text: str, path: pathlib.Path = RESULTS) -> None:
     block = f"<!-- {name} -->\n{text.strip()}\n<!-- /{name} -->"
     old = path.read_text() if path.exists() else "# Benchmark results\n"
     pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
-    new = pattern.sub(lambda _: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block + "\n"
+    new = (
+        pattern.sub(lambda _: block, old)
+        if pattern.search(old)
+        else old.rstrip() + "\n\n" + block + "\n"
+    )
     path.write_text(new)
 
 

@@ -25,11 +25,11 @@ import threading
 import time
 
 import numpy as np
+from _common import median_time, write_section
+from benchmarks.textbook import meru_loss_formula, meru_pairwise
 
 import lorentz
 import lorentz.meru
-from _common import median_time, write_section
-from benchmarks.textbook import meru_loss_formula, meru_pairwise
 
 rng = np.random.default_rng(0)
 REPEAT = 7  # medians of 7 runs: this 2-core machine's timings move by 20% from run to run
@@ -40,7 +40,9 @@ def space(n, dim, dtype=np.float32):
 
 
 def near_copy(s):
-    return (s.astype(np.float64) + 1e-3 * rng.normal(size=s.shape) / np.sqrt(s.shape[1])).astype(s.dtype)
+    return (s.astype(np.float64) + 1e-3 * rng.normal(size=s.shape) / np.sqrt(s.shape[1])).astype(
+        s.dtype
+    )
 
 
 def mp_error(d, x, y, samples=64):
@@ -51,7 +53,8 @@ def mp_error(d, x, y, samples=64):
     d = np.asarray(d, dtype=np.float64)
     k = min(samples // 2, d.shape[0], d.shape[1])
     pairs = [(i, i) for i in range(k)] + [
-        (int(i), int(j)) for i, j in zip(rng.integers(0, d.shape[0], k), rng.integers(0, d.shape[1], k))
+        (int(i), int(j))
+        for i, j in zip(rng.integers(0, d.shape[0], k), rng.integers(0, d.shape[1], k))
     ]
     worst = 0.0
     for i, j in pairs:
@@ -105,9 +108,16 @@ def main():
         tx, ty, txs, tys = (torch.from_numpy(v) for v in (x, y, xs, ys))
         t_text = median_time(lambda: meru_pairwise(txs, tys), REPEAT)
         t_lib = median_time(lambda: lorentz.pairwise_dist(tx, ty), REPEAT)
-        rows.append((f"torch CPU pairwise_dist {n}x{n}x{dim}", "MERU's formula", t_text, t_lib,
-                     mp_error(meru_pairwise(txs, tys).numpy(), x, y),
-                     mp_error(lorentz.pairwise_dist(tx, ty).numpy(), x, y)))
+        rows.append(
+            (
+                f"torch CPU pairwise_dist {n}x{n}x{dim}",
+                "MERU's formula",
+                t_text,
+                t_lib,
+                mp_error(meru_pairwise(txs, tys).numpy(), x, y),
+                mp_error(lorentz.pairwise_dist(tx, ty).numpy(), x, y),
+            )
+        )
 
         # numpy without numba: the array-API reference
         def np_text():
@@ -118,9 +128,16 @@ def main():
 
         t_text = median_time(np_text, REPEAT)
         t_lib = median_time(lambda: lorentz.pairwise_dist(x, y, implementation="reference"), REPEAT)
-        rows.append((f"numpy (no numba) pairwise_dist {n}x{n}x{dim}", "sgemm + arccosh", t_text, t_lib,
-                     mp_error(np_text(), x, y),
-                     mp_error(lorentz.pairwise_dist(x, y, implementation="reference"), x, y)))
+        rows.append(
+            (
+                f"numpy (no numba) pairwise_dist {n}x{n}x{dim}",
+                "sgemm + arccosh",
+                t_text,
+                t_lib,
+                mp_error(np_text(), x, y),
+                mp_error(lorentz.pairwise_dist(x, y, implementation="reference"), x, y),
+            )
+        )
 
         # jax, float64 inputs, under jit
         jx, jy = jnp.asarray(x.astype(np.float64)), jnp.asarray(y.astype(np.float64))
@@ -134,8 +151,16 @@ def main():
         t_text = median_time(lambda: jax_text(jx, jy).block_until_ready(), REPEAT)
         t_lib = median_time(lambda: jax_lib(jx, jy).block_until_ready(), REPEAT)
         x64, y64 = x.astype(np.float64), y.astype(np.float64)
-        rows.append((f"jax jit float64 pairwise_dist {n}x{n}x{dim}", "textbook jnp", t_text, t_lib,
-                     mp_error(jax_text(jx, jy), x64, y64), mp_error(jax_lib(jx, jy), x64, y64)))
+        rows.append(
+            (
+                f"jax jit float64 pairwise_dist {n}x{n}x{dim}",
+                "textbook jnp",
+                t_text,
+                t_lib,
+                mp_error(jax_text(jx, jy), x64, y64),
+                mp_error(jax_lib(jx, jy), x64, y64),
+            )
+        )
 
     # MERU's loss, forward + backward
     b, dim = (256, 512) if a.quick else (1024, 512)
@@ -150,9 +175,15 @@ def main():
         return loss
 
     t_text = median_time(lambda: step(lambda i, t: meru_loss_formula(i, t, curv, scale)), REPEAT)
-    t_lib = median_time(lambda: step(lambda i, t: lorentz.meru.meru_loss(
-        i, t, curv=curv, logit_scale=scale)["loss"]), REPEAT)
-    rows.append((f"torch CPU meru_loss fwd+bwd B={b}, {dim} dims", "MERU's loss", t_text, t_lib, None, None))
+    t_lib = median_time(
+        lambda: step(
+            lambda i, t: lorentz.meru.meru_loss(i, t, curv=curv, logit_scale=scale)["loss"]
+        ),
+        REPEAT,
+    )
+    rows.append(
+        (f"torch CPU meru_loss fwd+bwd B={b}, {dim} dims", "MERU's loss", t_text, t_lib, None, None)
+    )
 
     # knn
     n_q, n_k, dim, k = (100, 20_000, 64, 10) if a.quick else (1000, 200_000, 64, 10)
@@ -175,8 +206,16 @@ def main():
     t_lib = median_time(lambda: lorentz.knn(q, keys, k), REPEAT)
     _, mem_text = peak_rss_mb(topk_text)
     _, mem_lib = peak_rss_mb(lambda: lorentz.knn(q, keys, k))
-    rows.append((f"torch CPU knn {n_q}x{n_k}x{dim}, k={k}", "blockwise matmul + topk", t_text, t_lib,
-                  None, None))
+    rows.append(
+        (
+            f"torch CPU knn {n_q}x{n_k}x{dim}, k={k}",
+            "blockwise matmul + topk",
+            t_text,
+            t_lib,
+            None,
+            None,
+        )
+    )
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, jax {jax.__version__}"
     lines = [
@@ -188,9 +227,13 @@ def main():
     ]
     for name, base, t0, t1, e0, e1 in rows:
         err = "| - | - |" if e0 is None else f"| {e0:.1e} | {e1:.1e} |"
-        lines.append(f"| {name} | {base} | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {t1 / t0:.2f}x {err}")
+        lines.append(
+            f"| {name} | {base} | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {t1 / t0:.2f}x {err}"
+        )
     lines.append("")
-    lines.append(f"knn peak extra memory: lorentz {mem_lib:.0f} MiB, blockwise matmul + topk {mem_text:.0f} MiB.")
+    lines.append(
+        f"knn peak extra memory: lorentz {mem_lib:.0f} MiB, blockwise matmul + topk {mem_text:.0f} MiB."
+    )
     text = "\n".join(lines)
     print(text)
     if a.write:

@@ -23,11 +23,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import platform
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+from _common import median_time as timeit
+from _common import write_section
 
-import lorentz  # noqa: E402
-from _common import median_time as timeit, write_section  # noqa: E402
+import lorentz
 
 rng = np.random.default_rng(0)
 C = 1.0
@@ -41,8 +42,11 @@ def inputs(n, dim):
     xs = r * d / np.linalg.norm(d, axis=1, keepdims=True)
     step = np.exp(rng.uniform(np.log(1e-5), np.log(1e-2), size=(n, 1))) * np.maximum(1, r)
     e = rng.normal(size=(n, dim))
-    ys = np.where(np.arange(n)[:, None] % 2 == 0, xs + step * e / np.linalg.norm(e, axis=1, keepdims=True),
-                  rng.normal(size=(n, dim)) * r)
+    ys = np.where(
+        np.arange(n)[:, None] % 2 == 0,
+        xs + step * e / np.linalg.norm(e, axis=1, keepdims=True),
+        rng.normal(size=(n, dim)) * r,
+    )
     x = lorentz.from_space(xs.astype(np.float32).astype(np.float64))
     y = lorentz.from_space(ys.astype(np.float32).astype(np.float64))
     u = lorentz.project_tangent(x, np.concatenate([np.zeros((n, 1)), rng.normal(size=(n, dim))], 1))
@@ -54,9 +58,17 @@ def inputs(n, dim):
 def rel_err(out, ref):
     out, ref = np.asarray(out, np.float64), np.asarray(ref, np.float64)
     if ref.ndim == 1 or ref.shape[-1] > 256:  # scalars per row, or a distance matrix
-        return float(np.nanmax(np.where(np.isfinite(out), np.abs(out - ref) / np.maximum(np.abs(ref), 1e-300), np.inf)))
+        return float(
+            np.nanmax(
+                np.where(
+                    np.isfinite(out), np.abs(out - ref) / np.maximum(np.abs(ref), 1e-300), np.inf
+                )
+            )
+        )
     scale = np.max(np.abs(ref), axis=-1)
-    return float(np.nanmax(np.where(np.isfinite(out).all(-1), np.max(np.abs(out - ref), -1) / scale, np.inf)))
+    return float(
+        np.nanmax(np.where(np.isfinite(out).all(-1), np.max(np.abs(out - ref), -1) / scale, np.inf))
+    )
 
 
 # -- peers ----------------------------------------------------------------------------------
@@ -79,10 +91,12 @@ def numpy_peer():
     def transport(x, y, v):
         return v + (ip(y, v) / (1 - ip(x, y)))[..., None] * (x + y)
 
-    o = lambda a: np.concatenate([np.ones_like(a[..., :1]), np.zeros_like(a[..., 1:])], -1)  # noqa: E731
+    o = lambda a: np.concatenate([np.ones_like(a[..., :1]), np.zeros_like(a[..., 1:])], -1)
     return {
         "dist": dist,
-        "pairwise_dist": lambda x, y: np.arccosh(np.maximum(np.outer(x[:, 0], y[:, 0]) - x[:, 1:] @ y[:, 1:].T, 1)),
+        "pairwise_dist": lambda x, y: np.arccosh(
+            np.maximum(np.outer(x[:, 0], y[:, 0]) - x[:, 1:] @ y[:, 1:].T, 1)
+        ),
         "expmap": expmap,
         "logmap": logmap,
         "expmap0": lambda u: expmap(o(u), u),
@@ -95,7 +109,7 @@ def geoopt_peer():
     import geoopt
 
     m = geoopt.Lorentz(k=1 / C)
-    t = lambda f: (lambda *a: f(*(torch.from_numpy(np.ascontiguousarray(b)) for b in a)).numpy())  # noqa: E731
+    t = lambda f: lambda *a: f(*(torch.from_numpy(np.ascontiguousarray(b)) for b in a)).numpy()
     return {
         "dist": t(lambda x, y: m.dist(x, y)),
         "pairwise_dist": t(lambda x, y: m.dist(x[:, None, :], y[None, :, :])),
@@ -115,12 +129,18 @@ def meru_peer():
         xs, ys = tt(x), tt(y)
         xt = torch.sqrt(1 / C + (xs**2).sum(-1, keepdim=True))
         yt = torch.sqrt(1 / C + (ys**2).sum(-1, keepdim=True))
-        return (torch.acosh(torch.clamp(-C * (xs @ ys.T - xt @ yt.T), min=1 + 1e-8)) / C**0.5).numpy()
+        return (
+            torch.acosh(torch.clamp(-C * (xs @ ys.T - xt @ yt.T), min=1 + 1e-8)) / C**0.5
+        ).numpy()
 
     def exp0(u):
         us = tt(u)
         r = C**0.5 * us.norm(dim=-1, keepdim=True)
-        xs = torch.sinh(torch.clamp(r, min=1e-8, max=np.arcsinh(2**15))) * us / torch.clamp(r, min=1e-8)
+        xs = (
+            torch.sinh(torch.clamp(r, min=1e-8, max=np.arcsinh(2**15)))
+            * us
+            / torch.clamp(r, min=1e-8)
+        )
         return lorentz.from_space(xs.numpy(), c=C)
 
     def log0(y):
@@ -147,7 +167,7 @@ def lorentz_numpy():
 
 
 def lorentz_torch():
-    t = lambda f: (lambda *a: f(*(torch.from_numpy(np.ascontiguousarray(b)) for b in a)).numpy())  # noqa: E731
+    t = lambda f: lambda *a: f(*(torch.from_numpy(np.ascontiguousarray(b)) for b in a)).numpy()
     return {k: t(f) for k, f in lorentz_numpy().items()}
 
 
@@ -158,14 +178,28 @@ def main():
     n, m, dim = (2000, 256, 16) if a.quick else (100_000, 1024, 16)
     torch.set_num_threads(os.cpu_count() or 1)
     x, y, u, u0 = inputs(n, dim)
-    args = {"dist": (x, y), "pairwise_dist": (x[:m], y[:m]), "expmap": (x, u), "logmap": (x, y),
-            "expmap0": (u0,), "logmap0": (y,), "transport": (x, y, u)}
+    args = {
+        "dist": (x, y),
+        "pairwise_dist": (x[:m], y[:m]),
+        "expmap": (x, u),
+        "logmap": (x, y),
+        "expmap0": (u0,),
+        "logmap0": (y,),
+        "transport": (x, y, u),
+    }
     args = {op: [a_.astype(np.float32) for a_ in v] for op, v in args.items()}
     # the exact answer for the float32 inputs, from the float64 reference path
-    ref = {op: np.asarray(f(*(a_.astype(np.float64) for a_ in args[op])))
-           for op, f in lorentz_numpy().items()}
-    peers = {"lorentz (numpy)": lorentz_numpy(), "lorentz (torch)": lorentz_torch(),
-             "geoopt": geoopt_peer(), "MERU-style torch": meru_peer(), "numpy textbook": numpy_peer()}
+    ref = {
+        op: np.asarray(f(*(a_.astype(np.float64) for a_ in args[op])))
+        for op, f in lorentz_numpy().items()
+    }
+    peers = {
+        "lorentz (numpy)": lorentz_numpy(),
+        "lorentz (torch)": lorentz_torch(),
+        "geoopt": geoopt_peer(),
+        "MERU-style torch": meru_peer(),
+        "numpy textbook": numpy_peer(),
+    }
     rows = []
     for op in args:
         f32 = args[op]
@@ -176,18 +210,26 @@ def main():
         fastest = min(t for t, _ in times.values())
         for name, (t, err) in times.items():
             rows.append(f"| {op} | {name} | {1e3 * t:.2f} | {t / fastest:.2f} | {err:.1e} |")
-    table = "\n".join(["| op | implementation | time (ms) | ratio to fastest | max rel err (float32) |",
-                       "|---|---|---|---|---|", *rows])
+    table = "\n".join(
+        [
+            "| op | implementation | time (ms) | ratio to fastest | max rel err (float32) |",
+            "|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     print(table)
-    write_section("compare", f"""## Against peers
+    write_section(
+        "compare",
+        f"""## Against peers
 
 `python benchmarks/compare.py` on {machine}, one run; float32 inputs, {dim} dimensions, c = 1;
 {n} rows ({m} x {m} for pairwise_dist); half near pairs (distance 1e-5 to 1e-2), space norms
 1e-2 to 1e3. Errors against lorentz's float64 reference; "inf" marks a non-finite result.
 
 {table}
-""")
+""",
+    )
 
 
 if __name__ == "__main__":

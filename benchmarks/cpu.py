@@ -18,9 +18,10 @@ import platform
 import tracemalloc
 
 import numpy as np
+from _common import median_time as timeit
+from _common import write_section
 
 import lorentz
-from _common import median_time as timeit, write_section
 
 rng = np.random.default_rng(0)
 
@@ -48,8 +49,14 @@ def meru_torch(x, y, curv=1.0, eps=1e-8):
 def rel_err_near(f, dim, dtype=np.float32):
     """Max relative error of f(x, y) on near pairs (distance ~1e-3), against float64 exact."""
     x = points(256, dim, dtype, scale=1.0)
-    y = lorentz.from_space((x[:, 1:].astype(np.float64) + 1e-3 * rng.normal(size=(256, dim)) / np.sqrt(dim)).astype(dtype))
-    exact = lorentz.pairwise_dist(x.astype(np.float64), y.astype(np.float64), implementation="reference")
+    y = lorentz.from_space(
+        (x[:, 1:].astype(np.float64) + 1e-3 * rng.normal(size=(256, dim)) / np.sqrt(dim)).astype(
+            dtype
+        )
+    )
+    exact = lorentz.pairwise_dist(
+        x.astype(np.float64), y.astype(np.float64), implementation="reference"
+    )
     got = np.asarray(f(x, y), dtype=np.float64)
     mask = np.eye(256, dtype=bool)
     return float(np.max(np.abs(got[mask] - exact[mask]) / exact[mask]))
@@ -82,15 +89,31 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     xt, yt = torch.from_numpy(x[:, 1:].copy()), torch.from_numpy(y[:, 1:].copy())
     pw = {
-        "numpy sgemm + arccosh (textbook)": (lambda: numpy_textbook(x, y), lambda a, b: numpy_textbook(a, b)),
-        "MERU-style torch, CPU": (lambda: meru_torch(xt, yt), lambda a, b: meru_torch(torch.from_numpy(a[:, 1:].copy()), torch.from_numpy(b[:, 1:].copy())).numpy()),
-        "lorentz reference": (lambda: lorentz.pairwise_dist(x, y, implementation="reference"), lambda a, b: lorentz.pairwise_dist(a, b, implementation="reference")),
-        "lorentz numba": (lambda: lorentz.pairwise_dist(x, y, implementation="numba"), lambda a, b: lorentz.pairwise_dist(a, b, implementation="numba")),
+        "numpy sgemm + arccosh (textbook)": (
+            lambda: numpy_textbook(x, y),
+            lambda a, b: numpy_textbook(a, b),
+        ),
+        "MERU-style torch, CPU": (
+            lambda: meru_torch(xt, yt),
+            lambda a, b: meru_torch(
+                torch.from_numpy(a[:, 1:].copy()), torch.from_numpy(b[:, 1:].copy())
+            ).numpy(),
+        ),
+        "lorentz reference": (
+            lambda: lorentz.pairwise_dist(x, y, implementation="reference"),
+            lambda a, b: lorentz.pairwise_dist(a, b, implementation="reference"),
+        ),
+        "lorentz numba": (
+            lambda: lorentz.pairwise_dist(x, y, implementation="numba"),
+            lambda a, b: lorentz.pairwise_dist(a, b, implementation="numba"),
+        ),
     }
     sub = max(1, n_pw // 8)  # the reference is timed on 1/8 of the rows and scaled (linear)
     for name, (run, f) in pw.items():
         if "reference" in name:
-            t = 8 * timeit(lambda: lorentz.pairwise_dist(x[:sub], y, implementation="reference"), repeat=1)
+            t = 8 * timeit(
+                lambda: lorentz.pairwise_dist(x[:sub], y, implementation="reference"), repeat=1
+            )
             name += f" (timed on {sub} rows, x8)"
         else:
             t = timeit(run, repeat=5)
@@ -109,14 +132,31 @@ def main():
     def nb_knn():
         return lorentz.knn(q, keys, 10, implementation="numba")
 
-    ref_sub = lambda: ref_knn(q[:q_sub])  # noqa: E731
+    ref_sub = lambda: ref_knn(q[:q_sub])
     t = 20 * timeit(ref_sub, repeat=1)
-    rows.append((f"knn k=10, {n_q} x {n_k}", f"lorentz reference pairwise_dist + argpartition (timed on {q_sub} queries, x20)",
-                 t, None, peak_extra_mb(ref_sub)))
-    rows.append((f"knn k=10, {n_q} x {n_k}", "lorentz numba knn", timeit(nb_knn, repeat=3), None, peak_extra_mb(nb_knn)))
+    rows.append(
+        (
+            f"knn k=10, {n_q} x {n_k}",
+            f"lorentz reference pairwise_dist + argpartition (timed on {q_sub} queries, x20)",
+            t,
+            None,
+            peak_extra_mb(ref_sub),
+        )
+    )
+    rows.append(
+        (
+            f"knn k=10, {n_q} x {n_k}",
+            "lorentz numba knn",
+            timeit(nb_knn, repeat=3),
+            None,
+            peak_extra_mb(nb_knn),
+        )
+    )
     d_nb, _ = nb_knn()
     d_ref, _ = ref_sub()
-    assert np.allclose(np.sort(d_ref, 1), d_nb[:q_sub], rtol=4e-6), "knn disagrees with the reference"
+    assert np.allclose(np.sort(d_ref, 1), d_nb[:q_sub], rtol=4e-6), (
+        "knn disagrees with the reference"
+    )
 
     # origin maps
     u = np.zeros((n_map, dim + 1), np.float32)
@@ -131,8 +171,10 @@ def main():
     ]:
         rows.append((f"origin maps {n_map}x{dim + 1}", name, timeit(f, repeat=3), None, None))
 
-    table = ["| work | implementation | time (ms) | ratio to first row of its group | max rel err, near pairs | peak extra memory (MiB) |",
-             "|---|---|---|---|---|---|"]
+    table = [
+        "| work | implementation | time (ms) | ratio to first row of its group | max rel err, near pairs | peak extra memory (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
     first = {}
     for work, name, t, err, mem in rows:
         first.setdefault(work, t)
@@ -140,10 +182,14 @@ def main():
             f"| {work} | {name} | {1e3 * t:.1f} | {t / first[work]:.2f} | "
             f"{'' if err is None else f'{err:.1e}'} | {'' if mem is None else f'{mem:.1f}'} |"
         )
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+    )
     text = "\n".join(table)
     print(text)
-    print(f"\nmachine: {machine}; numba threads: {os.environ.get('NUMBA_NUM_THREADS', os.cpu_count())}")
+    print(
+        f"\nmachine: {machine}; numba threads: {os.environ.get('NUMBA_NUM_THREADS', os.cpu_count())}"
+    )
     if a.write:
         write_section("cpu", HEADER.format(machine=machine) + text)
 

@@ -24,7 +24,11 @@ for n in (1, 4, 16, 64, 256, 1024):
     x, y = points(n), points(n)
     for op, f, work in [
         ("dist", lambda impl: lorentz.dist(x, y, implementation=impl), n),
-        ("pairwise_dist", lambda impl: lorentz.pairwise_dist(x[: max(1, n // 8)], y, implementation=impl), max(1, n // 8) * n),
+        (
+            "pairwise_dist",
+            lambda impl: lorentz.pairwise_dist(x[: max(1, n // 8)], y, implementation=impl),
+            max(1, n // 8) * n,
+        ),
         ("expmap0", lambda impl: lorentz.expmap0(x, implementation=impl), x.size),
         ("logmap0", lambda impl: lorentz.logmap0(x, implementation=impl), x.size),
         ("knn", lambda impl: lorentz.knn(x, y, 1, implementation=impl), n * n),

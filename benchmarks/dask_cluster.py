@@ -15,9 +15,9 @@ import time
 
 import dask.array as da
 import distributed
+from _common import write_section
 
 import lorentz
-from _common import write_section
 
 
 def peak_rss_mib() -> float:
@@ -41,7 +41,9 @@ def main() -> None:
         points = lorentz.from_space(3.0 * space)
         norms = da.linalg.norm(lorentz.logmap0(points)[:, 1:], axis=1)
         start = time.perf_counter()
-        total_norm, total_dist = client.compute([norms.sum(), lorentz.dist0(points).sum()], sync=True)
+        total_norm, total_dist = client.compute(
+            [norms.sum(), lorentz.dist0(points).sum()], sync=True
+        )
         seconds = time.perf_counter() - start
         peaks = sorted(client.run(peak_rss_mib).values())
     text = (

@@ -158,7 +158,9 @@ def names(text, allowed, flag):
     chosen = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in chosen if s not in allowed]
     if unknown or not chosen:
-        sys.exit(f"{flag}: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(allowed)}")
+        sys.exit(
+            f"{flag}: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(allowed)}"
+        )
     return chosen
 
 
@@ -188,10 +190,14 @@ def main():
     if needs_grad_ref and importlib.util.find_spec("torch") is None:
         sys.exit("the gradient errors are measured against torch float64: install torch")
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+    )
     numba = importlib.util.find_spec("numba") is not None
-    print(f"machine: {machine}\n{versions()}\n{rows_n} x {DIM + 1}, c = {C}, best of {repeat}",
-          flush=True)
+    print(
+        f"machine: {machine}\n{versions()}\n{rows_n} x {DIM + 1}, c = {C}, best of {repeat}",
+        flush=True,
+    )
 
     results = {p: [] for p in paths}
     for dtype in dtypes:
@@ -209,8 +215,11 @@ def main():
                     got = jax_rows(op, arrays, ref, grad_ref, repeat)
                 for row in got:
                     results[path].append((op, dtype, *row))
-                    print(f"{path:5} {op:14} {dtype} {row[0]:18} textbook {row[1] * 1e3:9.2f} ms"
-                          f"  lorentz {row[2] * 1e3:9.2f} ms  err {row[3]:.1e}", flush=True)
+                    print(
+                        f"{path:5} {op:14} {dtype} {row[0]:18} textbook {row[1] * 1e3:9.2f} ms"
+                        f"  lorentz {row[2] * 1e3:9.2f} ms  err {row[3]:.1e}",
+                        flush=True,
+                    )
                 del got
                 gc.collect()  # the torch and jax buffers of this row go before the next one
             del ref, grad_ref
@@ -218,28 +227,44 @@ def main():
         del data
 
     titles = {
-        "numpy": ("numpy, forward (lorentz: numba kernels for dist, expmap0, logmap0, the "
-                  "array-API reference for the rest)" if numba
-                  else "numpy, forward (lorentz: the array-API reference; numba not installed)"),
+        "numpy": (
+            "numpy, forward (lorentz: numba kernels for dist, expmap0, logmap0, the "
+            "array-API reference for the rest)"
+            if numba
+            else "numpy, forward (lorentz: the array-API reference; numba not installed)"
+        ),
         "torch": "torch CPU, eager",
         "jax": "jax, under jax.jit (x64 enabled)",
     }
     blocks = []
     for path in paths:
-        lines = [f"### {titles[path]}", "",
-                 ("| op | dtype | pass | textbook (ms) | lorentz (ms) | lorentz / textbook "
-                  "| lorentz max rel err |"),
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            f"### {titles[path]}",
+            "",
+            (
+                "| op | dtype | pass | textbook (ms) | lorentz (ms) | lorentz / textbook "
+                "| lorentz max rel err |"
+            ),
+            "|---|---|---|---|---|---|---|",
+        ]
         for op, dtype, which, t0, t1, err in results[path]:
-            lines.append(f"| {op} | {dtype} | {which} | {t0 * 1e3:.2f} | {t1 * 1e3:.2f} "
-                         f"| {t1 / t0:.2f} | {err:.1e} |")
+            lines.append(
+                f"| {op} | {dtype} | {which} | {t0 * 1e3:.2f} | {t1 * 1e3:.2f} "
+                f"| {t1 / t0:.2f} | {err:.1e} |"
+            )
         blocks.append("\n".join(lines))
     text = "\n\n".join(blocks)
     print(f"\n{text}", flush=True)
     if a.write:
         command = " ".join(["python benchmarks/elementwise.py", *sys.argv[1:]])
-        header = HEADER.format(rows=rows_n, dims=DIM + 1, machine=machine, versions=versions(),
-                               repeat=repeat, command=command)
+        header = HEADER.format(
+            rows=rows_n,
+            dims=DIM + 1,
+            machine=machine,
+            versions=versions(),
+            repeat=repeat,
+            command=command,
+        )
         write_section("elementwise", header + text)
 
 

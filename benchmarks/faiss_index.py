@@ -15,9 +15,9 @@ import time
 
 import faiss
 import numpy as np
+from _common import write_section
 
 import lorentz
-from _common import write_section
 from lorentz.faiss import LorentzIndex
 
 INDEXES = [("Flat", {}), ("IVF1024,Flat", {"nprobe": 8}), ("IVF1024,Flat", {"nprobe": 32}),
@@ -66,7 +66,9 @@ def main() -> None:
         search_s = time.perf_counter() - start
         recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(found, exact)])
         setting = ", ".join(f"{n}={v}" for n, v in params.items())
-        rows.append((spec, setting, f"{build_s:.1f}", f"{args.queries / search_s:,.0f}", f"{recall:.3f}"))
+        rows.append(
+            (spec, setting, f"{build_s:.1f}", f"{args.queries / search_s:,.0f}", f"{recall:.3f}")
+        )
         print(rows[-1], flush=True)
     table = "\n".join(
         [

@@ -24,12 +24,12 @@ import platform
 import time
 
 import torch
+from _common import write_section
+from benchmarks.bench_elementwise import ARGS, bind
 
 import lorentz
-from lorentz.meru import meru_loss
-from _common import write_section
 from benchmarks import textbook
-from benchmarks.bench_elementwise import ARGS, bind
+from lorentz.meru import meru_loss
 
 CURV, SCALE = 1.0, 10.0
 CHECK_ROWS = 1024
@@ -57,7 +57,9 @@ def meru_oxy_angle(x, y, eps=1e-8):
     c_xyl = CURV * (torch.sum(x * y, dim=-1) - x0 * y0)
     acos_numer = y0 + c_xyl * x0
     acos_denom = torch.sqrt(torch.clamp(c_xyl**2 - 1, min=eps))
-    return torch.acos(torch.clamp(acos_numer / (torch.norm(x, dim=-1) * acos_denom + eps), -1 + eps, 1 - eps))
+    return torch.acos(
+        torch.clamp(acos_numer / (torch.norm(x, dim=-1) * acos_denom + eps), -1 + eps, 1 - eps)
+    )
 
 
 def meru_half_aperture(x, min_radius=0.1, eps=1e-8):
@@ -68,8 +70,10 @@ def meru_half_aperture(x, min_radius=0.1, eps=1e-8):
 def meru_style_loss(image, text):
     logits = -SCALE * meru_pairwise_dist(image, text)
     labels = torch.arange(image.shape[0], device=image.device)
-    contrastive = 0.5 * (torch.nn.functional.cross_entropy(logits, labels)
-                         + torch.nn.functional.cross_entropy(logits.T, labels))
+    contrastive = 0.5 * (
+        torch.nn.functional.cross_entropy(logits, labels)
+        + torch.nn.functional.cross_entropy(logits.T, labels)
+    )
     angle = meru_oxy_angle(text, image)
     entailment = torch.clamp(angle - meru_half_aperture(text), min=0).mean()
     return contrastive + 0.2 * entailment
@@ -120,7 +124,9 @@ def run_case(name, fns, check, device):
         except Exception as e:  # a failing row is reported, and the other rows still run
             print(f"{name}: {label} FAILED {type(e).__name__}: {str(e)[:300]}", flush=True)
             err, ms, gib = float("nan"), float("nan"), float("nan")
-        rows.append({"work": name, "implementation": label, "ms": ms, "peak_gib": gib, "max_rel_err": err})
+        rows.append(
+            {"work": name, "implementation": label, "ms": ms, "peak_gib": gib, "max_rel_err": err}
+        )
         print(f"{name:34s} {label:16s} {ms:10.3f} ms {gib:8.3f} GiB  err {err:.1e}", flush=True)
     return rows
 
@@ -162,21 +168,43 @@ def elementwise(rows, dim, device):
             return leaves[0].grad
 
         with torch.no_grad():
-            out += run_case(f"{op} {rows}x{dim}", {
-                "textbook eager": (lambda f=theirs: f(*few), lambda f=theirs: f(*arrays)),
-                "lorentz": (lambda f=ours: f(*few), lambda f=ours: f(*arrays)),
-            }, lambda got, want=want: rel_err(got, want), device)
-        out.append({"work": f"{op} {rows}x{dim}", "implementation": "copy floor",
-                    "ms": per_byte * (in_bytes + out_bytes), "peak_gib": float("nan"),
-                    "max_rel_err": float("nan")})
+            out += run_case(
+                f"{op} {rows}x{dim}",
+                {
+                    "textbook eager": (lambda f=theirs: f(*few), lambda f=theirs: f(*arrays)),
+                    "lorentz": (lambda f=ours: f(*few), lambda f=ours: f(*arrays)),
+                },
+                lambda got, want=want: rel_err(got, want),
+                device,
+            )
+        out.append(
+            {
+                "work": f"{op} {rows}x{dim}",
+                "implementation": "copy floor",
+                "ms": per_byte * (in_bytes + out_bytes),
+                "peak_gib": float("nan"),
+                "max_rel_err": float("nan"),
+            }
+        )
         grad_want = step(ours, [a.double() for a in few])
-        out += run_case(f"{op} {rows}x{dim} fwd+bwd", {
-            "textbook eager": (lambda f=theirs: step(f, few), lambda f=theirs: step(f)),
-            "lorentz": (lambda f=ours: step(f, few), lambda f=ours: step(f)),
-        }, lambda got, want=grad_want: rel_err(got, want), device)
-        out.append({"work": f"{op} {rows}x{dim} fwd+bwd", "implementation": "copy floor",
-                    "ms": per_byte * (3 * in_bytes + 2 * out_bytes), "peak_gib": float("nan"),
-                    "max_rel_err": float("nan")})
+        out += run_case(
+            f"{op} {rows}x{dim} fwd+bwd",
+            {
+                "textbook eager": (lambda f=theirs: step(f, few), lambda f=theirs: step(f)),
+                "lorentz": (lambda f=ours: step(f, few), lambda f=ours: step(f)),
+            },
+            lambda got, want=grad_want: rel_err(got, want),
+            device,
+        )
+        out.append(
+            {
+                "work": f"{op} {rows}x{dim} fwd+bwd",
+                "implementation": "copy floor",
+                "ms": per_byte * (3 * in_bytes + 2 * out_bytes),
+                "peak_gib": float("nan"),
+                "max_rel_err": float("nan"),
+            }
+        )
     return out
 
 
@@ -190,9 +218,11 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CPU interpreter)")
     parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     parser.add_argument("--json", help="write the rows to this file")
-    parser.add_argument("--only",
-                        default="pairwise,precision,schemes,elementwise,expmap0,loss,loss_schemes",
-                        help="comma-separated sections to run (default: all)")
+    parser.add_argument(
+        "--only",
+        default="pairwise,precision,schemes,elementwise,expmap0,loss,loss_schemes",
+        help="comma-separated sections to run (default: all)",
+    )
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
@@ -214,12 +244,22 @@ def main():
         px, py = lorentz.from_space(x), lorentz.from_space(y)
         want = lorentz.pairwise_dist(px[:k].double(), py.double(), implementation="reference")
         with torch.no_grad():
-            rows += run_case(f"pairwise_dist {n_pair}x{n_pair}", {
-                "eager": (lambda: meru_pairwise_dist(x, y)[:k], lambda: meru_pairwise_dist(x, y)),
-                "torch.compile": (lambda: compiled_dist(x, y)[:k], lambda: compiled_dist(x, y)),
-                "lorentz triton": (lambda: lorentz.pairwise_dist(px, py, implementation="triton")[:k],
-                                   lambda: lorentz.pairwise_dist(px, py, implementation="triton")),
-            }, lambda got: rel_err(got, want), device)
+            rows += run_case(
+                f"pairwise_dist {n_pair}x{n_pair}",
+                {
+                    "eager": (
+                        lambda: meru_pairwise_dist(x, y)[:k],
+                        lambda: meru_pairwise_dist(x, y),
+                    ),
+                    "torch.compile": (lambda: compiled_dist(x, y)[:k], lambda: compiled_dist(x, y)),
+                    "lorentz triton": (
+                        lambda: lorentz.pairwise_dist(px, py, implementation="triton")[:k],
+                        lambda: lorentz.pairwise_dist(px, py, implementation="triton"),
+                    ),
+                },
+                lambda got: rel_err(got, want),
+                device,
+            )
         del x, y, px, py, want
 
     if "precision" in only:
@@ -230,16 +270,32 @@ def main():
         with torch.no_grad():
             for half in (torch.float16, torch.bfloat16):
                 hx, hy = px.to(half), py.to(half)
-                want = lorentz.pairwise_dist(hx[:k].double(), hy.double(), implementation="reference")
-                rows += run_case(f"pairwise_dist {n_pair}x{n_pair} {str(half)[6:]}", {
-                    "lorentz triton": (lambda: lorentz.pairwise_dist(hx[:k], hy, implementation="triton"),
-                                       lambda: lorentz.pairwise_dist(hx, hy, implementation="triton")),
-                }, lambda got: rel_err(got, want), device)
+                want = lorentz.pairwise_dist(
+                    hx[:k].double(), hy.double(), implementation="reference"
+                )
+                rows += run_case(
+                    f"pairwise_dist {n_pair}x{n_pair} {str(half)[6:]}",
+                    {
+                        "lorentz triton": (
+                            lambda: lorentz.pairwise_dist(hx[:k], hy, implementation="triton"),
+                            lambda: lorentz.pairwise_dist(hx, hy, implementation="triton"),
+                        ),
+                    },
+                    lambda got: rel_err(got, want),
+                    device,
+                )
             want = lorentz.pairwise_dist(px[:k].double(), py.double(), implementation="reference")
-            rows += run_case(f"pairwise_dist {n_pair}x{n_pair}", {
-                "lorentz reference": (lambda: lorentz.pairwise_dist(px[:k], py, implementation="reference"),
-                                      lambda: lorentz.pairwise_dist(px, py, implementation="reference")),
-            }, lambda got: rel_err(got, want), device)
+            rows += run_case(
+                f"pairwise_dist {n_pair}x{n_pair}",
+                {
+                    "lorentz reference": (
+                        lambda: lorentz.pairwise_dist(px[:k], py, implementation="reference"),
+                        lambda: lorentz.pairwise_dist(px, py, implementation="reference"),
+                    ),
+                },
+                lambda got: rel_err(got, want),
+                device,
+            )
         del x, y, px, py, hx, hy, want
 
     if "schemes" in only:
@@ -258,32 +314,57 @@ def main():
         def pair_err(got, want):
             return float(((got.double() - want).abs() / want.clamp_min(1e-300)).max())
 
-        cases = [(torch.float32, "float64"), (torch.float32, "split"),
-                 (torch.bfloat16, "half"), (torch.float16, "half"),
-                 (torch.bfloat16, "float64")]
+        cases = [
+            (torch.float32, "float64"),
+            (torch.float32, "split"),
+            (torch.bfloat16, "half"),
+            (torch.float16, "half"),
+            (torch.bfloat16, "float64"),
+        ]
         n_q = min(4096, n_pair)
         with torch.no_grad():
             for dtype in (torch.float32, torch.bfloat16):
                 a, b = x.to(dtype), y.to(dtype)
-                rows += run_case(f"GEMM alone {n_pair}x{n_pair}x{dim} {str(dtype)[6:]}", {
-                    "torch matmul": (lambda: (a[:k] @ b.T).float(), lambda: a @ b.T),
-                }, lambda got: 0.0, device)
+                rows += run_case(
+                    f"GEMM alone {n_pair}x{n_pair}x{dim} {str(dtype)[6:]}",
+                    {
+                        "torch matmul": (lambda: (a[:k] @ b.T).float(), lambda: a @ b.T),
+                    },
+                    lambda got: 0.0,
+                    device,
+                )
             for dtype, scheme in cases:
                 hx, hy = px.to(dtype), py.to(dtype)
-                want = lorentz.pairwise_dist(hx[:k].double(), hy.double(), implementation="reference")
-                want_knn = lorentz.knn(hx[:k].double(), hy.double(), 10, implementation="reference")[0]
+                want = lorentz.pairwise_dist(
+                    hx[:k].double(), hy.double(), implementation="reference"
+                )
+                want_knn = lorentz.knn(
+                    hx[:k].double(), hy.double(), 10, implementation="reference"
+                )[0]
                 os.environ["LORENTZ_TRITON_PRECISION"] = scheme
                 try:
-                    rows += run_case(f"pairwise_dist {n_pair}x{n_pair} {str(dtype)[6:]}", {
-                        f"triton {scheme}": (
-                            lambda: lorentz.pairwise_dist(hx[:k], hy, implementation="triton"),
-                            lambda: lorentz.pairwise_dist(hx, hy, implementation="triton")),
-                    }, lambda got: pair_err(got, want), device)
-                    rows += run_case(f"knn k=10 {n_q} among {n_pair} {str(dtype)[6:]}", {
-                        f"triton {scheme}": (
-                            lambda: lorentz.knn(hx[:k], hy, 10, implementation="triton")[0],
-                            lambda: lorentz.knn(hx[:n_q], hy, 10, implementation="triton")),
-                    }, lambda got: pair_err(got, want_knn), device)
+                    rows += run_case(
+                        f"pairwise_dist {n_pair}x{n_pair} {str(dtype)[6:]}",
+                        {
+                            f"triton {scheme}": (
+                                lambda: lorentz.pairwise_dist(hx[:k], hy, implementation="triton"),
+                                lambda: lorentz.pairwise_dist(hx, hy, implementation="triton"),
+                            ),
+                        },
+                        lambda got: pair_err(got, want),
+                        device,
+                    )
+                    rows += run_case(
+                        f"knn k=10 {n_q} among {n_pair} {str(dtype)[6:]}",
+                        {
+                            f"triton {scheme}": (
+                                lambda: lorentz.knn(hx[:k], hy, 10, implementation="triton")[0],
+                                lambda: lorentz.knn(hx[:n_q], hy, 10, implementation="triton"),
+                            ),
+                        },
+                        lambda got: pair_err(got, want_knn),
+                        device,
+                    )
                 finally:
                     del os.environ["LORENTZ_TRITON_PRECISION"]
         del x, y, px, py, hx, hy, want, want_knn, a, b
@@ -297,12 +378,22 @@ def main():
         ut = torch.cat([torch.zeros_like(u[:, :1]), u], 1)
         want = lorentz.expmap0(ut[:CHECK_ROWS].double(), implementation="reference")[:, 1:]
         with torch.no_grad():
-            rows += run_case(f"expmap0 {n_exp}x{dim}", {
-                "eager": (lambda: meru_expmap0(u[:CHECK_ROWS]), lambda: meru_expmap0(u)),
-                "torch.compile": (lambda: compiled_exp(u)[:CHECK_ROWS], lambda: compiled_exp(u)),
-                "lorentz triton": (lambda: lorentz.expmap0(ut[:CHECK_ROWS], implementation="triton")[:, 1:],
-                                   lambda: lorentz.expmap0(ut, implementation="triton")),
-            }, lambda got: rel_err(got, want), device)
+            rows += run_case(
+                f"expmap0 {n_exp}x{dim}",
+                {
+                    "eager": (lambda: meru_expmap0(u[:CHECK_ROWS]), lambda: meru_expmap0(u)),
+                    "torch.compile": (
+                        lambda: compiled_exp(u)[:CHECK_ROWS],
+                        lambda: compiled_exp(u),
+                    ),
+                    "lorentz triton": (
+                        lambda: lorentz.expmap0(ut[:CHECK_ROWS], implementation="triton")[:, 1:],
+                        lambda: lorentz.expmap0(ut, implementation="triton"),
+                    ),
+                },
+                lambda got: rel_err(got, want),
+                device,
+            )
         del u, ut, want
 
     # MERU's loss, forward and backward; checked on the first CHECK_ROWS image-caption pairs
@@ -316,7 +407,9 @@ def main():
         return meru_loss(image, text, curv=CURV, logit_scale=SCALE, implementation="triton")["loss"]
 
     def reference(image, text):
-        return meru_loss(image, text, curv=CURV, logit_scale=SCALE, implementation="reference")["loss"]
+        return meru_loss(image, text, curv=CURV, logit_scale=SCALE, implementation="reference")[
+            "loss"
+        ]
 
     if "loss" in only:
         for b in batches:
@@ -325,12 +418,20 @@ def main():
             k = min(CHECK_ROWS, b)
             few = [a[:k].detach().clone().requires_grad_() for a in (image, text)]
             want = step(reference, *[a.detach().double().requires_grad_() for a in few])
-            impls = {"eager": meru_style_loss, "torch.compile": compiled_loss, "lorentz triton": ours}
+            impls = {
+                "eager": meru_style_loss,
+                "torch.compile": compiled_loss,
+                "lorentz triton": ours,
+            }
             if b > 32768:  # eager and compiled torch keep B x B matrices: only ours runs
                 impls = {"lorentz triton": ours}
-            fns = {label: (lambda f=f: step(f, *few), lambda f=f: step(f, image, text))
-                   for label, f in impls.items()}
-            rows += run_case(f"meru_loss fwd+bwd B={b}", fns, lambda got: rel_err(got, want), device)
+            fns = {
+                label: (lambda f=f: step(f, *few), lambda f=f: step(f, image, text))
+                for label, f in impls.items()
+            }
+            rows += run_case(
+                f"meru_loss fwd+bwd B={b}", fns, lambda got: rel_err(got, want), device
+            )
             del image, text
 
     if "loss_schemes" in only:
@@ -339,8 +440,12 @@ def main():
         # and the reference on CUDA under the rule (LORENTZ_TRITON_PRECISION forces its
         # scheme there); checked on the first CHECK_ROWS pairs against float64 of the rounded
         # inputs (the gradients come back in the inputs' dtype)
-        cases = [(torch.float32, "float64"), (torch.float32, "split"),
-                 (torch.bfloat16, "half"), (torch.float16, "half")]
+        cases = [
+            (torch.float32, "float64"),
+            (torch.float32, "split"),
+            (torch.bfloat16, "half"),
+            (torch.float16, "half"),
+        ]
         for b in batches[:1]:
             for dtype, scheme in cases:
                 image = inputs(b, dim, device, 3).to(dtype).requires_grad_()
@@ -350,36 +455,60 @@ def main():
                 want = step(reference, *[a.detach().double().requires_grad_() for a in few])
 
                 def forced(i, t, scheme=scheme):
-                    return meru_loss(i, t, curv=CURV, logit_scale=SCALE,
-                                     implementation=f"triton:{scheme}")["loss"]
+                    return meru_loss(
+                        i, t, curv=CURV, logit_scale=SCALE, implementation=f"triton:{scheme}"
+                    )["loss"]
 
-                fns = {f"triton:{scheme}": (lambda: step(forced, *few),
-                                            lambda: step(forced, image, text))}
+                fns = {
+                    f"triton:{scheme}": (
+                        lambda: step(forced, *few),
+                        lambda: step(forced, image, text),
+                    )
+                }
                 os.environ["LORENTZ_TRITON_PRECISION"] = scheme
                 try:
-                    fns[f"reference ({scheme})"] = (lambda: step(reference, *few),
-                                                    lambda: step(reference, image, text))
-                    rows += run_case(f"meru_loss fwd+bwd B={b} {str(dtype)[6:]}", fns,
-                                     lambda got: rel_err(got, want), device)
+                    fns[f"reference ({scheme})"] = (
+                        lambda: step(reference, *few),
+                        lambda: step(reference, image, text),
+                    )
+                    rows += run_case(
+                        f"meru_loss fwd+bwd B={b} {str(dtype)[6:]}",
+                        fns,
+                        lambda got: rel_err(got, want),
+                        device,
+                    )
                 finally:
                     del os.environ["LORENTZ_TRITON_PRECISION"]
                 del image, text
 
-    card = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "CPU (interpreter)"
+    card = (
+        torch.cuda.get_device_name()
+        if device == "cuda"
+        else platform.processor() or "CPU (interpreter)"
+    )
     import triton
 
-    header = (f"{card}; torch {torch.__version__}, triton {triton.__version__}, "
-              f"{time.strftime('%Y-%m-%d')}; float32, {dim} dims, N(0, 0.3^2) space components")
-    table = ["| work | implementation | ms | peak GiB | max rel err vs float64 |", "|---|---|---|---|---|"]
-    table += [f"| {r['work']} | {r['implementation']} | {r['ms']:.3f} | {r['peak_gib']:.3f} | {r['max_rel_err']:.1e} |"
-              for r in rows]
+    header = (
+        f"{card}; torch {torch.__version__}, triton {triton.__version__}, "
+        f"{time.strftime('%Y-%m-%d')}; float32, {dim} dims, N(0, 0.3^2) space components"
+    )
+    table = [
+        "| work | implementation | ms | peak GiB | max rel err vs float64 |",
+        "|---|---|---|---|---|",
+    ]
+    table += [
+        f"| {r['work']} | {r['implementation']} | {r['ms']:.3f} | {r['peak_gib']:.3f} | {r['max_rel_err']:.1e} |"
+        for r in rows
+    ]
     print(header)
     print("\n".join(table))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": header, "rows": rows}, f, indent=1)
     if args.write:
-        write_section("gpu", "## GPU kernels (benchmarks/gpu.py)\n\n" + header + "\n\n" + "\n".join(table))
+        write_section(
+            "gpu", "## GPU kernels (benchmarks/gpu.py)\n\n" + header + "\n\n" + "\n".join(table)
+        )
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, "tests")
-from test_meru import meru_log_map0, meru_oxy_angle, meru_pairwise_dist  # noqa: E402
+from test_meru import meru_log_map0, meru_oxy_angle, meru_pairwise_dist
 
-from lorentz import meru as L  # noqa: E402
-from lorentz.testing import mpref  # noqa: E402
+from lorentz import meru as L
+from lorentz.testing import mpref
 
 
 def amb(xs):
@@ -33,18 +33,30 @@ for r, step in [(6.0, 0.1), (9.0, 0.1), (12.0, 0.1), (1.0, 1e-4)]:
     x = torch.tensor([[R, 0.0]], dtype=torch.float32)
     y = torch.tensor([[R, step]], dtype=torch.float32)
     ref = mpref.dist(amb(x[0].double().numpy()), amb(y[0].double().numpy()))
-    rows.append((f"pairwise_dist, x at distance {r:g} from the origin, sideways step {step:g}",
-                 rel(meru_pairwise_dist(x, y)[0, 0], ref), rel(L.pairwise_dist(x, y)[0, 0], ref)))
+    rows.append(
+        (
+            f"pairwise_dist, x at distance {r:g} from the origin, sideways step {step:g}",
+            rel(meru_pairwise_dist(x, y)[0, 0], ref),
+            rel(L.pairwise_dist(x, y)[0, 0], ref),
+        )
+    )
 for v in (1e-4, 1e-3, 1e-1):
     x = torch.tensor([[v, 0.0]], dtype=torch.float32)
     ref = mpref.logmap0(amb(x[0].double().numpy()))[1]
-    rows.append((f"log_map0, |x| = {v:g}", rel(meru_log_map0(x)[0, 0], ref), rel(L.log_map0(x)[0, 0], ref)))
+    rows.append(
+        (f"log_map0, |x| = {v:g}", rel(meru_log_map0(x)[0, 0], ref), rel(L.log_map0(x)[0, 0], ref))
+    )
 for th in (1e-3, 1e-2):
     x = torch.tensor([[2.0, 0.0]], dtype=torch.float32)
     y = torch.tensor([[3.0, 3.0 * th]], dtype=torch.float32)
     ref = mpref.exterior_angle(amb(x[0].double().numpy()), amb(y[0].double().numpy()))
-    rows.append((f"oxy_angle, small angle (y at slope {th:g})",
-                 rel(meru_oxy_angle(x, y)[0], ref), rel(L.oxy_angle(x, y)[0], ref)))
+    rows.append(
+        (
+            f"oxy_angle, small angle (y at slope {th:g})",
+            rel(meru_oxy_angle(x, y)[0], ref),
+            rel(L.oxy_angle(x, y)[0], ref),
+        )
+    )
 
 print("| case (float32) | MERU's formula, rel err | lorentz.meru, rel err |\n|---|---|---|")
 for name, a, b in rows:

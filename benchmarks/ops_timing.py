@@ -48,7 +48,9 @@ def timings(rng, n, d, dtype):
         "dist (for scale)": lambda: lorentz.dist(x, y, implementation="reference"),
         "geodesic": lambda: lorentz.geodesic(x, y, 0.3),
         "centroid (N/100 sets of 100)": lambda: lorentz.centroid(x.reshape(n // k, k, d + 1)),
-        "frechet_mean (N/100 sets of 100)": lambda: lorentz.frechet_mean(x.reshape(n // k, k, d + 1)),
+        "frechet_mean (N/100 sets of 100)": lambda: lorentz.frechet_mean(
+            x.reshape(n // k, k, d + 1)
+        ),
         "busemann": lambda: lorentz.busemann(x, y),
         "hyperplane_dist": lambda: lorentz.hyperplane_dist(x, w),
         "mlr_logits (10 classes)": lambda: lorentz.mlr_logits(x, np.zeros(10, dtype), y[:10, 1:]),
@@ -56,11 +58,15 @@ def timings(rng, n, d, dtype):
         "wrapped_normal_log_prob": lambda: lorentz.wrapped_normal_log_prob(y, x, s),
         "sqdist": lambda: lorentz.sqdist(x, y),
         "pairwise_sqdist (1000 x 1000)": lambda: lorentz.pairwise_sqdist(x[:1000], y[:1000]),
-        "pairwise_exterior_angle (1000 x 1000)": lambda: lorentz.pairwise_exterior_angle(x[:1000], y[:1000]),
-        "pairwise_dist (1000 x 1000, for scale)":
-            lambda: lorentz.pairwise_dist(x[:1000], y[:1000], implementation="reference"),
+        "pairwise_exterior_angle (1000 x 1000)": lambda: lorentz.pairwise_exterior_angle(
+            x[:1000], y[:1000]
+        ),
+        "pairwise_dist (1000 x 1000, for scale)": lambda: lorentz.pairwise_dist(
+            x[:1000], y[:1000], implementation="reference"
+        ),
     }
     return {name: median_time(f, repeat=3) for name, f in ops.items()}
+
 
 if __name__ == "__main__":
     main()

@@ -22,9 +22,9 @@ import statistics
 
 import numpy as np
 import torch
+from _common import median_time, write_section
 
 import lorentz
-from _common import median_time, write_section
 
 
 def formula(xs, ys, c, m):
@@ -85,8 +85,10 @@ def main():
         ("torch", "float64", None, torch.from_numpy, torch_dist),
         ("torch", "float32", None, torch.from_numpy, torch_dist),
     ]
-    table = ["| library | dtype | n | (a) lorentz.dist (us) | (b) direct formula (us) | a / b |",
-             "|---|---|---|---|---|---|"]
+    table = [
+        "| library | dtype | n | (a) lorentz.dist (us) | (b) direct formula (us) | a / b |",
+        "|---|---|---|---|---|---|",
+    ]
     worst = 0.0
     for n in (2, 16):
         xs, ys = rng.normal(size=(2, n))
@@ -102,8 +104,9 @@ def main():
             ta, tb = per_call(call, bare, args.rounds, args.number)
             worst = max(worst, ta / tb)
             name = lib if impl is None else f'{lib}, implementation="{impl}"'
-            table.append(f"| {name} | {dtype} | {n} | {1e6 * ta:.1f} | {1e6 * tb:.1f} | "
-                         f"{ta / tb:.2f} |")
+            table.append(
+                f"| {name} | {dtype} | {n} | {1e6 * ta:.1f} | {1e6 * tb:.1f} | {ta / tb:.2f} |"
+            )
             print(table[-1], flush=True)
     cpu = platform.processor() or platform.machine()
     machine = f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
@@ -111,8 +114,9 @@ def main():
     text = "\n".join(table) + f"\n\nLargest a / b: {worst:.2f} (the target is at most 2)."
     print(f"\n{text}\n\nmachine: {machine}; {versions}")
     if args.write:
-        write_section("overhead", HEADER.format(machine=machine, versions=versions,
-                                                number=args.number) + text)
+        write_section(
+            "overhead", HEADER.format(machine=machine, versions=versions, number=args.number) + text
+        )
 
 
 HEADER = """## Per-call overhead on one pair

@@ -35,8 +35,9 @@ def data(kind: str, n: int, k: int, dtype, gen):
     base = 0.3 * torch.randn(n, k, generator=gen, dtype=f64)
     if kind == "far":
         top = 1e3 if dtype == torch.float32 else 30.0
-        base *= torch.logspace(0, np.log10(top), n, dtype=f64)[:, None] / base.norm(dim=1,
-                                                                                 keepdim=True)
+        base *= torch.logspace(0, np.log10(top), n, dtype=f64)[:, None] / base.norm(
+            dim=1, keepdim=True
+        )
     if kind == "spiky":
         base[torch.arange(n), torch.randint(0, k, (n,), generator=gen)] *= 100.0
     half = n // 2
@@ -80,8 +81,9 @@ def loss_run(scheme, dtype, k, b, scale, seed):
 
     def exact(x, y):
         x, y = x.clone().requires_grad_(), y.clone().requires_grad_()
-        d = lorentz.pairwise_dist(lorentz.from_space(x), lorentz.from_space(y),
-                                  implementation="reference")
+        d = lorentz.pairwise_dist(
+            lorentz.from_space(x), lorentz.from_space(y), implementation="reference"
+        )
         loss = contrastive(d, scale)
         loss.backward()
         return loss.detach(), x.grad, y.grad
@@ -98,24 +100,28 @@ def loss_run(scheme, dtype, k, b, scale, seed):
     gx, gy, _ = ops._pair_grads(x, y, x0, y0, c, d, dd.grad, scheme)
     gx, gy = gx.to(dtype).double(), gy.to(dtype).double()  # returned in the inputs' dtype
     bump = torch.finfo(dtype).eps / 2
-    pert = (1 + bump * (2 * torch.rand(x.shape, generator=gen, dtype=torch.float64) - 1))
+    pert = 1 + bump * (2 * torch.rand(x.shape, generator=gen, dtype=torch.float64) - 1)
     moved, mx, _ = exact(x * pert, y)
 
     def rel(a, w):
         return float((a - w).abs().max() / w.abs().max())
 
     loss = float(loss.detach())
-    return {"loss": abs(loss - float(want)) / abs(float(want)),
-            "grad": max(rel(gx, gx_want), rel(gy, gy_want)),
-            "moved": abs(float(moved) - float(want)) / abs(float(want)),
-            "grad_moved": rel(mx, gx_want), "flagged": float(redo.double().mean())}
+    return {
+        "loss": abs(loss - float(want)) / abs(float(want)),
+        "grad": max(rel(gx, gx_want), rel(gy, gy_want)),
+        "moved": abs(float(moved) - float(want)) / abs(float(want)),
+        "grad_moved": rel(mx, gx_want),
+        "flagged": float(redo.double().mean()),
+    }
 
 
 def contrastive(d, scale):
     logits = -scale * d
     pos = torch.diagonal(logits)
-    return 0.5 * ((torch.logsumexp(logits, 1) - pos).mean()
-                  + (torch.logsumexp(logits, 0) - pos).mean())
+    return 0.5 * (
+        (torch.logsumexp(logits, 1) - pos).mean() + (torch.logsumexp(logits, 0) - pos).mean()
+    )
 
 
 def main():
@@ -124,8 +130,10 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(2)
     table = [("split", torch.float32), ("half", torch.float16), ("half", torch.bfloat16)]
-    print("| scheme | inputs | dims | data | c | pairs | recomputed | worst rel err of d "
-          "(not recomputed) | contract | pairs above their bound |")
+    print(
+        "| scheme | inputs | dims | data | c | pairs | recomputed | worst rel err of d "
+        "(not recomputed) | contract | pairs above their bound |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     total = 0
     seed = 0
@@ -138,14 +146,21 @@ def main():
                     r = run(scheme, dtype, k, kind, c, args.rows, seed)
                     total += r["pairs"]
                     name = str(dtype).rsplit(".", 1)[-1]
-                    print(f"| {scheme} | {name} | {k} | {kind} | {c} | {r['pairs']:,} | "
-                          f"{100 * r['flagged']:.3f}% | {r['worst']:.2e} | {contract:.1e} | "
-                          f"{r['violations']} |", flush=True)
+                    print(
+                        f"| {scheme} | {name} | {k} | {kind} | {c} | {r['pairs']:,} | "
+                        f"{100 * r['flagged']:.3f}% | {r['worst']:.2e} | {contract:.1e} | "
+                        f"{r['violations']} |",
+                        flush=True,
+                    )
     print(f"\n{total:,} pairs in all")
-    print("\nMERU's contrastive loss, B x B pairs, logit scale 2, d from the emulated kernel, "
-          "gradients by the backward's products (ops._pair_grads)\n")
-    print("| scheme | inputs | dims | B | recomputed | loss rel err | gradient err / max |grad| "
-          "| one input rounding moves: loss | gradient |")
+    print(
+        "\nMERU's contrastive loss, B x B pairs, logit scale 2, d from the emulated kernel, "
+        "gradients by the backward's products (ops._pair_grads)\n"
+    )
+    print(
+        "| scheme | inputs | dims | B | recomputed | loss rel err | gradient err / max |grad| "
+        "| one input rounding moves: loss | gradient |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     b = max(16, args.rows // 2)
     for scheme, dtype in table:
@@ -153,9 +168,12 @@ def main():
             seed += 1
             r = loss_run(scheme, dtype, k, b, 2.0, seed)
             name = str(dtype).rsplit(".", 1)[-1]
-            print(f"| {scheme} | {name} | {k} | {b} | {100 * r['flagged']:.3f}% | "
-                  f"{r['loss']:.1e} | {r['grad']:.1e} | {r['moved']:.1e} | "
-                  f"{r['grad_moved']:.1e} |", flush=True)
+            print(
+                f"| {scheme} | {name} | {k} | {b} | {100 * r['flagged']:.3f}% | "
+                f"{r['loss']:.1e} | {r['grad']:.1e} | {r['moved']:.1e} | "
+                f"{r['grad_moved']:.1e} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -23,11 +23,11 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import lorentz  # noqa: E402
-from lorentz.testing import mpref  # noqa: E402
+import lorentz
+from lorentz.testing import mpref
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "img"
 
@@ -52,11 +52,17 @@ def error_vs_distance() -> None:
         x64 = lorentz.expmap0(np.array([0.0, 8.0, 0.0, 0.0]))
         rows = {"lorentz": [], "geoopt": [], "textbook": []}
         for d in steps:
-            direction = lorentz.project_tangent(x64, np.concatenate([[0.0], rng.standard_normal(3)]))
+            direction = lorentz.project_tangent(
+                x64, np.concatenate([[0.0], rng.standard_normal(3)])
+            )
             y64 = lorentz.expmap(x64, direction * (d / lorentz.norm(direction)))
             x, y = lorentz.project(x64.astype(dtype)), lorentz.project(y64.astype(dtype))
             exact = float(mpref.dist(x, y))
-            for name, f in (("lorentz", lorentz.dist), ("geoopt", geoopt_dist), ("textbook", textbook)):
+            for name, f in (
+                ("lorentz", lorentz.dist),
+                ("geoopt", geoopt_dist),
+                ("textbook", textbook),
+            ):
                 rows[name].append(max(abs(float(f(x, y)) - exact) / exact, 1e-18))
         for name, style in (("lorentz", "o-"), ("geoopt", "s-"), ("textbook", "^-")):
             ax.loglog(steps, rows[name], style, ms=3, lw=1, label=name)
@@ -95,7 +101,9 @@ def time_vs_size() -> None:
 
     times = []
     for n in sizes:
-        x = torch.from_numpy(lorentz.from_space((0.3 * rng.standard_normal((n, 128))).astype(np.float32)))
+        x = torch.from_numpy(
+            lorentz.from_space((0.3 * rng.standard_normal((n, 128))).astype(np.float32))
+        )
         lorentz.pairwise_dist(x[:2], x[:2])
         t = time.perf_counter()
         lorentz.pairwise_dist(x, x)

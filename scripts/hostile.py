@@ -26,9 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
 
-from lorentz.testing import _hostile_cases as H
 import test_hostile as T
 from hypothesis import HealthCheck, given, settings
+
+from lorentz.testing import _hostile_cases as H
 
 BEGIN, END = "<!-- hostile -->", "<!-- /hostile -->"
 
@@ -44,8 +45,13 @@ def label(o: H.Outcome) -> str:
 def sampler(name, examples, op_counts, counts, by_label, failures):
     """The derandomized hypothesis run over one function's cases, tallying every call."""
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(H.cases(H.OPS[name]))
     def sample(case):
         for o in H.run(case):
@@ -83,19 +89,25 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - start
     tried = sum(counts.values())
     lines = [
-        (f"`python scripts/hostile.py --examples {args.examples}`: {tried:,} calls "
-         f"({args.examples} cases per function, every backend and implementation that can "
-         f"express each), {seconds:.0f} s."),
+        (
+            f"`python scripts/hostile.py --examples {args.examples}`: {tried:,} calls "
+            f"({args.examples} cases per function, every backend and implementation that can "
+            f"express each), {seconds:.0f} s."
+        ),
         "",
         "| tried | named errors | correct results | silent wrong answers | crashes |",
         "|---|---|---|---|---|",
-        (f"| {tried:,} | {counts['named']:,} | {counts['correct']:,} | {counts['wrong']:,} "
-         f"| {counts['crash']:,} |"),
+        (
+            f"| {tried:,} | {counts['named']:,} | {counts['correct']:,} | {counts['wrong']:,} "
+            f"| {counts['crash']:,} |"
+        ),
     ]
     if by_label:
         lines += ["", "| failures by cause | silent wrong | crash |", "|---|---|---|"]
         for cause in sorted({c for c, _ in by_label}):
-            lines.append(f"| {cause} | {by_label[(cause, 'wrong')]:,} | {by_label[(cause, 'crash')]:,} |")
+            lines.append(
+                f"| {cause} | {by_label[(cause, 'wrong')]:,} | {by_label[(cause, 'crash')]:,} |"
+            )
     print("\n".join(lines))
     print(f"\n{'function':<22}" + "".join(f"{k:>9}" for k in H.OUTCOMES))
     for name, c in per_op.items():
@@ -110,7 +122,9 @@ def main(argv=None) -> int:
         block = f"{BEGIN}\n" + "\n".join(lines) + f"\n{END}"
         if BEGIN not in text:
             raise SystemExit(f"{doc} has no {BEGIN} ... {END} block to fill")
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL)
+        text = re.sub(
+            re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL
+        )
         doc.write_text(text)
         print(f"\nwrote {doc}")
     return 0

@@ -75,7 +75,7 @@ def closure(start, step) -> set:
 
 
 def noun_closure(names, hyper, inst) -> set[tuple[str, str]]:
-    up = lambda s: hyper.get(s, ())  # noqa: E731
+    up = lambda s: hyper.get(s, ())
     edges = set()
     for s in names:
         edges.update((names[s], names[h]) for h in closure(s, up))
@@ -91,9 +91,7 @@ def mammal_closure(edges: set[tuple[str, str]]) -> set[tuple[str, str]]:
     mammals = {a for a, b in edges if b == "mammal.n.01"} | {"mammal.n.01"}
     drop = re.compile("(" + "|".join(MAMMAL_FILTER) + ")")
     return {
-        (a, b)
-        for a, b in edges
-        if a in mammals and b in mammals and not drop.match(f"{a} {b}")
+        (a, b) for a, b in edges if a in mammals and b in mammals and not drop.match(f"{a} {b}")
     }
 
 

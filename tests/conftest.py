@@ -33,6 +33,7 @@ settings.load_profile(
     os.environ.get("LORENTZ_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
 
+
 @pytest.fixture(params=available_backends(), scope="session")
 def xp(request):
     return load_backend(request.param)

@@ -10,12 +10,24 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st, target
+from hypothesis import assume, given, target
+from hypothesis import strategies as st
 
-from lorentz.testing._accuracy import (OPS, cases, measure, FAR_NEAR_32, FAR_NEAR_64, NEAR_32, NEAR_64, RADIAL_32, RADIAL_64,
-                                        TINY_64, _pt)
-from lorentz.testing._backends import asarray
 from lorentz.testing import mpref, to_numpy
+from lorentz.testing._accuracy import (
+    FAR_NEAR_32,
+    FAR_NEAR_64,
+    NEAR_32,
+    NEAR_64,
+    OPS,
+    RADIAL_32,
+    RADIAL_64,
+    TINY_64,
+    _pt,
+    cases,
+    measure,
+)
+from lorentz.testing._backends import asarray
 
 
 def check(name, xp, case, hunt=True):
@@ -37,7 +49,6 @@ def f64(*v):
     return np.array(v, dtype=np.float64)
 
 
-
 # a long step back past the origin: the two terms of cosh(t) x + sinh(t)/t u cancel 740-fold,
 # which turned XLA's 17-ulp sinh into a 1.6e-12 error
 BACK_64 = ("float64", 1.0, (_pt("float64", 1.0, -20.08553692), f64(-403.42879349, 403.92848403)))
@@ -50,8 +61,13 @@ PINNED = {
     "logmap0": [("float32", 1.0, (_pt("float32", 1.0, 1e-4, 0.0),))],
     "expmap": [BACK_64],
     "logmap": [FAR_NEAR_32, NEAR_32, NEAR_64, TINY_64],
-    "transport": [("float64", 1.0, (f64(9181.99707206, 9181.9970176), f64(1.0, 0.0),
-                                    f64(9181.9970176, 9181.99707206)))],
+    "transport": [
+        (
+            "float64",
+            1.0,
+            (f64(9181.99707206, 9181.9970176), f64(1.0, 0.0), f64(9181.9970176, 9181.99707206)),
+        )
+    ],
     "half_aperture": [("float64", 2.0, (_pt("float64", 2.0, 0.1414213562373095, 0.0),))],
     "exterior_angle": [NEAR_32, NEAR_64, RADIAL_32, RADIAL_64],
 }
@@ -64,7 +80,9 @@ def test_accuracy(xp, name, data):
     check(name, xp, data.draw(cases(name), label="case"))
 
 
-@pytest.mark.parametrize("name,case", [(n, case) for n, cases_ in PINNED.items() for case in cases_])
+@pytest.mark.parametrize(
+    "name,case", [(n, case) for n, cases_ in PINNED.items() for case in cases_]
+)
 def test_pinned_cases(xp, name, case):
     check(name, xp, case, hunt=False)
 
@@ -77,15 +95,24 @@ HALF = {"float16": (10, -14), "bfloat16": (7, -126)}  # mantissa bits, least nor
 
 def half_ulp(dtype):
     mant, emin = HALF[dtype]
-    return lambda v: 2.0 ** (max(math.floor(math.log2(abs(v))), emin) - mant) if v else 2.0 ** (emin - mant)
+    return lambda v: (
+        2.0 ** (max(math.floor(math.log2(abs(v))), emin) - mant) if v else 2.0 ** (emin - mant)
+    )
 
 
 @pytest.mark.parametrize(
     "backend,dtype",
-    [("torch", "float16"), ("torch", "bfloat16"), ("jax", "float16"), ("jax", "bfloat16"),
-     ("numpy", "float16")],
+    [
+        ("torch", "float16"),
+        ("torch", "bfloat16"),
+        ("jax", "float16"),
+        ("jax", "bfloat16"),
+        ("numpy", "float16"),
+    ],
 )
-@pytest.mark.parametrize("name", ["dist", "dist0", "logmap0", "logmap", "exterior_angle", "half_aperture"])
+@pytest.mark.parametrize(
+    "name", ["dist", "dist0", "logmap0", "logmap", "exterior_angle", "half_aperture"]
+)
 @given(case=st.data())
 def test_half_precision_rounds_once(backend, dtype, name, case):
     from lorentz.testing._backends import load_backend

@@ -10,10 +10,10 @@ import pytest
 
 import lorentz
 import lorentz.meru
-from lorentz.testing._backends import asarray
-from lorentz.testing._kernel_cases import c_sensitive_pairs
 from lorentz import _allpairs
 from lorentz.testing import mpref, to_numpy
+from lorentz.testing._backends import asarray
+from lorentz.testing._kernel_cases import c_sensitive_pairs
 
 BOUND = {"float32": 2e-6, "float64": 1e-12}
 
@@ -37,8 +37,12 @@ def worst_error(d, x, y, c):
     )
 
 
-CASES = [("float32", 1e3, 1e-3, 1.0), ("float32", 30.0, 1e-6, 0.37), ("float64", 1e4, 1e-6, 0.37),
-         ("float64", 1e3, 1e-6, 100.0)]
+CASES = [
+    ("float32", 1e3, 1e-3, 1.0),
+    ("float32", 30.0, 1e-6, 0.37),
+    ("float64", 1e4, 1e-6, 0.37),
+    ("float64", 1e3, 1e-6, 100.0),
+]
 
 
 @pytest.mark.parametrize("dtype, radius, gap, c", CASES)
@@ -55,7 +59,9 @@ def test_without_the_recompute_the_bound_is_missed(monkeypatch, dtype, radius, g
     """The cases above exercise the recompute: with it disabled the GEMM value misses."""
     x, y = near_far(dtype, radius, gap)
     x, y = lorentz.project(x, c=c), lorentz.project(y, c=c)
-    monkeypatch.setattr(_allpairs, "recompute", lambda sd, cand, xs, ys, c, *, xp, distance=True: sd)
+    monkeypatch.setattr(
+        _allpairs, "recompute", lambda sd, cand, xs, ys, c, *, xp, distance=True: sd
+    )
     with np.errstate(invalid="ignore"):  # a GEMM u below 0 gives NaN: a miss too
         d = lorentz.pairwise_dist(x, y, c=c, implementation="reference")
     assert not worst_error(d, x, y, c) <= BOUND[dtype]
@@ -68,9 +74,13 @@ def test_the_budget_holds_at_extreme_curvature(xp, c):
     2e-6 contract at c = 100 that way). The reference's own budget is 5e-7 for the GEMM and
     3e-7 for the float32 epilogue: 0.4 of the contract, asserted here."""
     x, y = c_sensitive_pairs(c)
-    d = to_numpy(lorentz.pairwise_dist(asarray(xp, x), asarray(xp, y), c=c, implementation="reference"))
-    worst = max(abs(float(d[i, i]) - float(mpref.dist(x[i], y[i], c))) / float(mpref.dist(x[i], y[i], c))
-                for i in range(len(x)))
+    d = to_numpy(
+        lorentz.pairwise_dist(asarray(xp, x), asarray(xp, y), c=c, implementation="reference")
+    )
+    worst = max(
+        abs(float(d[i, i]) - float(mpref.dist(x[i], y[i], c))) / float(mpref.dist(x[i], y[i], c))
+        for i in range(len(x))
+    )
     assert worst <= 0.4 * BOUND["float32"]
 
 
@@ -108,8 +118,9 @@ def test_tiles_and_chunks_past_their_boundaries(xp, monkeypatch):
     monkeypatch.setattr(_allpairs, "KNN_ROWS", 3)
     monkeypatch.setattr(_allpairs, "KNN_TILE", 3 * 7)
     # BLAS rounds GEMMs of other shapes differently: 1 ulp measured
-    np.testing.assert_allclose(to_numpy(lorentz.pairwise_dist(x, y, implementation="reference")),
-                               whole, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(
+        to_numpy(lorentz.pairwise_dist(x, y, implementation="reference")), whole, rtol=1e-15, atol=0
+    )
     d, i = (to_numpy(a) for a in lorentz.knn(x, y, 4, implementation="reference"))
     np.testing.assert_array_equal(i, i_whole)
     np.testing.assert_array_equal(d, d_whole)
@@ -163,10 +174,13 @@ def test_jax_gradients_match_the_elementwise_dist():
     jnp = jax.numpy
     x, y = (jnp.asarray(a) for a in _pairs_for_gradients())
     w = jnp.linspace(0.5, 1.5, x.shape[0] * y.shape[0]).reshape(x.shape[0], y.shape[0])
-    got = jax.jit(jax.grad(lambda a, b, c: jnp.sum(w * lorentz.pairwise_dist(a, b, c=c)),
-                           argnums=(0, 1, 2)))(x, y, jnp.asarray(0.7))
-    want = jax.grad(lambda a, b, c: jnp.sum(w * lorentz.dist(a[:, None, :], b[None, :, :], c=c)),
-                    argnums=(0, 1, 2))(x, y, jnp.asarray(0.7))
+    got = jax.jit(
+        jax.grad(lambda a, b, c: jnp.sum(w * lorentz.pairwise_dist(a, b, c=c)), argnums=(0, 1, 2))
+    )(x, y, jnp.asarray(0.7))
+    want = jax.grad(
+        lambda a, b, c: jnp.sum(w * lorentz.dist(a[:, None, :], b[None, :, :], c=c)),
+        argnums=(0, 1, 2),
+    )(x, y, jnp.asarray(0.7))
     for g, r in zip(got, want):
         np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-9, atol=1e-12)
 
@@ -197,14 +211,24 @@ def test_meru_loss_value_and_gradients_against_the_formula(gathered, monkeypatch
     text = torch.tensor(rng.normal(size=(9, 8)) * 0.5, requires_grad=True)
     with torch.no_grad():
         text[2] = image[0]  # an image on its caption: d = 0 inside the loss
-    all_image = torch.tensor(rng.normal(size=(9, 8)) * 0.5, requires_grad=True) if gathered else None
+    all_image = (
+        torch.tensor(rng.normal(size=(9, 8)) * 0.5, requires_grad=True) if gathered else None
+    )
     targets = torch.tensor([2, 4, 1, 7, 8])
     curv = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
     scale = torch.tensor(7.0, dtype=torch.float64, requires_grad=True)
     monkeypatch.setattr(_allpairs, "TILE", 2 * 9)  # two rows a tile: the streams cross tiles
     inputs = [image, text, curv, scale] + ([all_image] if gathered else [])
-    got = lorentz.meru.meru_loss(image, text, curv=curv, logit_scale=scale, entail_weight=0.0,
-                                 targets=targets, all_image=all_image, implementation="reference")["loss"]
+    got = lorentz.meru.meru_loss(
+        image,
+        text,
+        curv=curv,
+        logit_scale=scale,
+        entail_weight=0.0,
+        targets=targets,
+        all_image=all_image,
+        implementation="reference",
+    )["loss"]
     want = meru_loss_by_hand(image, text, curv, scale, targets, all_image, torch)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
     for g, w in zip(torch.autograd.grad(got, inputs), torch.autograd.grad(want, inputs)):
@@ -223,9 +247,11 @@ def test_meru_loss_on_jax_against_torch():
         return lorentz.meru.meru_loss(i, t, curv=c, logit_scale=s)["loss"]
 
     value, grads = jax.jit(jax.value_and_grad(jax_loss, argnums=(0, 1, 2, 3)))(
-        jnp.asarray(image), jnp.asarray(text), jnp.asarray(0.9), jnp.asarray(5.0))
+        jnp.asarray(image), jnp.asarray(text), jnp.asarray(0.9), jnp.asarray(5.0)
+    )
     args = [torch.tensor(a, requires_grad=True) for a in (image, text)] + [
-        torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.9, 5.0)]
+        torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.9, 5.0)
+    ]
     want = jax_loss(*args)
     assert abs(float(value) - float(want)) <= 1e-12 * abs(float(want))
     for g, w in zip(grads, torch.autograd.grad(want, args)):
@@ -243,10 +269,12 @@ def test_meru_loss_keeps_no_more_than_one_tile_for_the_backward(monkeypatch):
 
     def saved_sizes():
         saved = []
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t,
-                                                      lambda t: t):
-            loss = lorentz.meru.meru_loss(image, text, curv=1.0, logit_scale=10.0,
-                                          implementation="reference")["loss"]
+        with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t.numel()) or t, lambda t: t
+        ):
+            loss = lorentz.meru.meru_loss(
+                image, text, curv=1.0, logit_scale=10.0, implementation="reference"
+            )["loss"]
         grads = torch.autograd.grad(loss, [image, text])
         return max(saved), grads
 
@@ -271,7 +299,9 @@ def test_torch_operators_pass_opcheck():
     c = torch.tensor([0.8], dtype=torch.float64, requires_grad=True)
     scale = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
     ops = torch.ops.lorentz
-    for op, args in ((ops.allpairs_dist.default, (xs[None], ys[None], c)),
-                     (ops.allpairs_lse.default, (xs, ys, c, scale)),
-                     (ops.allpairs_knn.default, (xs.detach(), ys.detach(), c.detach(), 2))):
+    for op, args in (
+        (ops.allpairs_dist.default, (xs[None], ys[None], c)),
+        (ops.allpairs_lse.default, (xs, ys, c, scale)),
+        (ops.allpairs_knn.default, (xs.detach(), ys.detach(), c.detach(), 2)),
+    ):
         torch.library.opcheck(op, args)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lorentz.testing._backends import asarray
-from lorentz.testing._contract import check
 from hypothesis import example, given, settings, target
 from hypothesis import strategies as st
 
 import lorentz
 from lorentz.testing import curvatures, directions, mpref, points
+from lorentz.testing._backends import asarray
+from lorentz.testing._contract import check
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 
@@ -40,7 +40,12 @@ def cases(draw):
 
 
 FAR_ON_RAY_64 = ("float64", 1.0, _pt("float64", 1.0, 1e4, 0.0), np.array([0.0, 1.0, 0.0]))
-FAR_ON_RAY_32 = ("float32", 1.0, _pt("float32", 1.0, 1e3, 0.0), np.array([0.0, 1.0, 0.0], dtype=np.float32))
+FAR_ON_RAY_32 = (
+    "float32",
+    1.0,
+    _pt("float32", 1.0, 1e3, 0.0),
+    np.array([0.0, 1.0, 0.0], dtype=np.float32),
+)
 
 
 @settings(max_examples=30)
@@ -64,8 +69,12 @@ def test_the_textbook_form_fails_far_out_on_the_ray(case):
     dtype, c, x, v = case
     ref = mpref.busemann(x, v, c)
     with np.errstate(all="ignore"):
-        assert mpref.error(float(textbook(x, v, c)), ref) > 1000 * (1e-12 if dtype == "float64" else 2e-6)
-    assert mpref.error(float(lorentz.busemann(x, v, c=c)), ref) <= (1e-12 if dtype == "float64" else 2e-6)
+        assert mpref.error(float(textbook(x, v, c)), ref) > 1000 * (
+            1e-12 if dtype == "float64" else 2e-6
+        )
+    assert mpref.error(float(lorentz.busemann(x, v, c=c)), ref) <= (
+        1e-12 if dtype == "float64" else 2e-6
+    )
 
 
 def test_the_limit_of_distance_minus_time_and_horopca():
@@ -75,7 +84,9 @@ def test_the_limit_of_distance_minus_time_and_horopca():
         v = np.concatenate([np.zeros((6, 1)), rng.standard_normal((6, 3))], axis=1)
         t = 15.0 / np.sqrt(c)  # d - t - B = O(e^(-2 sqrt(c) t))
         ray = lorentz.expmap0(t * v / np.linalg.norm(v, axis=1, keepdims=True), c=c)
-        np.testing.assert_allclose(lorentz.busemann(x, v, c=c), lorentz.dist(x, ray, c=c) - t, atol=1e-9)
+        np.testing.assert_allclose(
+            lorentz.busemann(x, v, c=c), lorentz.dist(x, ray, c=c) - t, atol=1e-9
+        )
     x = lorentz.from_space(rng.standard_normal((6, 3)))
     p = lorentz.to_poincare(x)
     vhat = v[:, 1:] / np.linalg.norm(v[:, 1:], axis=1, keepdims=True)
@@ -85,15 +96,20 @@ def test_the_limit_of_distance_minus_time_and_horopca():
 
 def test_gradients_finite_at_the_origin_and_nan_rows():
     torch = pytest.importorskip("torch")
-    x = lorentz.from_space(torch.tensor([[0.0, 0.0], [3.0, 0.0], [-2.0, 1.0], [1.0, 1.0]],
-                                        dtype=torch.float64)).requires_grad_(True)
-    v = torch.tensor([[0.0, 1.0, 0.0]] * 3 + [[0.0, torch.nan, 1.0]], dtype=torch.float64,
-                     requires_grad=True)
+    x = lorentz.from_space(
+        torch.tensor([[0.0, 0.0], [3.0, 0.0], [-2.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    ).requires_grad_(True)
+    v = torch.tensor(
+        [[0.0, 1.0, 0.0]] * 3 + [[0.0, torch.nan, 1.0]], dtype=torch.float64, requires_grad=True
+    )
     out = lorentz.busemann(x, v)
     assert torch.isnan(out[3]) and torch.isfinite(out[:3]).all()
     out[:3].sum().backward()
     assert torch.isfinite(x.grad[:3]).all() and torch.isfinite(v.grad[:3]).all()
-    xg, vg = x.detach()[:3].clone().requires_grad_(True), v.detach()[:3].clone().requires_grad_(True)
+    xg, vg = (
+        x.detach()[:3].clone().requires_grad_(True),
+        v.detach()[:3].clone().requires_grad_(True),
+    )
     assert torch.autograd.gradcheck(lambda a, b: lorentz.busemann(a, b, c=0.7), (xg, vg))
 
 

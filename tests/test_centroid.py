@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lorentz.testing._backends import asarray
-from lorentz.testing._contract import check
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 
 import lorentz
-from lorentz.testing import curvatures, directions, mpref, points
-from lorentz.testing._builders import lift, point_sets, tight_cluster
+from lorentz.testing import mpref
+from lorentz.testing._backends import asarray
+from lorentz.testing._builders import point_sets, tight_cluster
+from lorentz.testing._contract import check
 
 
 @settings(max_examples=25)
@@ -25,7 +25,9 @@ def test_centroid_accuracy(xp, data):
     if w is None:
         err, bound = check(out, lambda p: mpref.centroid(p, None, c), (x,), ("point",), dtype)
     else:
-        err, bound = check(out, lambda p, v: mpref.centroid(p, v, c), (x, w), ("point", "vector"), dtype)
+        err, bound = check(
+            out, lambda p, v: mpref.centroid(p, v, c), (x, w), ("point", "vector"), dtype
+        )
     target(err / bound)
 
 
@@ -54,8 +56,9 @@ def test_two_points_give_the_geodesic_midpoint():
     x = lorentz.from_space(rng.standard_normal((6, 2, 3)) * 5)
     mid = lorentz.geodesic(x[:, 0], x[:, 1], 0.5)
     np.testing.assert_allclose(lorentz.centroid(x), mid, rtol=1e-12)
-    np.testing.assert_allclose(lorentz.centroid(x, c=0.3), lorentz.geodesic(x[:, 0], x[:, 1], 0.5, c=0.3),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        lorentz.centroid(x, c=0.3), lorentz.geodesic(x[:, 0], x[:, 1], 0.5, c=0.3), rtol=1e-12
+    )
 
 
 def test_axis_weights_and_shapes():
@@ -73,8 +76,16 @@ def test_axis_weights_and_shapes():
 
 def test_gradients_finite_for_coincident_points_and_nan_sets():
     torch = pytest.importorskip("torch")
-    x = lorentz.from_space(torch.tensor([[[0.5, 1.0]] * 3, [[0.1, 0.2], [1.0, -1.0], [3.0, 0.0]],
-                                         [[0.1, 0.2], [1.0, -1.0], [3.0, 0.0]]], dtype=torch.float64))
+    x = lorentz.from_space(
+        torch.tensor(
+            [
+                [[0.5, 1.0]] * 3,
+                [[0.1, 0.2], [1.0, -1.0], [3.0, 0.0]],
+                [[0.1, 0.2], [1.0, -1.0], [3.0, 0.0]],
+            ],
+            dtype=torch.float64,
+        )
+    )
     x = x.clone()
     x[2, 1, 1] = torch.nan
     x.requires_grad_(True)

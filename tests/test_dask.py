@@ -3,7 +3,6 @@ dataset larger than each worker's memory limit mapped through a LocalCluster."""
 
 from __future__ import annotations
 
-
 import dask.array as da
 import distributed
 import numpy as np
@@ -18,7 +17,7 @@ ROWS, CHUNK = 1000, 250
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)
-    space = lambda: rng.standard_normal((ROWS, 8)) * rng.uniform(0.1, 30, (ROWS, 1))  # noqa: E731
+    space = lambda: rng.standard_normal((ROWS, 8)) * rng.uniform(0.1, 30, (ROWS, 1))
     x, y = lorentz.from_space(space()), lorentz.from_space(space())
     u = lorentz.project_tangent(x, rng.standard_normal((ROWS, 9)))
     return x, y, u
@@ -103,5 +102,12 @@ def test_local_cluster_dataset_larger_than_worker_memory():
         peaks = client.run(_peak_rss_bytes)
     # |log_0(x)| = d(0, x) for every point
     assert worst < 1e-12 and total_norm == pytest.approx(total_dist, rel=1e-12)
-    assert total_dist / rows == pytest.approx(np.mean(lorentz.dist0(lorentz.from_space(3.0 * np.random.default_rng(1).standard_normal((chunk, dim))))), rel=0.05)  # noqa: E501
+    assert total_dist / rows == pytest.approx(
+        np.mean(
+            lorentz.dist0(
+                lorentz.from_space(3.0 * np.random.default_rng(1).standard_normal((chunk, dim)))
+            )
+        ),
+        rel=0.05,
+    )
     assert len(peaks) == 2 and all(p < limit for p in peaks.values()), peaks

@@ -91,8 +91,10 @@ def test_training_is_reproducible_by_seed():
 
     names, edges = wordnet.load("mammals")
     for sparse in (False, True):
-        runs = [train(edges, len(names), "lorentz", Settings(dim=2, epochs=2, seed=s, sparse=sparse))
-                for s in (3, 3, 4)]
+        runs = [
+            train(edges, len(names), "lorentz", Settings(dim=2, epochs=2, seed=s, sparse=sparse))
+            for s in (3, 3, 4)
+        ]
         a, b, c = (r.points.detach().numpy() for r in runs)
         assert np.array_equal(a, b) and not np.allclose(a, c)
         assert np.all(np.isfinite(a))
@@ -104,24 +106,34 @@ def test_training_is_reproducible_by_seed():
 # ``python -m lorentz`` with SIGINT raising KeyboardInterrupt, as in a terminal: a shell that
 # runs the tests in the background starts them with SIGINT ignored, which children inherit
 # (preexec_fn could reset it, but is unsafe in a process with threads, as torch's)
-CLI = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-       "sys.argv[0] = 'lorentz'; runpy.run_module('lorentz', run_name='__main__', alter_sys=True)")
+CLI = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'lorentz'; runpy.run_module('lorentz', run_name='__main__', alter_sys=True)"
+)
 
 
 def demo_cli(*args, **popen):
     """``python -m lorentz demo`` in a fresh interpreter."""
-    return subprocess.Popen([sys.executable, "-c", CLI, "demo", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI, "demo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
-    (["--epochs", "-1"], "argument --epochs: must be at least 1, got -1"),
-    (["--epochs", "ten"], "argument --epochs: must be an integer, got 'ten'"),
-    (["--dim", "0"], "argument --dim: must be at least 1, got 0"),
-    (["--dim", "2", "-3"], "argument --dim: must be at least 1, got -3"),
-    (["--workers", "0"], "argument --workers: must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["--epochs", "-1"], "argument --epochs: must be at least 1, got -1"),
+        (["--epochs", "ten"], "argument --epochs: must be an integer, got 'ten'"),
+        (["--dim", "0"], "argument --dim: must be at least 1, got 0"),
+        (["--dim", "2", "-3"], "argument --dim: must be at least 1, got -3"),
+        (["--workers", "0"], "argument --workers: must be at least 1, got 0"),
+    ],
+)
 def test_bad_counts_are_refused_before_any_work(args, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([*args, "--out", str(tmp_path / "out")])
@@ -134,8 +146,10 @@ def test_bad_counts_are_refused_before_any_work(args, message, tmp_path, capsys)
 def test_bad_out_is_refused_before_any_work(tmp_path, capsys):
     file = tmp_path / "a-file"
     file.write_text("keep me\n")
-    for out, message in ((file, "exists and is not a folder"),
-                         (file / "sub", "cannot write into .*: Not a directory")):
+    for out, message in (
+        (file, "exists and is not a folder"),
+        (file / "sub", "cannot write into .*: Not a directory"),
+    ):
         with pytest.raises(SystemExit) as e:
             main(["--out", str(out), "--dim", "2"])
         assert e.value.code == 2
@@ -169,7 +183,9 @@ def test_parallel_jobs_in_a_log_do_not_interleave(tmp_path):
     proc = demo_cli("--epochs", "1", "--dim", "2", "3", "--workers", "2", "--out", str(tmp_path))
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    jobs = [line for line in out.splitlines() if re.match(r"\s*(lorentz|euclidean) d=[23] +MR", line)]
+    jobs = [
+        line for line in out.splitlines() if re.match(r"\s*(lorentz|euclidean) d=[23] +MR", line)
+    ]
     assert len(jobs) == 4, out
     assert "\r" not in out + err and "it/s" not in err, err
 
@@ -206,8 +222,18 @@ def test_ctrl_c_stops_the_workers_at_once(tmp_path, to):
     """SIGINT to the process group (Ctrl-C in a terminal) or to the demo alone (kill -INT):
     exit 130 within seconds, no traceback, the workers ended (not running the next queued
     training), nothing written."""
-    proc = demo_cli("--epochs", "1000", "--dim", "2", "5", "--workers", "2", "--out", str(tmp_path),
-                    start_new_session=True)
+    proc = demo_cli(
+        "--epochs",
+        "1000",
+        "--dim",
+        "2",
+        "5",
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path),
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     workers = {}
     while len(workers) < 2:  # both spawned; their training may not have started yet

@@ -66,5 +66,7 @@ def test_the_chosen_implementation_runs(op, monkeypatch):
         got = CALLS[op](impl)
         assert numba_seen == [op] and not reference_seen, (impl, numba_seen, reference_seen)
         numba_seen.clear()
-        for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        for g, w in zip(
+            got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)
+        ):
             np.testing.assert_allclose(g, w, rtol=1e-12)

@@ -48,7 +48,9 @@ def test_approximate_indexes_return_exact_distances(spec):
     exact = lorentz.dist(queries[:, None, :], keys[i])
     np.testing.assert_array_equal(d, exact)
     assert np.all(np.diff(d, axis=1) >= 0)
-    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(i, lorentz.knn(queries, keys, 5)[1])])
+    recall = np.mean(
+        [len(set(a) & set(b)) / 5 for a, b in zip(i, lorentz.knn(queries, keys, 5)[1])]
+    )
     assert recall > 0.8
 
 
@@ -84,7 +86,7 @@ def test_errors_name_the_argument():
         index.add(bad)
     off = good.copy()
     off[:, 0] *= 1.01
-    with pytest.raises(ValueError, match="points: .*hyperboloid"):
+    with pytest.raises(ValueError, match=r"points: .*hyperboloid"):
         index.add(off)
     index.add(good)
     with pytest.raises(ValueError, match="k must be between 1 and the number of points"):
@@ -111,8 +113,8 @@ def test_save_writes_the_path_given_and_search_takes_numpy_integers(tmp_path):
     index.save(tmp_path / "index")
     assert (tmp_path / "index").exists() and not (tmp_path / "index.npz").exists()
     again = LorentzIndex.load(tmp_path / "index")
-    d, i = again.search(keys[:5], np.int64(3))
-    want_d, want_i = index.search(keys[:5], 3)
+    _d, i = again.search(keys[:5], np.int64(3))
+    _want_d, want_i = index.search(keys[:5], 3)
     np.testing.assert_array_equal(i, want_i)
     with pytest.raises(TypeError, match="k must be an integer"):
         index.search(keys[:5], True)
@@ -124,7 +126,9 @@ def test_save_writes_the_path_given_and_search_takes_numpy_integers(tmp_path):
 @pytest.fixture
 def saved(tmp_path):
     """A saved index (c = 2, one point removed) and its arrays as save wrote them."""
-    keys = lorentz.from_space(np.random.default_rng(7).normal(size=(40, 4)).astype(np.float32), c=2.0)
+    keys = lorentz.from_space(
+        np.random.default_rng(7).normal(size=(40, 4)).astype(np.float32), c=2.0
+    )
     index = LorentzIndex(5, "Flat", c=2.0)
     index.add(keys)
     index.remove([3])
@@ -151,8 +155,14 @@ def test_a_saved_index_loads_back(saved):
 
 # bytes kept of the file: empty, inside numpy's magic, inside the first member, half, and the
 # zip's central directory cut (its last 22 bytes are the end record)
-KEEP = {"none": lambda n: 0, "2": lambda n: 2, "10": lambda n: 10, "half": lambda n: n // 2,
-        "all but the end record": lambda n: n - 22, "all but 1": lambda n: n - 1}
+KEEP = {
+    "none": lambda n: 0,
+    "2": lambda n: 2,
+    "10": lambda n: 10,
+    "half": lambda n: n // 2,
+    "all but the end record": lambda n: n - 22,
+    "all but 1": lambda n: n - 1,
+}
 
 
 @pytest.mark.parametrize("keep", list(KEEP))
@@ -160,7 +170,9 @@ def test_truncated_file(saved, keep):
     path, _ = saved
     data = path.read_bytes()
     path.write_bytes(data[: KEEP[keep](len(data))])
-    with pytest.raises(IndexFileError, match=rf"{path.name}: not a readable LorentzIndex file") as e:
+    with pytest.raises(
+        IndexFileError, match=rf"{path.name}: not a readable LorentzIndex file"
+    ) as e:
         LorentzIndex.load(path)
     # the low-level reason is kept as the cause
     assert isinstance(e.value.__cause__, (EOFError, ValueError, zipfile.BadZipFile))
@@ -190,7 +202,7 @@ def test_corrupted_member(saved):
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
     data[start + info.file_size - 7] ^= 0x40
     path.write_bytes(bytes(data))
-    with pytest.raises(IndexFileError, match="not a readable LorentzIndex file.*CRC") as e:
+    with pytest.raises(IndexFileError, match=r"not a readable LorentzIndex file.*CRC") as e:
         LorentzIndex.load(path)
     assert isinstance(e.value.__cause__, zipfile.BadZipFile)
 
@@ -208,34 +220,68 @@ def index_bytes(index):
 
 # name: (the arrays changed, from the saved ones; what the message says)
 DAMAGE = {
-    "points scaled off the sheet":
-        (lambda a: {"points": a["points"] * np.float32(1.01)}, "points: x is not on the hyperboloid"),
-    "one point moved off the sheet":
-        (lambda a: {"points": row(a["points"], 5, a["points"][5] * np.float32(1.001))},
-         "points: x is not on the hyperboloid.*1 of 40 fail"),
-    "points of another curvature":
-        (lambda a: {"c": np.float64(1.0)}, "points: x is not on the hyperboloid"),
-    "a NaN point": (lambda a: {"points": row(a["points"], 9, np.nan)}, "1 of 40 points have non-finite"),
+    "points scaled off the sheet": (
+        lambda a: {"points": a["points"] * np.float32(1.01)},
+        "points: x is not on the hyperboloid",
+    ),
+    "one point moved off the sheet": (
+        lambda a: {"points": row(a["points"], 5, a["points"][5] * np.float32(1.001))},
+        "points: x is not on the hyperboloid.*1 of 40 fail",
+    ),
+    "points of another curvature": (
+        lambda a: {"c": np.float64(1.0)},
+        "points: x is not on the hyperboloid",
+    ),
+    "a NaN point": (
+        lambda a: {"points": row(a["points"], 9, np.nan)},
+        "1 of 40 points have non-finite",
+    ),
     "an infinite point": (lambda a: {"points": row(a["points"], 9, np.inf)}, "non-finite"),
-    "points truncated": (lambda a: {"points": a["points"][:30]}, r"alive must be bool of shape \(30,\)"),
-    "points flattened":
-        (lambda a: {"points": a["points"].ravel()}, r"points must be float32 or float64 of shape \(N, 5\)"),
+    "points truncated": (
+        lambda a: {"points": a["points"][:30]},
+        r"alive must be bool of shape \(30,\)",
+    ),
+    "points flattened": (
+        lambda a: {"points": a["points"].ravel()},
+        r"points must be float32 or float64 of shape \(N, 5\)",
+    ),
     "points of the wrong width": (lambda a: {"points": a["points"][:, :4]}, r"shape \(N, 5\)"),
-    "points as integers": (lambda a: {"points": a["points"].astype(np.int64)}, "points must be float32"),
-    "points as float16": (lambda a: {"points": a["points"].astype(np.float16)}, "points must be float32"),
-    "alive truncated": (lambda a: {"alive": a["alive"][:-1]}, r"alive must be bool of shape \(40,\)"),
+    "points as integers": (
+        lambda a: {"points": a["points"].astype(np.int64)},
+        "points must be float32",
+    ),
+    "points as float16": (
+        lambda a: {"points": a["points"].astype(np.float16)},
+        "points must be float32",
+    ),
+    "alive truncated": (
+        lambda a: {"alive": a["alive"][:-1]},
+        r"alive must be bool of shape \(40,\)",
+    ),
     "alive as integers": (lambda a: {"alive": a["alive"].astype(np.int8)}, "alive must be bool"),
-    "a removed point alive again":
-        (lambda a: {"alive": np.ones(40, bool)}, "the FAISS index holds 39 ids but 40 of 40"),
+    "a removed point alive again": (
+        lambda a: {"alive": np.ones(40, bool)},
+        "the FAISS index holds 39 ids but 40 of 40",
+    ),
     "points missing": (lambda a: {"points": None}, "missing points"),
     "c and radius missing": (lambda a: {"c": None, "radius": None}, "missing c, radius"),
-    "faiss truncated":
-        (lambda a: {"faiss": a["faiss"][: len(a["faiss"]) // 2]}, "the FAISS index cannot be read"),
+    "faiss truncated": (
+        lambda a: {"faiss": a["faiss"][: len(a["faiss"]) // 2]},
+        "the FAISS index cannot be read",
+    ),
     "faiss as text": (lambda a: {"faiss": np.array("not faiss")}, "faiss must be 1-D uint8"),
-    "faiss of another dimension":
-        (lambda a: {"faiss": index_bytes(faiss.IndexFlatIP(4))}, "index has dimension 4"),
-    "faiss with the L2 metric": (lambda a: {"faiss": index_bytes(faiss.IndexFlatL2(6))}, "inner-product"),
-    "faiss of an empty index": (lambda a: {"faiss": index_bytes(faiss.IndexFlatIP(6))}, "holds 0 ids but 39"),
+    "faiss of another dimension": (
+        lambda a: {"faiss": index_bytes(faiss.IndexFlatIP(4))},
+        "index has dimension 4",
+    ),
+    "faiss with the L2 metric": (
+        lambda a: {"faiss": index_bytes(faiss.IndexFlatL2(6))},
+        "inner-product",
+    ),
+    "faiss of an empty index": (
+        lambda a: {"faiss": index_bytes(faiss.IndexFlatIP(6))},
+        "holds 0 ids but 39",
+    ),
     "c NaN": (lambda a: {"c": np.float64(np.nan)}, "c must be finite and > 0"),
     "c zero": (lambda a: {"c": np.float64(0.0)}, "c must be finite and > 0"),
     "c an array": (lambda a: {"c": np.array([2.0, 2.0])}, "c must be a single number"),

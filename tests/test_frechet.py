@@ -9,14 +9,14 @@ import math
 
 import numpy as np
 import pytest
-from lorentz.testing._backends import asarray
-from lorentz.testing._contract import BOUND, check
 from hypothesis import given, settings, target
 from mpmath import mp
-from lorentz.testing._builders import point_sets, tight_cluster
 
 import lorentz
 from lorentz.testing import mpref
+from lorentz.testing._backends import asarray
+from lorentz.testing._builders import point_sets, tight_cluster
+from lorentz.testing._contract import BOUND, check
 
 
 @settings(max_examples=8)
@@ -32,20 +32,28 @@ def test_frechet_mean_accuracy_and_vanishing_gradient(xp, case):
     if w is None:
         err, bound = check(out, lambda p: mpref.frechet_mean(p, None, c), (x,), ("point",), dtype)
     else:
-        err, bound = check(out, lambda p, v: mpref.frechet_mean(p, v, c), (x, w), ("point", "vector"), dtype)
+        err, bound = check(
+            out, lambda p, v: mpref.frechet_mean(p, v, c), (x, w), ("point", "vector"), dtype
+        )
     target(err / bound)
     # the Riemannian gradient at the rounded result: as small as rounding the mean allows
     # (a rounding of its space part moves it by eps |mu_s| at most, in distance)
     mu = np.asarray(out, dtype=np.float64)
     g = mpref.frechet_gradient(mu, x, w, c)
     with mp.workdps(mpref.DIGITS):
-        gnorm = float(mp.sqrt(max(-g[0] ** 2 + mp.fsum(t * t for t in g[1:]), 0)))
-    allowed = 4 * len(mu) * float(np.finfo(dtype).eps) * max(1.0, math.sqrt(c) * float(np.linalg.norm(mu[1:])))
+        gnorm = float(mp.sqrt(max(-(g[0] ** 2) + mp.fsum(t * t for t in g[1:]), 0)))
+    allowed = (
+        4
+        * len(mu)
+        * float(np.finfo(dtype).eps)
+        * max(1.0, math.sqrt(c) * float(np.linalg.norm(mu[1:])))
+    )
     assert gnorm * math.sqrt(c) <= max(BOUND[dtype], allowed), (gnorm, allowed)
 
 
 def lou_et_al(x, w, max_iter=1000, rtol=1e-6, atol=1e-6):
     """Lou et al.'s frechet_hyperboloid_forward (K = -1), transcribed in numpy, in x's dtype."""
+
     def ldot(u, v):
         m = u * v
         return np.sum(m, axis=-1, keepdims=True) - 2 * m[..., :1]
@@ -76,7 +84,10 @@ def test_lou_et_al_fails_in_float32_where_ours_keeps_the_contract():
     assert ours <= 2e-6, ours
     with np.errstate(all="ignore"):
         theirs = lou_et_al(x, w)
-    assert not np.all(np.isfinite(theirs)) or mpref.error(theirs.astype(np.float64).tolist(), ref) > 1e-2
+    assert (
+        not np.all(np.isfinite(theirs))
+        or mpref.error(theirs.astype(np.float64).tolist(), ref) > 1e-2
+    )
     # in float64 too their weights come from -<x, mu>_L - 1 formed by cancellation
     x64 = tight_cluster("float64")
     ref = mpref.frechet_mean(x64, None, 1.0)
@@ -97,7 +108,9 @@ def test_spread_sets_converge_and_variance_matches():
     np.testing.assert_allclose(var, np.sum(w * d**2, axis=1) / np.sum(w, axis=1), rtol=1e-12)
     # two points: the midpoint; one point: itself, variance 0
     two = lorentz.from_space(rng.standard_normal((2, 3)) * 4)
-    np.testing.assert_allclose(lorentz.frechet_mean(two), lorentz.geodesic(two[0], two[1], 0.5), rtol=1e-12)
+    np.testing.assert_allclose(
+        lorentz.frechet_mean(two), lorentz.geodesic(two[0], two[1], 0.5), rtol=1e-12
+    )
     np.testing.assert_allclose(lorentz.frechet_mean(two[:1]), two[0], rtol=1e-13)
     assert float(lorentz.frechet_variance(two[:1])) == 0.0
 
@@ -114,8 +127,15 @@ def test_implicit_gradient_matches_finite_differences_of_the_converged_mean():
 
 def test_gradients_at_coincident_points_and_nan_sets():
     torch = pytest.importorskip("torch")
-    s = torch.tensor([[[0.5, 1.0]] * 3, [[0.0, 0.0]] * 3, [[0.1, 0.2], [1.0, -1.0], [3.0, 0.0]],
-                      [[0.1, 0.2], [torch.nan, -1.0], [3.0, 0.0]]], dtype=torch.float64)
+    s = torch.tensor(
+        [
+            [[0.5, 1.0]] * 3,
+            [[0.0, 0.0]] * 3,
+            [[0.1, 0.2], [1.0, -1.0], [3.0, 0.0]],
+            [[0.1, 0.2], [torch.nan, -1.0], [3.0, 0.0]],
+        ],
+        dtype=torch.float64,
+    )
     x = lorentz.from_space(s).requires_grad_(True)
     w = torch.tensor([[1.0, 2.0, 0.5]] * 4, dtype=torch.float64, requires_grad=True)
     out = lorentz.frechet_mean(x, w)
@@ -130,7 +150,9 @@ def test_jax_jit_runs_max_iter_steps():
     jax.config.update("jax_enable_x64", True)
     x = lorentz.from_space(np.random.default_rng(2).standard_normal((4, 3)))
     f = jax.jit(lambda a: lorentz.frechet_mean(a, max_iter=4))
-    np.testing.assert_allclose(np.asarray(f(jax.numpy.asarray(x))), lorentz.frechet_mean(x), rtol=1e-13)
+    np.testing.assert_allclose(
+        np.asarray(f(jax.numpy.asarray(x))), lorentz.frechet_mean(x), rtol=1e-13
+    )
     g = jax.jit(jax.grad(lambda a: lorentz.frechet_variance(a, max_iter=4)))(jax.numpy.asarray(x))
     assert np.all(np.isfinite(np.asarray(g)))
 

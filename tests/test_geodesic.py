@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lorentz.testing._backends import asarray
-from lorentz.testing._contract import check
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 
 import lorentz
 from lorentz.testing import curvatures, mpref, point_pairs
+from lorentz.testing._backends import asarray
+from lorentz.testing._contract import check
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 
@@ -36,16 +36,30 @@ def test_geodesic_accuracy(xp, data):
     target(check_case(xp, data.draw(cases(fixed=xp.__name__.startswith("jax")))))
 
 
-@pytest.mark.parametrize("case", [
-    ("float32", 1.0, _pt("float32", 1.0, 1000.0, 0.0), _pt("float32", 1.0, 1000.0, 0.001), 0.5),
-    ("float64", 1.0, _pt("float64", 1.0, 20.0, 0.0), _pt("float64", 1.0, -20.0, 1e-3), 0.5),
-    ("float64", 1.0, _pt("float64", 1.0, 284.6, 284.6, 26.7), _pt("float64", 1.0, 0.0, 0.0, 0.0), 1.0),
-    # far points whose geodesic passes near the origin: exp_y((1-t) log_y(x)) erred 5.8e-12
-    ("float64", 3.0, _pt("float64", 3.0, -958.49982738, 394.12371991, 78.10267173),
-     _pt("float64", 3.0, -2602.58790486, -992.51072464, -6268.11650319), 0.636556088924408),
-    ("float64", 1.0, _pt("float64", 1.0, 30.0, 1.0), _pt("float64", 1.0, -30.0, 2.0), -0.7),
-    ("float64", 1.0, _pt("float64", 1.0, 30.0, 1.0), _pt("float64", 1.0, -30.0, 2.0), 1.8),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("float32", 1.0, _pt("float32", 1.0, 1000.0, 0.0), _pt("float32", 1.0, 1000.0, 0.001), 0.5),
+        ("float64", 1.0, _pt("float64", 1.0, 20.0, 0.0), _pt("float64", 1.0, -20.0, 1e-3), 0.5),
+        (
+            "float64",
+            1.0,
+            _pt("float64", 1.0, 284.6, 284.6, 26.7),
+            _pt("float64", 1.0, 0.0, 0.0, 0.0),
+            1.0,
+        ),
+        # far points whose geodesic passes near the origin: exp_y((1-t) log_y(x)) erred 5.8e-12
+        (
+            "float64",
+            3.0,
+            _pt("float64", 3.0, -958.49982738, 394.12371991, 78.10267173),
+            _pt("float64", 3.0, -2602.58790486, -992.51072464, -6268.11650319),
+            0.636556088924408,
+        ),
+        ("float64", 1.0, _pt("float64", 1.0, 30.0, 1.0), _pt("float64", 1.0, -30.0, 2.0), -0.7),
+        ("float64", 1.0, _pt("float64", 1.0, 30.0, 1.0), _pt("float64", 1.0, -30.0, 2.0), 1.8),
+    ],
+)
 def test_geodesic_pinned(xp, case):
     check_case(xp, case)
 
@@ -54,8 +68,13 @@ def check_case(xp, case):
     dtype, c, x, y, t = case
     out = lorentz.geodesic(asarray(xp, x), asarray(xp, y), t, c=c)
     assert str(out.dtype).rsplit(".", 1)[-1] == dtype
-    err, bound = check(out, lambda a, b, s: mpref.geodesic(a, b, s, c), (x, y, t),
-                       ("point", "point", "scalar"), dtype)
+    err, bound = check(
+        out,
+        lambda a, b, s: mpref.geodesic(a, b, s, c),
+        (x, y, t),
+        ("point", "point", "scalar"),
+        dtype,
+    )
     return err / bound
 
 
@@ -96,7 +115,9 @@ def test_gradients_finite_at_coincident_points_and_nan_rows():
     assert torch.isfinite(x.grad[:2]).all() and torch.isfinite(y.grad[:2]).all()
     assert torch.isfinite(t.grad[:2]).all()
     xg = x.detach()[:2].clone().requires_grad_(True)
-    yg = lorentz.from_space(torch.tensor([[0.1, 0.4], [-2.0, 1.0]], dtype=torch.float64)).requires_grad_(True)
+    yg = lorentz.from_space(
+        torch.tensor([[0.1, 0.4], [-2.0, 1.0]], dtype=torch.float64)
+    ).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a, b: lorentz.geodesic(a, b, 0.3)[..., 1:], (xg, yg))
 
 

@@ -7,8 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 geoopt = pytest.importorskip("geoopt")  # installed by the test extra; CI never skips
 
-import lorentz  # noqa: E402
-from lorentz.geoopt import Lorentz  # noqa: E402
+import lorentz
+from lorentz.geoopt import Lorentz
 
 gen = torch.Generator().manual_seed(0)
 
@@ -57,8 +57,11 @@ def test_optimisers_match_geoopt_in_float64(optim):
     results, losses = [], []
     for manifold in (Lorentz(1.0), geoopt.Lorentz()):
         p = geoopt.ManifoldParameter(start.clone(), manifold=manifold)
-        opt = (geoopt.optim.RiemannianAdam([p], lr=0.1) if optim == "adam"
-               else geoopt.optim.RiemannianSGD([p], lr=0.05))
+        opt = (
+            geoopt.optim.RiemannianAdam([p], lr=0.1)
+            if optim == "adam"
+            else geoopt.optim.RiemannianSGD([p], lr=0.05)
+        )
         for _ in range(25):
             opt.zero_grad()
             loss = (manifold.dist(p, targets) ** 2).sum()
@@ -151,8 +154,10 @@ def test_learnable_curvature_gradient_and_step_match_the_closed_form():
     loss = m.dist(x, y).sum()
     loss.backward()
     k0 = float(m.k.detach())
-    pairs = [(list(map(mpmath.mpf, a[1:].tolist())), list(map(mpmath.mpf, b[1:].tolist())))
-             for a, b in zip(x, y)]
+    pairs = [
+        (list(map(mpmath.mpf, a[1:].tolist())), list(map(mpmath.mpf, b[1:].tolist())))
+        for a, b in zip(x, y)
+    ]
 
     def total(k):
         out = 0
@@ -175,9 +180,13 @@ def test_transp_projects_onto_the_tangent_space_first():
     x, y = _points(m), _points(m)
     v = torch.randn(x.shape, generator=gen, dtype=torch.float64)  # not tangent at x
     got = m.transp(x, y, v)
-    torch.testing.assert_close(got, lorentz.transport(x, y, m.proju(x, v), c=0.7), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        got, lorentz.transport(x, y, m.proju(x, v), c=0.7), rtol=1e-12, atol=1e-12
+    )
     assert not torch.allclose(got, lorentz.transport(x, y, v, c=0.7), rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(lorentz.inner(got, y), torch.zeros(len(y), dtype=torch.float64), rtol=0, atol=1e-10)
+    torch.testing.assert_close(
+        lorentz.inner(got, y), torch.zeros(len(y), dtype=torch.float64), rtol=0, atol=1e-10
+    )
 
 
 # -- geoopt's conventions, the zero-point operations and cdist -------------------------------------
@@ -205,7 +214,9 @@ def test_inner_follows_geoopt_where_x_is_none_or_not_a_base_point(c):
     x = _points(m, n=3)
     u = torch.randn(x.shape, generator=gen, dtype=torch.float64)
     v = torch.randn(x.shape, generator=gen, dtype=torch.float64)
-    want = torch.tensor([float(_minkowski(_mp(a), _mp(b))) for a, b in zip(u, v)], dtype=torch.float64)
+    want = torch.tensor(
+        [float(_minkowski(_mp(a), _mp(b))) for a, b in zip(u, v)], dtype=torch.float64
+    )
     torch.testing.assert_close(m.inner(None, u, v), want, rtol=1e-14, atol=1e-15)
     torch.testing.assert_close(m.inner(None, u), m.inner(None, u, u), rtol=0, atol=0)
     torch.testing.assert_close(m.inner(x, u, v), want, rtol=1e-14, atol=1e-15)  # not tangent at x
@@ -217,9 +228,15 @@ def test_inner_follows_geoopt_where_x_is_none_or_not_a_base_point(c):
     # geoopt's own values where its float32 k is exact (k = 1/c = 1, 0.25)
     if c in (1.0, 4.0):
         theirs = geoopt.Lorentz(k=1 / c)
-        torch.testing.assert_close(m.inner(None, u, v), theirs.inner(None, u, v), rtol=1e-14, atol=1e-15)
-        torch.testing.assert_close(m.inner(x, x), theirs.inner(x, x), rtol=0,
-                                   atol=4 * torch.finfo(torch.float64).eps * float(terms.max()))
+        torch.testing.assert_close(
+            m.inner(None, u, v), theirs.inner(None, u, v), rtol=1e-14, atol=1e-15
+        )
+        torch.testing.assert_close(
+            m.inner(x, x),
+            theirs.inner(x, x),
+            rtol=0,
+            atol=4 * torch.finfo(torch.float64).eps * float(terms.max()),
+        )
     # tangent vectors at x: the same number, from the space parts
     tu, tv = m.proju(x, u), m.proju(x, v)
     exact = []
@@ -229,7 +246,9 @@ def test_inner_follows_geoopt_where_x_is_none_or_not_a_base_point(c):
         p0 = mpmath.fsum(s * t for s, t in zip(xs, ps)) / x0
         q0 = mpmath.fsum(s * t for s, t in zip(xs, qs)) / x0
         exact.append(float(_minkowski([p0, *ps], [q0, *qs])))
-    torch.testing.assert_close(m.inner(x, tu, tv), torch.tensor(exact, dtype=torch.float64), rtol=1e-13, atol=1e-15)
+    torch.testing.assert_close(
+        m.inner(x, tu, tv), torch.tensor(exact, dtype=torch.float64), rtol=1e-13, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("c", [1.0, 0.25, 4.0])
@@ -265,21 +284,21 @@ def test_zero_point_operations_are_exact_far_out(c):
     def err(got, want):
         return float(max(abs(mpmath.mpf(g) - w) for g, w in zip(got.tolist(), want)))
 
-    Y, O = point(y[1:]), point(o[1:])
+    Y, Origin = point(y[1:]), point(o[1:])
     u0 = m.proju(o, torch.randn(4, generator=gen, dtype=torch.float64))
-    want = transport(O, Y, tangent(O, u0[1:]))
+    want = transport(Origin, Y, tangent(Origin, u0[1:]))
     scale = float(max(abs(w) for w in want))
     eps = torch.finfo(torch.float64).eps
     assert err(m.transp0(y, u0), want) <= 8 * eps * scale
     assert err(theirs.transp0(y, u0), want) > 1e-5 * scale  # measured 1.7e-4 to 5.6e-4
     uy = m.proju(y, torch.randn(4, generator=gen, dtype=torch.float64))
-    want = transport(Y, O, tangent(Y, uy[1:]))
+    want = transport(Y, Origin, tangent(Y, uy[1:]))
     # the input's components are ~ sinh(15) = 1.6e6: its rounding alone moves the result by
     # eps |uy|, the bound
     assert err(m.transp0back(y, uy), want) <= 8 * eps * float(uy.abs().max())
     assert err(theirs.transp0back(y, uy), want) > 1.0  # measured 9e2 to 2.5e3
-    cxy = cm * _minkowski(Y, O)
-    w = [oi + cxy * yi for yi, oi in zip(Y, O)]
+    cxy = cm * _minkowski(Y, Origin)
+    w = [oi + cxy * yi for yi, oi in zip(Y, Origin)]
     n = mpmath.sqrt(_minkowski(w, w))
     want = [mpmath.acosh(-cxy) / mpmath.sqrt(cm) * wi / n for wi in w]
     scale = float(max(abs(t) for t in want))
@@ -308,8 +327,13 @@ def test_cdist_is_exact_and_never_negative(dtype):
         xs = _mp(a[1:].double())
         return [mpmath.sqrt(1 / cm + mpmath.fsum(t * t for t in xs)), *xs]
 
-    want = torch.tensor([[float(mpmath.acosh(-cm * _minkowski(point(a), point(b))) / mpmath.sqrt(cm))
-                          for b in y] for a in x], dtype=torch.float64)
+    want = torch.tensor(
+        [
+            [float(mpmath.acosh(-cm * _minkowski(point(a), point(b))) / mpmath.sqrt(cm)) for b in y]
+            for a in x
+        ],
+        dtype=torch.float64,
+    )
     tol = 1e-13 if dtype == torch.float64 else 4e-7
     torch.testing.assert_close(got.double(), want, rtol=tol, atol=0)
     torch.testing.assert_close(m.cdist(x[None], y[None])[0], got, rtol=0, atol=0)  # batched
@@ -321,8 +345,15 @@ def test_arguments_broadcast(x_shape, u_shape):
     do: each result equals the one from the arguments broadcast by hand."""
     m = Lorentz(0.8)
     n = x_shape[-1]
-    x = m.expmap0(torch.cat([torch.zeros(*x_shape[:-1], 1, dtype=torch.float64),
-                             0.7 * torch.randn(*x_shape[:-1], n - 1, generator=gen, dtype=torch.float64)], -1))
+    x = m.expmap0(
+        torch.cat(
+            [
+                torch.zeros(*x_shape[:-1], 1, dtype=torch.float64),
+                0.7 * torch.randn(*x_shape[:-1], n - 1, generator=gen, dtype=torch.float64),
+            ],
+            -1,
+        )
+    )
     u = 0.3 * torch.randn(u_shape, generator=gen, dtype=torch.float64)
     v = 0.3 * torch.randn(u_shape, generator=gen, dtype=torch.float64)
     X, U, V = torch.broadcast_tensors(x, u, v)
@@ -333,7 +364,9 @@ def test_arguments_broadcast(x_shape, u_shape):
     torch.testing.assert_close(m.retr(x, u), m.retr(X, U), **same)
     y = m.expmap(X, m.proju(X, U))
     torch.testing.assert_close(m.transp(x, y, v), m.transp(X, y, V), **same)
-    torch.testing.assert_close(m.transp_follow_expmap(x, u, v), m.transp_follow_expmap(X, U, V), **same)
+    torch.testing.assert_close(
+        m.transp_follow_expmap(x, u, v), m.transp_follow_expmap(X, U, V), **same
+    )
     torch.testing.assert_close(m.transp_follow_retr(x, u, v), m.transp_follow_retr(X, U, V), **same)
     for a, b in zip(m.retr_transp(x, u, v), m.retr_transp(X, U, V)):
         torch.testing.assert_close(a, b, **same)

@@ -50,7 +50,11 @@ def _point_batch(man, k, dtype, salt, n=100, dim=10):
     """geoopt's fixture: a random direction in the space part, of norm sqrt(U k)."""
     g = _gen(k, dtype, salt)
     s = torch.randn(n, dim - 1, generator=g, dtype=torch.float64)
-    s = s / s.norm(dim=-1, keepdim=True) * (torch.rand(n, 1, generator=g, dtype=torch.float64) * k) ** 0.5
+    s = (
+        s
+        / s.norm(dim=-1, keepdim=True)
+        * (torch.rand(n, 1, generator=g, dtype=torch.float64) * k) ** 0.5
+    )
     a = torch.cat([torch.zeros(n, 1, dtype=torch.float64), s], dim=-1)
     return man.projx(a.to(dtype))
 
@@ -107,8 +111,12 @@ def test_geodesic_unit_speed(man, a, b, dtype):
     t = torch.linspace(0, 1, 13, dtype=dtype).view(13, 1, 1)
     gamma = man.geodesic_unit(t, a, u)
     travelled = man.dist(gamma[:1], gamma, keepdim=True)
-    _close(travelled[1:], t.expand_as(travelled)[1:], dtype,
-           **({"atol": 1e-4, "rtol": 1e-5} if dtype == torch.float32 else {}))
+    _close(
+        travelled[1:],
+        t.expand_as(travelled)[1:],
+        dtype,
+        **({"atol": 1e-4, "rtol": 1e-5} if dtype == torch.float32 else {}),
+    )
 
 
 def test_expmap0_logmap0(man, a, dtype):

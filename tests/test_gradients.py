@@ -17,8 +17,10 @@ jnp = jax.numpy
 # every public function as f(x, y, u, c): x, y points, u tangent at x, c curvature; the
 # registered operations from their kind of inputs (u serves as the tangent vector at the
 # origin too: its time component is not read there), the rest by hand
-OPS = {name: (lambda x, y, u, c, f=caller(name): f(dict(x=x, y=y, u=u, v=u), c=c))
-       for name in registered()}
+OPS = {
+    name: (lambda x, y, u, c, f=caller(name): f(dict(x=x, y=y, u=u, v=u), c=c))
+    for name in registered()
+}
 OPS |= {
     "inner": lambda x, y, u, c: lorentz.inner(x, y),
     "norm": lambda x, y, u, c: lorentz.norm(u),
@@ -26,7 +28,9 @@ OPS |= {
     "project": lambda x, y, u, c: lorentz.project(x, c=c),
     "project_tangent": lambda x, y, u, c: lorentz.project_tangent(x, u, c=c),
     # |xs| / (1 + x0^2) <= 1/2: inside the ball for every c here
-    "from_poincare": lambda x, y, u, c: lorentz.from_poincare(x[..., 1:] / (1 + x[..., :1] ** 2), c=c),
+    "from_poincare": lambda x, y, u, c: lorentz.from_poincare(
+        x[..., 1:] / (1 + x[..., :1] ** 2), c=c
+    ),
     "from_space": lambda x, y, u, c: lorentz.from_space(lorentz.to_space(x), c=c),
 }
 
@@ -46,14 +50,22 @@ def degenerate_cases(c: float = 1.3) -> dict[str, tuple[np.ndarray, np.ndarray, 
     s = rng.normal(size=(2, 3))
     zero = np.zeros((2, 3))
     return {
-        "generic": (_points(s, c), _points(rng.normal(size=(2, 3)), c), _tangent(_points(s, c), rng.normal(size=(2, 3)))),
+        "generic": (
+            _points(s, c),
+            _points(rng.normal(size=(2, 3)), c),
+            _tangent(_points(s, c), rng.normal(size=(2, 3))),
+        ),
         "x == y": (_points(s, c), _points(s, c), _tangent(_points(s, c), rng.normal(size=(2, 3)))),
         "u == 0": (_points(s, c), _points(2 * s, c), np.zeros((2, 4))),
         "origin": (_points(zero, c), _points(s, c), _tangent(_points(zero, c), s)),
         "both at origin": (_points(zero, c), _points(zero, c), np.zeros((2, 4))),
         "collinear": (_points(s, c), _points(3 * s, c), _tangent(_points(s, c), s)),
         "collinear inward": (_points(3 * s, c), _points(s, c), _tangent(_points(3 * s, c), -s)),
-        "far near pair": (_points(1e3 * s, c), _points(1e3 * s + 1e-6, c), _tangent(_points(1e3 * s, c), s)),
+        "far near pair": (
+            _points(1e3 * s, c),
+            _points(1e3 * s + 1e-6, c),
+            _tangent(_points(1e3 * s, c), s),
+        ),
     }
 
 
@@ -76,7 +88,7 @@ def test_torch_gradients_finite(op, case):
 
 
 def _jax_grads(op, x, y, u, c=1.3):
-    f = lambda x, y, u, c: jnp.sum(OPS[op](x, y, u, c))  # noqa: E731
+    f = lambda x, y, u, c: jnp.sum(OPS[op](x, y, u, c))
     args = [jnp.asarray(a) for a in (x, y, u)] + [jnp.asarray(c)]
     return [np.asarray(g) for g in jax.grad(f, argnums=(0, 1, 2, 3))(*args)]
 
@@ -142,7 +154,7 @@ def test_torch_compile_inductor_dist_and_expmap0():
     """The default backend (inductor, generated C++) on the two hottest operations."""
     torch._dynamo.reset()
     x, y, u = (torch.tensor(a) for a in CASES["generic"])
-    f = lambda x, y, u: (lorentz.dist(x, y, c=0.5), lorentz.expmap0(u, c=0.5))  # noqa: E731
+    f = lambda x, y, u: (lorentz.dist(x, y, c=0.5), lorentz.expmap0(u, c=0.5))
     for got, want in zip(torch.compile(f, fullgraph=True)(x, y, u), f(x, y, u)):
         torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-15)
 
@@ -186,8 +198,9 @@ def test_transport_gradient_in_x_at_the_origin(implementation):
     def f(xs, ys, vs, c):
         x = lorentz.from_space(xs, c=c)
         v = lorentz.project_tangent(x, torch.cat([torch.zeros(1, dtype=vs.dtype), vs]), c=c)
-        return lorentz.transport(x, lorentz.from_space(ys, c=c), v, c=c,
-                                 implementation=implementation)
+        return lorentz.transport(
+            x, lorentz.from_space(ys, c=c), v, c=c, implementation=implementation
+        )
 
     w = torch.tensor([0.5, 1.0, -2.0, 0.25], dtype=torch.float64)
     vs = torch.tensor([0.3, -1.2, 0.5], dtype=torch.float64)
@@ -197,7 +210,13 @@ def test_transport_gradient_in_x_at_the_origin(implementation):
             xs = torch.zeros(3, dtype=torch.float64, requires_grad=True)
             (g,) = torch.autograd.grad((w * f(xs, ys, vs, c)).sum(), [xs])
             e = 1e-6 * torch.eye(3, dtype=torch.float64)
-            fd = torch.stack([((w * f(e[i], ys, vs, c)).sum() - (w * f(-e[i], ys, vs, c)).sum())
-                              / 2e-6 for i in range(3)])
+            fd = torch.stack(
+                [
+                    ((w * f(e[i], ys, vs, c)).sum() - (w * f(-e[i], ys, vs, c)).sum()) / 2e-6
+                    for i in range(3)
+                ]
+            )
             # central differences of a smooth function: error O(h^2) + eps/h ~ 1e-10 relative
-            np.testing.assert_allclose(g.numpy(), fd.numpy(), rtol=1e-7, atol=1e-7 * float(fd.abs().max()))
+            np.testing.assert_allclose(
+                g.numpy(), fd.numpy(), rtol=1e-7, atol=1e-7 * float(fd.abs().max())
+            )

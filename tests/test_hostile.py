@@ -16,15 +16,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lorentz.testing import _hostile_cases as H
 import numpy as np
 import pytest
-from lorentz.testing._hostile_cases import Outcome
 from hypothesis import HealthCheck, given, settings
 
 import lorentz
 import lorentz.meru
+from lorentz.testing import _hostile_cases as H
 from lorentz.testing import to_numpy
+from lorentz.testing._hostile_cases import Outcome
 
 EXAMPLES = int(os.environ.get("LORENTZ_HOSTILE_EXAMPLES", "10"))
 
@@ -43,13 +43,15 @@ def _meru(o: Outcome) -> bool:
     return o.case.op.name.startswith("meru.")
 
 
-KNOWN = {
-}
+KNOWN = {}
 
 
 def unexpected(outcomes):
-    return [o for o in outcomes if o.kind in H.FAILURES
-            and not any(k.matches(o) for k in KNOWN.values())]
+    return [
+        o
+        for o in outcomes
+        if o.kind in H.FAILURES and not any(k.matches(o) for k in KNOWN.values())
+    ]
 
 
 @pytest.mark.parametrize("name", list(H.OPS))
@@ -58,8 +60,13 @@ def test_hostile_calls_end_in_a_named_error_or_the_right_answer(name):
 
     # derandomized: the same cases on every run, so a pass is a pass (a random draw of a rare
     # case would fail one run in several, as scripts/hostile.py's wider sample does on purpose)
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(H.cases(H.OPS[name]))
     def check(case):
         outcomes = H.run(case)
@@ -77,8 +84,14 @@ def test_hostile_calls_end_in_a_named_error_or_the_right_answer(name):
 
 def _case(name, **changes):
     values = H.base_values(H.OPS[name], np.random.default_rng(0), 1.0)
-    fields = dict(op=H.OPS[name], values=values, kwargs={"c": 1.0},
-                  delivery={n: "float64" for n in values}, hostile="", what="")
+    fields = dict(
+        op=H.OPS[name],
+        values=values,
+        kwargs={"c": 1.0},
+        delivery={n: "float64" for n in values},
+        hostile="",
+        what="",
+    )
     fields.update(changes)
     return H.Case(**fields)
 
@@ -88,15 +101,21 @@ def test_the_classification_tells_the_four_endings_apart():
     it once did) and a crash (a low-level error) are told apart."""
     plain = _case("dist")
     assert H.classify(plain, "numpy", "reference").kind == "correct"
-    refused = _case("dist", delivery={"x": "list", "y": "float64"}, hostile="x", what="a list",
-                    must_refuse=True)
+    refused = _case(
+        "dist", delivery={"x": "list", "y": "float64"}, hostile="x", what="a list", must_refuse=True
+    )
     assert H.classify(refused, "numpy", None).kind == "named"
     nan = _case("dist", hostile="x", what="nan")
     nan.values["x"] = nan.values["x"].copy()
     nan.values["x"][1, 2] = math.nan
     assert H.classify(nan, "numpy", None).kind == "correct"
-    zeroed = H.Op("dist", lambda a, kw: np.nan_to_num(lorentz.dist(a["x"], a["y"], **kw)),
-                  H.OPS["dist"].arrays, H.OPS["dist"].kwargs, bounded=True)
+    zeroed = H.Op(
+        "dist",
+        lambda a, kw: np.nan_to_num(lorentz.dist(a["x"], a["y"], **kw)),
+        H.OPS["dist"].arrays,
+        H.OPS["dist"].kwargs,
+        bounded=True,
+    )
     assert H.classify(H.Case(**{**nan.__dict__, "op": zeroed}), "numpy", None).kind == "wrong"
 
     def low_level(a, kw):
@@ -104,8 +123,12 @@ def test_the_classification_tells_the_four_endings_apart():
 
     broken = H.Op("dist", low_level, H.OPS["dist"].arrays, H.OPS["dist"].kwargs)
     assert H.classify(H.Case(**{**plain.__dict__, "op": broken}), "numpy", None).kind == "crash"
-    unnamed = H.Op("dist", lambda a, kw: (_ for _ in ()).throw(ValueError("bad input")),
-                   H.OPS["dist"].arrays, H.OPS["dist"].kwargs)
+    unnamed = H.Op(
+        "dist",
+        lambda a, kw: (_ for _ in ()).throw(ValueError("bad input")),
+        H.OPS["dist"].arrays,
+        H.OPS["dist"].kwargs,
+    )
     assert H.classify(H.Case(**{**refused.__dict__, "op": unnamed}), "numpy", None).kind == "crash"
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lorentz.testing._backends import asarray
-from lorentz.testing._contract import check
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 
 import lorentz
 from lorentz.testing import curvatures, directions, mpref, points
+from lorentz.testing._backends import asarray
+from lorentz.testing._contract import check
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 
@@ -42,7 +42,9 @@ def test_hyperplane_dist_accuracy(xp, case):
     dtype, c, x, w = case
     out = lorentz.hyperplane_dist(asarray(xp, x), asarray(xp, w), c=c)
     assert str(out.dtype).rsplit(".", 1)[-1] == dtype
-    err, bound = check(out, lambda p, q: mpref.hyperplane_dist(p, q, c), (x, w), ("point", "vector"), dtype)
+    err, bound = check(
+        out, lambda p, q: mpref.hyperplane_dist(p, q, c), (x, w), ("point", "vector"), dtype
+    )
     target(err / bound)
 
 
@@ -54,7 +56,9 @@ def mlr_cases(draw):
     k = draw(st.integers(1, 3))
     # no subnormal offsets: XLA flushes them to zero (a property of the backend, not the formula)
     a = np.array([draw(st.floats(-6, 6).map(_no_tiny)) for _ in range(k)], dtype=dtype)
-    z = np.stack([draw(directions(n)) * 10.0 ** draw(st.floats(-2, 1)) for _ in range(k)]).astype(dtype)
+    z = np.stack([draw(directions(n)) * 10.0 ** draw(st.floats(-2, 1)) for _ in range(k)]).astype(
+        dtype
+    )
     if draw(st.booleans()):  # a point near the first class's hyperplane
         zh = z[0].astype(np.float64) / np.linalg.norm(z[0].astype(np.float64))
         sc = np.sqrt(c)
@@ -75,8 +79,13 @@ def test_mlr_logits_accuracy(xp, case):
     dtype, c, x, a, z = case
     out = lorentz.mlr_logits(asarray(xp, x), asarray(xp, a), asarray(xp, z), c=c)
     assert out.shape == (a.shape[0],) and str(out.dtype).rsplit(".", 1)[-1] == dtype
-    err, bound = check(out, lambda p, q, r: mpref.mlr_logits(p, q, r, c), (x, a, z),
-                       ("point", "vector", "vector"), dtype)
+    err, bound = check(
+        out,
+        lambda p, q, r: mpref.mlr_logits(p, q, r, c),
+        (x, a, z),
+        ("point", "vector", "vector"),
+        dtype,
+    )
     target(err / bound)
 
 
@@ -86,7 +95,7 @@ def hyperbolic_cv_lorentz_mlr(x, a, z, k):
     norm_z = np.linalg.norm(z, axis=-1)
     w_t = np.sinh(sqrt_mk * a) * norm_z
     w_s = np.cosh(sqrt_mk * a[:, None]) * z
-    beta = np.sqrt(-w_t**2 + np.linalg.norm(w_s, axis=-1) ** 2)
+    beta = np.sqrt(-(w_t**2) + np.linalg.norm(w_s, axis=-1) ** 2)
     alpha = -w_t * x[..., :1] + np.cosh(sqrt_mk * a) * (x[..., 1:] @ z.T)
     d = np.sqrt(k) * np.abs(np.arcsinh(sqrt_mk * alpha / beta))
     return np.sign(alpha) * beta * d
@@ -100,11 +109,15 @@ def test_matches_hyperbolic_cv_on_the_same_weights():
         a = rng.uniform(-stdv, stdv, 5)
         z = rng.uniform(-stdv, stdv, (5, 4))
         ours = lorentz.mlr_logits(x, a, z, c=c)
-        np.testing.assert_allclose(ours, hyperbolic_cv_lorentz_mlr(x, a, z, 1 / c), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            ours, hyperbolic_cv_lorentz_mlr(x, a, z, 1 / c), rtol=1e-10, atol=1e-12
+        )
         # the logit is |z| times the signed distance to the class hyperplane
         sc = np.sqrt(c)
-        w = np.concatenate([(np.sinh(sc * a) * np.linalg.norm(z, axis=1))[:, None],
-                            np.cosh(sc * a)[:, None] * z], axis=1)
+        w = np.concatenate(
+            [(np.sinh(sc * a) * np.linalg.norm(z, axis=1))[:, None], np.cosh(sc * a)[:, None] * z],
+            axis=1,
+        )
         dists = lorentz.hyperplane_dist(x[:, None, :], w[None], c=c)
         np.testing.assert_allclose(ours, np.linalg.norm(z, axis=1) * dists, rtol=1e-12, atol=1e-13)
 
@@ -127,7 +140,9 @@ def test_shapes_and_dtypes():
     rng = np.random.default_rng(7)
     x = lorentz.from_space(rng.standard_normal((2, 3, 4)))
     assert lorentz.mlr_logits(x, np.zeros(5), rng.standard_normal((5, 4))).shape == (2, 3, 5)
-    out = lorentz.mlr_logits(x.astype(np.float32), np.zeros(5, np.float32), np.ones((5, 4), np.float32))
+    out = lorentz.mlr_logits(
+        x.astype(np.float32), np.zeros(5, np.float32), np.ones((5, 4), np.float32)
+    )
     assert out.dtype == np.float32
     w = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
     assert lorentz.hyperplane_dist(x, w, keepdim=True).shape == (2, 3, 1)
@@ -135,8 +150,9 @@ def test_shapes_and_dtypes():
 
 def test_gradients_finite_on_the_hyperplane_and_nan_rows():
     torch = pytest.importorskip("torch")
-    x = lorentz.from_space(torch.tensor([[0.0, 0.0], [0.0, 2.0], [1.0, 1.0], [torch.nan, 0.0]],
-                                        dtype=torch.float64)).requires_grad_(True)
+    x = lorentz.from_space(
+        torch.tensor([[0.0, 0.0], [0.0, 2.0], [1.0, 1.0], [torch.nan, 0.0]], dtype=torch.float64)
+    ).requires_grad_(True)
     a = torch.tensor([0.0, 0.5], dtype=torch.float64, requires_grad=True)
     z = torch.tensor([[1.0, 0.0], [0.3, -1.0]], dtype=torch.float64, requires_grad=True)
     out = lorentz.mlr_logits(x, a, z, c=0.5)
@@ -145,7 +161,9 @@ def test_gradients_finite_on_the_hyperplane_and_nan_rows():
     assert torch.isfinite(x.grad[:3]).all()  # a and z meet the NaN row: their gradients are NaN
     xg = x.detach()[:3].clone().requires_grad_(True)
     ag, zg = a.detach().clone().requires_grad_(True), z.detach().clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda p, q, r: lorentz.mlr_logits(p, q, r, c=0.5), (xg, ag, zg))
+    assert torch.autograd.gradcheck(
+        lambda p, q, r: lorentz.mlr_logits(p, q, r, c=0.5), (xg, ag, zg)
+    )
     w = torch.tensor([0.2, 1.0, 0.0], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda p, q: lorentz.hyperplane_dist(p, q), (xg, w))
 

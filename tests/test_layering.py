@@ -11,15 +11,20 @@ import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "lorentz"
 TOOLS = {"_selfcheck.py", "__main__.py", "__init__.py"}
-CORE = sorted(p for p in [*SRC.glob("_*.py"), *SRC.glob("_numba/*.py"), *SRC.glob("_triton/*.py")]
-              if p.name not in TOOLS or p.parent != SRC)
+CORE = sorted(
+    p
+    for p in [*SRC.glob("_*.py"), *SRC.glob("_numba/*.py"), *SRC.glob("_triton/*.py")]
+    if p.name not in TOOLS or p.parent != SRC
+)
 
 
 def _imports_the_package(path: pathlib.Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found += [a.name for a in node.names if a.name == "lorentz" or a.name.startswith("lorentz.")]
+            found += [
+                a.name for a in node.names if a.name == "lorentz" or a.name.startswith("lorentz.")
+            ]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if node.module == "lorentz" or node.module.startswith("lorentz."):
                 found.append(node.module)

@@ -18,9 +18,6 @@ import pytest
 
 torch = pytest.importorskip("torch")  # installed by the test extra; CI never skips
 
-from lorentz.testing import _meru_layout as meru_layout
-from lorentz.testing._meru_models import TinyImage, TinyText
-
 from lorentz import meru as L
 from lorentz.meru import (
     EncoderOutputError,
@@ -28,6 +25,8 @@ from lorentz.meru import (
     MERUHead,
     load_meru_checkpoint,
 )
+from lorentz.testing import _meru_layout as meru_layout
+from lorentz.testing._meru_models import TinyImage, TinyText
 
 
 # -- MERU's formulas, transcribed here as the parity target (torch, space components), from
@@ -39,7 +38,9 @@ def meru_pairwise_inner(x, y, curv=1.0):
 
 
 def meru_pairwise_dist(x, y, curv=1.0, eps=1e-8):
-    return torch.acosh(torch.clamp(-curv * meru_pairwise_inner(x, y, curv), min=1 + eps)) / curv**0.5
+    return (
+        torch.acosh(torch.clamp(-curv * meru_pairwise_inner(x, y, curv), min=1 + eps)) / curv**0.5
+    )
 
 
 def meru_exp_map0(x, curv=1.0, eps=1e-8):
@@ -64,7 +65,9 @@ def meru_oxy_angle(x, y, curv=1.0, eps=1e-8):
     cxy = curv * (torch.sum(x * y, dim=-1) - xt * yt)
     num = yt + cxy * xt
     den = torch.sqrt(torch.clamp(cxy**2 - 1, min=eps))
-    return torch.acos(torch.clamp(num / (torch.norm(x, dim=-1) * den + eps), min=-1 + eps, max=1 - eps))
+    return torch.acos(
+        torch.clamp(num / (torch.norm(x, dim=-1) * den + eps), min=-1 + eps, max=1 - eps)
+    )
 
 
 gen = torch.Generator().manual_seed(0)
@@ -88,7 +91,9 @@ def test_drop_ins_agree_with_meru_where_meru_is_accurate(curv):
     # ~1e-9 relative (measured 1.5e-9 on oxy_angle): the formulas are compared with eps = 0
     torch.testing.assert_close(L.oxy_angle(x, y, curv), meru_oxy_angle(x, y, curv, eps=0.0), **t)
     far = 5 * x  # half-aperture below pi/2, where MERU's clamp 1 - eps is not active
-    torch.testing.assert_close(L.half_aperture(far, curv), meru_half_aperture(far, curv, eps=0.0), **t)
+    torch.testing.assert_close(
+        L.half_aperture(far, curv), meru_half_aperture(far, curv, eps=0.0), **t
+    )
 
 
 def test_drop_ins_run_on_numpy_too():
@@ -117,7 +122,9 @@ def test_finite_gradients_where_meru_gives_nan():
 
 def test_eps_changes_nothing():
     x, y = _space(), _space()
-    torch.testing.assert_close(L.pairwise_dist(x, y, 1.0, eps=1e-2), L.pairwise_dist(x, y, 1.0), rtol=0, atol=0)
+    torch.testing.assert_close(
+        L.pairwise_dist(x, y, 1.0, eps=1e-2), L.pairwise_dist(x, y, 1.0), rtol=0, atol=0
+    )
 
 
 def test_documented_differences_from_meru():
@@ -126,12 +133,15 @@ def test_documented_differences_from_meru():
     # oxy_angle(x, x): 0 here (y lies on the ray through x, outside nothing); MERU's clamped
     # denominator sqrt(max(cxy^2 - 1, eps)) turns 0/0 into acos(~0) = pi/2
     assert float(L.oxy_angle(x, x).abs().max()) == 0.0
-    torch.testing.assert_close(meru_oxy_angle(x, x), torch.full((4,), math.pi / 2, dtype=torch.float64),
-                               rtol=0, atol=1e-3)
+    torch.testing.assert_close(
+        meru_oxy_angle(x, x), torch.full((4,), math.pi / 2, dtype=torch.float64), rtol=0, atol=1e-3
+    )
     # MERU floors distances at acosh(1 + 1e-8) / sqrt(curv) = 1.4142e-4 / sqrt(curv) in float64
     for curv in (1.0, 4.0, 0.25):
         floor = float(mpmath.acosh(1 + mpmath.mpf("1e-8"))) / curv**0.5
-        assert float(meru_pairwise_dist(x, x, curv).diagonal().min()) == pytest.approx(floor, rel=1e-6)
+        assert float(meru_pairwise_dist(x, x, curv).diagonal().min()) == pytest.approx(
+            floor, rel=1e-6
+        )
         assert floor == pytest.approx(1.4142e-4 / curv**0.5, rel=1e-4)
         assert float(L.pairwise_dist(x, x, curv).diagonal().max()) == 0.0
     # exp_map0 above sqrt(curv)|v| = asinh(2**15) = 11.09: MERU saturates at |result| = 2**15,
@@ -156,8 +166,12 @@ def _curv_grads(f, x, y, curv):
     out = f(x, y, c)
     rows = []
     for i in range(out.shape[0]):
-        rows.append([float(torch.autograd.grad(out[i, j], c, retain_graph=True)[0])
-                     for j in range(out.shape[1])])
+        rows.append(
+            [
+                float(torch.autograd.grad(out[i, j], c, retain_graph=True)[0])
+                for j in range(out.shape[1])
+            ]
+        )
     return float(c.detach()), np.array(rows)
 
 
@@ -179,8 +193,12 @@ def test_pairwise_inner_curv_gradient_near_pairs_float32(radius):
             assert abs(got[i, j] - want) <= 4e-7 * abs(want), (i, j, got[i, j], want)
     # the value itself is what the exact distance gives, with or without a gradient
     c32 = torch.tensor(0.7)
-    torch.testing.assert_close(L.pairwise_inner(x, y, c32.requires_grad_(True)).detach(),
-                               L.pairwise_inner(x, y, torch.tensor(0.7)), rtol=0, atol=0)
+    torch.testing.assert_close(
+        L.pairwise_inner(x, y, c32.requires_grad_(True)).detach(),
+        L.pairwise_inner(x, y, torch.tensor(0.7)),
+        rtol=0,
+        atol=0,
+    )
 
 
 def test_pairwise_inner_curv_gradient_under_jax():
@@ -267,9 +285,15 @@ class _TextBlock(torch.nn.Module):
         super().__init__()
         self.attn = torch.nn.MultiheadAttention(width, heads, batch_first=True)
         self.ln_1 = torch.nn.LayerNorm(width)
-        self.mlp = torch.nn.Sequential(OrderedDict([
-            ("c_fc", torch.nn.Linear(width, 4 * width)), ("gelu", torch.nn.GELU()),
-            ("c_proj", torch.nn.Linear(4 * width, width))]))
+        self.mlp = torch.nn.Sequential(
+            OrderedDict(
+                [
+                    ("c_fc", torch.nn.Linear(width, 4 * width)),
+                    ("gelu", torch.nn.GELU()),
+                    ("c_proj", torch.nn.Linear(4 * width, width)),
+                ]
+            )
+        )
         self.ln_2 = torch.nn.LayerNorm(width)
 
     def forward(self, x, mask):
@@ -298,8 +322,17 @@ class TextLike(torch.nn.Module):
         return self.ln_final(x)
 
 
-TINY = {"vision_width": 16, "vision_depth": 2, "patch": 4, "image": 8, "text_width": 16,
-        "text_layers": 2, "vocab": 49408, "context": 77, "embed_dim": 12}
+TINY = {
+    "vision_width": 16,
+    "vision_depth": 2,
+    "patch": 4,
+    "image": 8,
+    "text_width": 16,
+    "text_layers": 2,
+    "vocab": 49408,
+    "context": 77,
+    "embed_dim": 12,
+}
 SOT, EOT = 49406, meru_layout.EOT_ID
 
 
@@ -314,8 +347,16 @@ def _random_state(record, generator, scalars):
     for key, (shape, dtype) in record.items():
         if dtype == "bool":
             state[key] = torch.ones(shape).triu(1).bool()
-        elif key.endswith(("norm1.weight", "norm2.weight", "norm.weight", "ln_1.weight",
-                           "ln_2.weight", "ln_final.weight")):
+        elif key.endswith(
+            (
+                "norm1.weight",
+                "norm2.weight",
+                "norm.weight",
+                "ln_1.weight",
+                "ln_2.weight",
+                "ln_final.weight",
+            )
+        ):
             state[key] = 1 + 0.1 * torch.randn(shape, generator=generator)
         else:
             state[key] = 0.2 * torch.randn(shape, generator=generator)
@@ -345,7 +386,12 @@ class _WarmupCosine(torch.optim.lr_scheduler.LambdaLR):
     def _multiplier(self, step):
         if step < self.warmup_steps:
             return step / self.warmup_steps
-        return math.cos(0.5 * math.pi * (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)) ** 2
+        return (
+            math.cos(
+                0.5 * math.pi * (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)
+            )
+            ** 2
+        )
 
 
 def _saved_as_meru_saves(state, directory, iteration=1000, seed=0):
@@ -360,9 +406,13 @@ def _saved_as_meru_saves(state, directory, iteration=1000, seed=0):
         p.grad = torch.randn(p.shape, generator=g)
     optimizer.step()
     scheduler.step()
-    ckpt = {"model": state, "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": torch.amp.GradScaler("cpu").state_dict(), "iteration": iteration}
+    ckpt = {
+        "model": state,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": torch.amp.GradScaler("cpu").state_dict(),
+        "iteration": iteration,
+    }
     assert tuple(ckpt) == meru_layout.TOP_LEVEL
     path = os.path.join(directory, f"checkpoint_{iteration:0>8d}.pth")
     torch.save(ckpt, path)
@@ -370,8 +420,9 @@ def _saved_as_meru_saves(state, directory, iteration=1000, seed=0):
 
 
 def _tiny_checkpoint(directory, seed=0, **scalars):
-    state = _random_state(meru_layout.layout(**TINY), torch.Generator().manual_seed(seed),
-                          {**_SCALARS, **scalars})
+    state = _random_state(
+        meru_layout.layout(**TINY), torch.Generator().manual_seed(seed), {**_SCALARS, **scalars}
+    )
     return state, _saved_as_meru_saves(state, directory, seed=seed)
 
 
@@ -394,8 +445,12 @@ def test_the_record_is_consistent():
         assert len(rules) == meru_layout.RELEASED[name]["count"]
     tiny = meru_layout.layout(**TINY)
     image, text = _tiny_encoders()
-    mine = {f"visual.{k}": (tuple(v.shape), str(v.dtype)[6:]) for k, v in image.state_dict().items()}
-    mine.update({f"textual.{k}": (tuple(v.shape), str(v.dtype)[6:]) for k, v in text.state_dict().items()})
+    mine = {
+        f"visual.{k}": (tuple(v.shape), str(v.dtype)[6:]) for k, v in image.state_dict().items()
+    }
+    mine.update(
+        {f"textual.{k}": (tuple(v.shape), str(v.dtype)[6:]) for k, v in text.state_dict().items()}
+    )
     assert mine == {k: v for k, v in tiny.items() if k.startswith(("visual.", "textual."))}
 
 
@@ -419,10 +474,14 @@ def _cheap_state(record):
 def test_released_layouts_load(name):
     record = meru_layout.expand(name)
     state = _cheap_state(record)
-    head = load_meru_checkpoint({"model": state, "optimizer": {}, "scheduler": {}, "scaler": {},
-                                 "iteration": 120000})
+    head = load_meru_checkpoint(
+        {"model": state, "optimizer": {}, "scheduler": {}, "scaler": {}, "iteration": 120000}
+    )
     width = record["visual_proj.weight"][0][1]
-    assert head.visual_proj.weight.shape == (512, width) and head.textual_proj.weight.shape == (512, 512)
+    assert head.visual_proj.weight.shape == (512, width) and head.textual_proj.weight.shape == (
+        512,
+        512,
+    )
     assert head.pixel_mean.shape == (3, 1, 1) and torch.equal(head.pixel_std, _SCALARS["pixel_std"])
     assert torch.equal(head.visual_proj.weight, state["visual_proj.weight"])
     assert float(head.curv.detach().exp()) == pytest.approx(0.6, rel=1e-7)
@@ -456,8 +515,9 @@ def test_checkpoint_saved_as_meru_saves_loads(tmp_path):
     # MERU's constructor arguments, not the file, set the clamp range and the weights
     assert head._curv_minmax == {"min": math.log(0.1), "max": math.log(10.0)}
     assert head.entail_weight == 0.2 and head.curv.requires_grad
-    frozen = load_meru_checkpoint(path, *_tiny_encoders(), curv_init=0.5, learn_curv=False,
-                                  entail_weight=0.0)
+    frozen = load_meru_checkpoint(
+        path, *_tiny_encoders(), curv_init=0.5, learn_curv=False, entail_weight=0.0
+    )
     assert frozen._curv_minmax == {"min": math.log(0.05), "max": math.log(5.0)}
     assert not frozen.curv.requires_grad and frozen.entail_weight == 0.0
     # the head alone (no encoders given): the encoders' keys are left aside
@@ -518,15 +578,27 @@ def _corrupt(what):
 
 # each corruption and a word its message must contain (the field it names)
 CORRUPTIONS = {
-    "nan curv": "'curv'", "inf curv": "'curv'", "zero curvature": "'curv'",
-    "infinite curvature": "'curv'", "nan alpha": "'visual_alpha'",
-    "inf logit_scale": "'logit_scale'", "curv shape": "'curv'", "curv dtype": "'curv'",
-    "curv not a tensor": "'curv'", "pixel_mean shape": "'pixel_mean'",
-    "pixel_std zero": "'pixel_std'", "nan pixel_mean": "'pixel_mean'",
-    "projection widths": "'textual_proj.weight'", "projection ndim": "'visual_proj.weight'",
-    "nan projection": "'visual_proj.weight'", "missing": "'textual_alpha'",
-    "foreign": "'extra.weight'", "non-string key": "not strings", "model not a dict": "['model']",
-    "no model": "'model'", "not a dict": "list",
+    "nan curv": "'curv'",
+    "inf curv": "'curv'",
+    "zero curvature": "'curv'",
+    "infinite curvature": "'curv'",
+    "nan alpha": "'visual_alpha'",
+    "inf logit_scale": "'logit_scale'",
+    "curv shape": "'curv'",
+    "curv dtype": "'curv'",
+    "curv not a tensor": "'curv'",
+    "pixel_mean shape": "'pixel_mean'",
+    "pixel_std zero": "'pixel_std'",
+    "nan pixel_mean": "'pixel_mean'",
+    "projection widths": "'textual_proj.weight'",
+    "projection ndim": "'visual_proj.weight'",
+    "nan projection": "'visual_proj.weight'",
+    "missing": "'textual_alpha'",
+    "foreign": "'extra.weight'",
+    "non-string key": "not strings",
+    "model not a dict": "['model']",
+    "no model": "'model'",
+    "not a dict": "list",
 }
 
 
@@ -554,7 +626,9 @@ def test_encoder_weights_are_validated():
 
     state = fresh()
     del state["visual.blocks.1.mlp.fc1.bias"]
-    with pytest.raises(MERUCheckpointError, match=r"image_encoder: missing \['visual.blocks.1.mlp.fc1.bias'\]"):
+    with pytest.raises(
+        MERUCheckpointError, match=r"image_encoder: missing \['visual.blocks.1.mlp.fc1.bias'\]"
+    ):
         load_meru_checkpoint({"model": state}, *_tiny_encoders())
     state = fresh()
     state["textual.resblocks.0.extra"] = torch.zeros(2)
@@ -566,17 +640,21 @@ def test_encoder_weights_are_validated():
         load_meru_checkpoint({"model": state}, *_tiny_encoders())
     state = fresh()
     state["visual.pos_embed"][0, 1, 2] = float("inf")
-    with pytest.raises(MERUCheckpointError, match="'visual.pos_embed'.*NaN or infinite"):
+    with pytest.raises(MERUCheckpointError, match=r"'visual\.pos_embed'.*NaN or infinite"):
         load_meru_checkpoint({"model": state}, *_tiny_encoders())
     # a wrapper renames the keys: the message lists them
     state = fresh()
     wrapped = torch.nn.Sequential(OrderedDict([("encoder", _tiny_encoders()[1])]))
-    with pytest.raises(MERUCheckpointError, match="textual.encoder.token_embed.weight"):
+    with pytest.raises(MERUCheckpointError, match=r"textual\.encoder\.token_embed\.weight"):
         load_meru_checkpoint({"model": state}, _tiny_encoders()[0], wrapped)
 
 
 def test_constructor_arguments_are_validated():
-    ckpt = {"model": _random_state(meru_layout.layout(**TINY), torch.Generator().manual_seed(0), dict(_SCALARS))}
+    ckpt = {
+        "model": _random_state(
+            meru_layout.layout(**TINY), torch.Generator().manual_seed(0), dict(_SCALARS)
+        )
+    }
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="curv_init"):
             load_meru_checkpoint(ckpt, curv_init=bad)
@@ -635,8 +713,11 @@ def test_text_pooling_at_the_end_of_text_token():
     image, text = _tiny_encoders()
     head = MERUHead(image, text, 16, 16, 12).eval()  # MERU's text encoder, unchanged
     g = torch.Generator().manual_seed(4)
-    caps = _captions(3, g) + [torch.cat([torch.tensor([SOT]), torch.randint(1, SOT, (88,), generator=g),
-                                         torch.tensor([EOT])]).int()]  # 90 tokens: cut to 77
+    caps = _captions(3, g) + [
+        torch.cat(
+            [torch.tensor([SOT]), torch.randint(1, SOT, (88,), generator=g), torch.tensor([EOT])]
+        ).int()
+    ]  # 90 tokens: cut to 77
     got = head.text_features(caps)
     with torch.no_grad():
         for i, cap in enumerate(caps):
@@ -658,13 +739,18 @@ def test_encoder_outputs_of_the_wrong_shape_are_named():
     pooled = torch.nn.Sequential(torch.nn.Embedding(49408, 16), _MeanTokens())
     with pytest.raises(EncoderOutputError, match=r"text_pooling='eot', got \(1, 16\)"):
         MERUHead(image, pooled, 16, 16, 12).encode_text(tokens)
-    assert MERUHead(image, pooled, 16, 16, 12, text_pooling=None).encode_text(tokens).shape == (1, 12)
+    assert MERUHead(image, pooled, 16, 16, 12, text_pooling=None).encode_text(tokens).shape == (
+        1,
+        12,
+    )
     with pytest.raises(EncoderOutputError, match="image_encoder"):
         MERUHead(torch.nn.Identity(), text, 16, 16, 12).encode_image(torch.rand(1, 3, 8, 8))
 
 
 # -- end to end: MERU's layout saved as MERU saves, loaded, evaluated and trained ------------------
-def _meru_forward(m, image_encoder, text_encoder, images, tokens, curv_range=(0.1, 10.0), entail_weight=0.2):
+def _meru_forward(
+    m, image_encoder, text_encoder, images, tokens, curv_range=(0.1, 10.0), entail_weight=0.2
+):
     """MERU's training forward written out from meru/models.py (MERU.forward, encode_image,
     encode_text) with the formulas above, on tensors ``m`` of the checkpoint's names: clamps,
     normalisation, end-of-text pooling, alpha scaling, exp_map0, the two cross-entropies on
@@ -676,18 +762,25 @@ def _meru_forward(m, image_encoder, text_encoder, images, tokens, curv_range=(0.
     img = image_encoder((images - m["pixel_mean"]) / m["pixel_std"]) @ m["visual_proj.weight"].T
     img = meru_exp_map0(img * m["visual_alpha"].clamp(max=0).exp(), curv)
     feats = text_encoder(tokens)[torch.arange(tokens.shape[0]), tokens.argmax(dim=-1)]
-    txt = meru_exp_map0(feats @ m["textual_proj.weight"].T * m["textual_alpha"].clamp(max=0).exp(), curv)
+    txt = meru_exp_map0(
+        feats @ m["textual_proj.weight"].T * m["textual_alpha"].clamp(max=0).exp(), curv
+    )
     targets = torch.arange(images.shape[0])
-    contrastive = 0.5 * (torch.nn.functional.cross_entropy(-scale * meru_pairwise_dist(img, txt, curv), targets)
-                         + torch.nn.functional.cross_entropy(-scale * meru_pairwise_dist(txt, img, curv), targets))
+    contrastive = 0.5 * (
+        torch.nn.functional.cross_entropy(-scale * meru_pairwise_dist(img, txt, curv), targets)
+        + torch.nn.functional.cross_entropy(-scale * meru_pairwise_dist(txt, img, curv), targets)
+    )
     angle = meru_oxy_angle(txt, img, curv, eps=0.0)
     entailment = torch.clamp(angle - meru_half_aperture(txt, curv, eps=0.0), min=0).mean()
     return contrastive + entail_weight * entailment, contrastive, entailment
 
 
 def _reference_copy(state, image, text, dtype):
-    m = {k: v.to(dtype).clone().requires_grad_(True) for k, v in state.items()
-         if not k.startswith(("visual.", "textual."))}
+    m = {
+        k: v.to(dtype).clone().requires_grad_(True)
+        for k, v in state.items()
+        if not k.startswith(("visual.", "textual."))
+    }
     return m, copy.deepcopy(image).to(dtype), copy.deepcopy(text).to(dtype)
 
 
@@ -713,7 +806,11 @@ def test_end_to_end_loss_and_gradients_equal_meru_formulas(tmp_path, dtype):
     # on gradients); float32: the rounding of the encoders' float32 arithmetic (measured 1e-7
     # on the loss, 4e-6 of the largest gradient entry)
     rtol = 1e-12 if dtype == torch.float64 else 1e-6
-    for got, exp in ((out["loss"], want), (out["contrastive"], want_c), (out["entailment"], want_e)):
+    for got, exp in (
+        (out["loss"], want),
+        (out["contrastive"], want_c),
+        (out["entailment"], want_e),
+    ):
         assert float(got.detach()) == pytest.approx(float(exp.detach()), rel=rtol)
     for name, p in head.named_parameters():
         if name.startswith("visual."):
@@ -740,7 +837,9 @@ def test_training_clamp_comes_from_curv_init_not_the_file(tmp_path):
     ref, ref_image, ref_text = _reference_copy(state, image, text, torch.float64)
     want = _meru_forward(ref, ref_image, ref_text, images.double(), tokens)[0]
     assert float(got.detach()) == pytest.approx(float(want.detach()), rel=1e-9)
-    other = _meru_forward(ref, ref_image, ref_text, images.double(), tokens, curv_range=(0.06, 6.0))[0]
+    other = _meru_forward(
+        ref, ref_image, ref_text, images.double(), tokens, curv_range=(0.06, 6.0)
+    )[0]
     assert abs(float(other.detach()) - float(want.detach())) > 1e-4 * abs(float(want.detach()))
 
 
@@ -759,12 +858,18 @@ def test_end_to_end_zero_shot_and_retrieval(tmp_path):
     # the tangent space, then alpha and exp_map0; scores by pairwise_inner, larger is closer
     with torch.no_grad():
         curv = ref["curv"].exp()
-        img = ref_image((images.double() - ref["pixel_mean"]) / ref["pixel_std"]) @ ref["visual_proj.weight"].T
+        img = (
+            ref_image((images.double() - ref["pixel_mean"]) / ref["pixel_std"])
+            @ ref["visual_proj.weight"].T
+        )
         img = meru_exp_map0(img * ref["visual_alpha"].exp(), curv)
 
         def text_feats(caps):
             tok = L.pad_tokens(caps, 77).long()
-            return ref_text(tok)[torch.arange(len(caps)), tok.argmax(-1)] @ ref["textual_proj.weight"].T
+            return (
+                ref_text(tok)[torch.arange(len(caps)), tok.argmax(-1)]
+                @ ref["textual_proj.weight"].T
+            )
 
         cls = torch.stack([text_feats(p).mean(0) for p in prompts])
         cls = meru_exp_map0(cls * ref["textual_alpha"].exp(), curv)
@@ -785,7 +890,9 @@ def test_end_to_end_zero_shot_and_retrieval(tmp_path):
         txt = meru_exp_map0(text_feats(caps) * ref["textual_alpha"].exp(), curv)
     torch.testing.assert_close(emb_i.double(), img, rtol=2e-5, atol=1e-6)
     torch.testing.assert_close(emb_t.double(), txt, rtol=2e-5, atol=1e-6)
-    rec = L.retrieval_recall(emb_i, emb_t, owner, curv=float(head.curv.detach().exp()), ks=(1, 3, 5))
+    rec = L.retrieval_recall(
+        emb_i, emb_t, owner, curv=float(head.curv.detach().exp()), ks=(1, 3, 5)
+    )
     s = meru_pairwise_inner(img, txt, curv)
     i2t = s.argsort(dim=1, descending=True)
     t2i = s.T.argsort(dim=1, descending=True)
@@ -805,7 +912,10 @@ def test_double_head_computes_in_float64(tmp_path):
     assert emb.dtype == torch.float64
     ref, ref_image, _ = _reference_copy(state, image, text, torch.float64)
     with torch.no_grad():
-        want = ref_image((images.double() - ref["pixel_mean"]) / ref["pixel_std"]) @ ref["visual_proj.weight"].T
+        want = (
+            ref_image((images.double() - ref["pixel_mean"]) / ref["pixel_std"])
+            @ ref["visual_proj.weight"].T
+        )
         want = meru_exp_map0(want * ref["visual_alpha"].exp(), ref["curv"].exp())
     torch.testing.assert_close(emb.detach(), want, rtol=1e-12, atol=1e-15)
     assert head.encode_text(tokens).dtype == torch.float64
@@ -849,11 +959,20 @@ def test_meru_loss_targets_and_gathered_text():
 def test_zero_shot_and_retrieval():
     # images carry their class direction, prompts of class k embed near the same direction
     dirs = torch.eye(3) * 2.0
-    table = torch.cat([dirs + 0.1 * torch.randn(3, 3, generator=gen) for _ in range(2)])  # token k, k+3 -> class k
+    table = torch.cat(
+        [dirs + 0.1 * torch.randn(3, 3, generator=gen) for _ in range(2)]
+    )  # token k, k+3 -> class k
     text = torch.nn.Embedding.from_pretrained(table)
-    head = MERUHead(torch.nn.Flatten(), torch.nn.Sequential(text, _MeanTokens()), 3, 3, 3,
-                    pixel_mean=(0.0, 0.0, 0.0), pixel_std=(1.0, 1.0, 1.0),
-                    text_pooling=None).eval()
+    head = MERUHead(
+        torch.nn.Flatten(),
+        torch.nn.Sequential(text, _MeanTokens()),
+        3,
+        3,
+        3,
+        pixel_mean=(0.0, 0.0, 0.0),
+        pixel_std=(1.0, 1.0, 1.0),
+        text_pooling=None,
+    ).eval()
     with torch.no_grad():
         head.visual_proj.weight.copy_(torch.eye(3))
         head.textual_proj.weight.copy_(torch.eye(3))
@@ -865,7 +984,9 @@ def test_zero_shot_and_retrieval():
     assert res["predictions"].tolist() == labels.tolist()
     wrong = torch.tensor([0, 1, 2, 0, 2, 2])  # one label of class 1 changed to class 2
     res = L.zero_shot_classification(head, images, wrong, prompts)
-    assert res["top1"] == pytest.approx(5 / 6) and res["macro"] == pytest.approx((1 + 1 + 2 / 3) / 3)
+    assert res["top1"] == pytest.approx(5 / 6) and res["macro"] == pytest.approx(
+        (1 + 1 + 2 / 3) / 3
+    )
     # retrieval: captions equal to their images are found first
     img = _space(5, 4)
     txt = torch.cat([img, img + 1e-3])  # two captions per image
@@ -889,29 +1010,52 @@ def test_embeddings_stay_float32_under_autocast():
 # texts against all images, targets = arange(B) + rank * B) averaged; four cone terms
 # (text -> image and box text -> box image with apertures times 0.7, box image -> image and
 # box text -> text times 1.2) summed and halved; loss = contrastive + entail_weight * entailment.
-def hycoclip_reference(image, text, box_image, box_text, curv, scale, all_image=None,
-                       all_text=None, rank=0, entail_weight=0.2):
+def hycoclip_reference(
+    image,
+    text,
+    box_image,
+    box_text,
+    curv,
+    scale,
+    all_image=None,
+    all_text=None,
+    rank=0,
+    entail_weight=0.2,
+):
     all_image = image if all_image is None else all_image
     all_text = text if all_text is None else all_text
     targets = torch.arange(image.shape[0]) + rank * image.shape[0]
 
     def ce(q, keys):
-        return torch.nn.functional.cross_entropy(-scale * meru_pairwise_dist(q, keys, curv), targets)
+        return torch.nn.functional.cross_entropy(
+            -scale * meru_pairwise_dist(q, keys, curv), targets
+        )
 
     def cone(general, specific, eta):
         angle = meru_oxy_angle(general, specific, curv, eps=0.0)
         return torch.clamp(angle - eta * meru_half_aperture(general, curv, eps=0.0), min=0).mean()
 
-    contrastive = 0.25 * (ce(image, all_text) + ce(text, all_image) + ce(box_image, all_text)
-                          + ce(box_text, all_image))
-    entailment = 0.5 * (cone(text, image, 0.7) + cone(box_text, box_image, 0.7)
-                        + cone(box_image, image, 1.2) + cone(box_text, text, 1.2))
+    contrastive = 0.25 * (
+        ce(image, all_text)
+        + ce(text, all_image)
+        + ce(box_image, all_text)
+        + ce(box_text, all_image)
+    )
+    entailment = 0.5 * (
+        cone(text, image, 0.7)
+        + cone(box_text, box_image, 0.7)
+        + cone(box_image, image, 1.2)
+        + cone(box_text, text, 1.2)
+    )
     return contrastive + entail_weight * entailment, contrastive, entailment
 
 
 def _hycoclip_inputs(seed, b=6, n=5):
     g = torch.Generator().manual_seed(seed)
-    image, text = 0.8 * torch.randn(b, n, generator=g, dtype=torch.float64), 0.4 * torch.randn(b, n, generator=g, dtype=torch.float64)
+    image, text = (
+        0.8 * torch.randn(b, n, generator=g, dtype=torch.float64),
+        0.4 * torch.randn(b, n, generator=g, dtype=torch.float64),
+    )
     # boxes: smaller regions and phrases, nearer the origin (more general), as HyCoCLIP intends
     box_image = 0.5 * image + 0.1 * torch.randn(b, n, generator=g, dtype=torch.float64)
     box_text = 0.5 * text + 0.1 * torch.randn(b, n, generator=g, dtype=torch.float64)
@@ -925,8 +1069,12 @@ def _leaves(*arrays):
 @pytest.mark.parametrize("curv", [1.0, 0.3])
 def test_hycoclip_loss_equals_its_formula(curv):
     inputs = _hycoclip_inputs(int(curv * 10))
-    ours = _leaves(*inputs, torch.tensor(curv, dtype=torch.float64), torch.tensor(12.0, dtype=torch.float64))
-    theirs = _leaves(*inputs, torch.tensor(curv, dtype=torch.float64), torch.tensor(12.0, dtype=torch.float64))
+    ours = _leaves(
+        *inputs, torch.tensor(curv, dtype=torch.float64), torch.tensor(12.0, dtype=torch.float64)
+    )
+    theirs = _leaves(
+        *inputs, torch.tensor(curv, dtype=torch.float64), torch.tensor(12.0, dtype=torch.float64)
+    )
     out = L.hycoclip_loss(*ours[:4], curv=ours[4], logit_scale=ours[5])
     want = hycoclip_reference(*theirs)
     for key, w in zip(("loss", "contrastive", "entailment"), want):
@@ -949,11 +1097,28 @@ def test_hycoclip_loss_with_gathered_batches_equals_its_formula():
     all_image = torch.cat([other[0], local[0]])
     b = local[0].shape[0]
     ours = _leaves(local[0], all_text, local[2], local[3], all_image)
-    out = L.hycoclip_loss(ours[0], ours[1], ours[2], ours[3], curv=0.8, logit_scale=9.0,
-                          targets=torch.arange(b) + b, all_image=ours[4])
+    out = L.hycoclip_loss(
+        ours[0],
+        ours[1],
+        ours[2],
+        ours[3],
+        curv=0.8,
+        logit_scale=9.0,
+        targets=torch.arange(b) + b,
+        all_image=ours[4],
+    )
     theirs = _leaves(local[0], all_text, local[2], local[3], all_image)
-    want = hycoclip_reference(theirs[0], theirs[1][b:], theirs[2], theirs[3], 0.8, 9.0,
-                              all_image=theirs[4], all_text=theirs[1], rank=1)
+    want = hycoclip_reference(
+        theirs[0],
+        theirs[1][b:],
+        theirs[2],
+        theirs[3],
+        0.8,
+        9.0,
+        all_image=theirs[4],
+        all_text=theirs[1],
+        rank=1,
+    )
     assert float(out["loss"].detach()) == pytest.approx(float(want[0].detach()), rel=1e-12)
     out["loss"].backward()
     want[0].backward()
@@ -967,7 +1132,9 @@ def test_hycoclip_loss_is_memory_linear_in_the_batch():
     g = torch.Generator().manual_seed(9)
     inputs = [(0.3 * torch.randn(b, n, generator=g)).requires_grad_(True) for _ in range(4)]
     saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append(t.numel()) or t, lambda t: t
+    ):
         out = L.hycoclip_loss(*inputs, curv=1.0, logit_scale=10.0)
     out["loss"].backward()
     assert max(saved) < 16 * b * n  # a few (B, n) arrays; B x B would be 9e6
@@ -983,8 +1150,12 @@ def test_hycoclip_from_a_head_and_its_checkpoint(tmp_path):
     box_images, box_tokens = _batch(13)
     out = head.loss(images.double(), tokens, boxes=(box_images.double(), box_tokens))
     with torch.no_grad():
-        emb = [head.encode_image(images.double()), head.encode_text(tokens),
-               head.encode_image(box_images.double()), head.encode_text(box_tokens)]
+        emb = [
+            head.encode_image(images.double()),
+            head.encode_text(tokens),
+            head.encode_image(box_images.double()),
+            head.encode_text(box_tokens),
+        ]
     want = hycoclip_reference(*emb, head.curv.detach().exp(), head.logit_scale.detach().exp())
     assert float(out["loss"].detach()) == pytest.approx(float(want[0]), rel=1e-12)
     with pytest.raises(ValueError, match="box_text must have the shape"):

@@ -7,13 +7,12 @@ import os
 import pytest
 
 torch = pytest.importorskip("torch")
-import torch.distributed as dist  # noqa: E402
-import torch.distributed.nn.functional as dist_fn  # noqa: E402
-import torch.multiprocessing as mp  # noqa: E402
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
+import torch.multiprocessing as mp
 
-from lorentz.testing._meru_models import TinyImage, TinyText  # noqa: E402
-
-from lorentz.meru import MERUHead  # noqa: E402
+from lorentz.meru import MERUHead
+from lorentz.testing._meru_models import TinyImage, TinyText
 
 pytestmark = pytest.mark.slow
 
@@ -66,4 +65,6 @@ def test_two_processes_match_one(tmp_path):
         for p, q in zip(torch.load(tmp_path / f"rank{rank}.pt"), single):
             # float32 (the head computes in float32): the two sums run in different orders
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
-    assert any(not torch.equal(p, q) for p, q in zip(single, [p.detach() for p in _model().parameters()]))
+    assert any(
+        not torch.equal(p, q) for p, q in zip(single, [p.detach() for p in _model().parameters()])
+    )

@@ -10,9 +10,9 @@ import pytest
 import lorentz
 import lorentz.meru
 from lorentz._registry import OPERATIONS
-from lorentz.testing._operations import caller, registered, takes_implementation
-from lorentz.testing._backends import asarray
 from lorentz.testing import to_numpy
+from lorentz.testing._backends import asarray
+from lorentz.testing._operations import caller, registered, takes_implementation
 
 rng = np.random.default_rng(41)
 S = rng.normal(size=(3, 4))
@@ -23,15 +23,22 @@ V = np.concatenate([np.zeros((3, 1)), rng.normal(size=(3, 4))], -1)  # tangent a
 
 # every public function but the validators, as f(x, y, u, v, impl) on 3 rows: the registered
 # operations from their kind of inputs (impl where they have kernels), the rest by hand
-OPS = {name: (lambda x, y, u, v, impl, f=caller(name), kw=takes_implementation(name):
-              f(dict(x=x, y=y, u=u, v=v), **({"implementation": impl} if kw else {})))
-       for name in registered()}
+OPS = {
+    name: (
+        lambda x, y, u, v, impl, f=caller(name), kw=takes_implementation(name): f(
+            dict(x=x, y=y, u=u, v=v), **({"implementation": impl} if kw else {})
+        )
+    )
+    for name in registered()
+}
 OPS |= {
     "inner": lambda x, y, u, v, impl: lorentz.inner(x, y),
     "norm": lambda x, y, u, v, impl: lorentz.norm(u),
     "project": lambda x, y, u, v, impl: lorentz.project(x),
     "project_tangent": lambda x, y, u, v, impl: lorentz.project_tangent(x, u),
-    "from_poincare": lambda x, y, u, v, impl: lorentz.from_poincare(x[..., 1:] / (1 + x[..., :1] ** 2)),
+    "from_poincare": lambda x, y, u, v, impl: lorentz.from_poincare(
+        x[..., 1:] / (1 + x[..., :1] ** 2)
+    ),
     "to_space": lambda x, y, u, v, impl: lorentz.to_space(x),
     "from_space": lambda x, y, u, v, impl: lorentz.from_space(x[..., 1:]),
 }
@@ -69,11 +76,19 @@ def test_nan_reaches_exactly_what_it_touches(xp, op, impl):
 def test_knn_with_nan_queries_and_keys(xp, impl):
     keys = lorentz.from_space(rng.normal(size=(20, 4)))
     queries = X.copy()
-    clean_d, clean_i = (to_numpy(a) for a in lorentz.knn(asarray(xp, queries), asarray(xp, keys), 3, implementation=impl))
+    clean_d, clean_i = (
+        to_numpy(a)
+        for a in lorentz.knn(asarray(xp, queries), asarray(xp, keys), 3, implementation=impl)
+    )
     queries[1, 2] = np.nan
     keys[int(clean_i[0, 0]), 3] = np.nan  # the nearest key of query 0
-    d, i = (to_numpy(a) for a in lorentz.knn(asarray(xp, queries), asarray(xp, keys), 3, implementation=impl))
-    assert np.all(np.isnan(d[1])) and np.all((0 <= i[1]) & (i[1] < 20))  # a NaN query: NaN, valid rows
+    d, i = (
+        to_numpy(a)
+        for a in lorentz.knn(asarray(xp, queries), asarray(xp, keys), 3, implementation=impl)
+    )
+    assert np.all(np.isnan(d[1])) and np.all(
+        (i[1] >= 0) & (i[1] < 20)
+    )  # a NaN query: NaN, valid rows
     bad = int(clean_i[0, 0])
     assert bad not in i[[0, 2]]  # a NaN key is nobody's neighbour
     assert np.all(np.isfinite(d[[0, 2]]))
@@ -89,8 +104,9 @@ def test_meru_loss_with_a_nan_embedding():
     assert torch.isnan(out["loss"]) and torch.isnan(out["contrastive"])
 
 
-@pytest.mark.parametrize("op", ["dist", "pairwise_dist", "expmap0", "logmap0", "exterior_angle",
-                                "transport"])
+@pytest.mark.parametrize(
+    "op", ["dist", "pairwise_dist", "expmap0", "logmap0", "exterior_angle", "transport"]
+)
 def test_nan_gradients_stay_on_their_rows(op):
     """Gradients of a NaN row are NaN, those of other rows finite and as without it."""
     torch = pytest.importorskip("torch")
@@ -110,8 +126,10 @@ def test_nan_gradients_stay_on_their_rows(op):
 
 
 @pytest.mark.parametrize("impl", [None, "reference"])
-@pytest.mark.parametrize("name", [n for n in registered()
-                                  if OPERATIONS[n].inputs in ("pair", "distinct", "rows", "transport")])
+@pytest.mark.parametrize(
+    "name",
+    [n for n in registered() if OPERATIONS[n].inputs in ("pair", "distinct", "rows", "transport")],
+)
 def test_nan_against_the_origin(xp, name, impl):
     """A NaN row paired with the origin: the compiled kernels' range check took max(0, NaN) as
     0 and sent the pair to the rescaled form, which returned a finite 0 (numba dist,
@@ -119,8 +137,12 @@ def test_nan_against_the_origin(xp, name, impl):
     origin = np.array([[1.0, 0.0, 0.0, 0.0, 0.0]])
     bad = X[:1].copy()
     bad[0, 2] = np.nan
-    arrays = {"x": asarray(xp, origin), "y": asarray(xp, bad), "u": asarray(xp, 0 * origin),
-              "v": asarray(xp, 0 * origin)}
+    arrays = {
+        "x": asarray(xp, origin),
+        "y": asarray(xp, bad),
+        "u": asarray(xp, 0 * origin),
+        "v": asarray(xp, 0 * origin),
+    }
     kw = {"implementation": impl} if takes_implementation(name) else {}
     out = to_numpy(caller(name)(arrays, **kw))
     assert np.isnan(out).all(), out

@@ -7,12 +7,21 @@ import numpy as np
 import pytest
 
 import lorentz
-from lorentz.testing._accuracy import BOUND, OPS, measure
-from lorentz.testing._kernel_cases import (DTYPES, KINDS, agree, c_sensitive_pairs, inputs, points, rng,
-                                           transport_vectors)
 from lorentz._registry import select
+from lorentz.testing._accuracy import BOUND, OPS, measure
+from lorentz.testing._kernel_cases import (
+    DTYPES,
+    KINDS,
+    agree,
+    c_sensitive_pairs,
+    inputs,
+    points,
+    rng,
+    transport_vectors,
+)
 
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
+
 
 @pytest.mark.parametrize("c", [1.0, 0.3])
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -59,7 +68,10 @@ def test_origin_maps(op, kind, dtype):
     x, _ = inputs(kind, dtype, 2.0)
     if op == "expmap0":  # tangent norms up to 20: sinh stays finite in float32
         xs = x[..., 1:].astype(np.float64)
-        x = np.concatenate([0 * x[..., :1], xs * np.minimum(1, 20 / np.linalg.norm(xs, axis=-1, keepdims=True))], -1).astype(dtype)
+        x = np.concatenate(
+            [0 * x[..., :1], xs * np.minimum(1, 20 / np.linalg.norm(xs, axis=-1, keepdims=True))],
+            -1,
+        ).astype(dtype)
     f = getattr(lorentz, op)
     got, want = f(x, c=2.0, implementation="numba"), f(x, c=2.0, implementation="reference")
     assert got.dtype == want.dtype and got.shape == want.shape
@@ -110,7 +122,9 @@ def test_knn_over_many_tiles_against_brute_force():
 @pytest.mark.parametrize("impl", ["numba", "reference"])
 def test_knn_bad_k(impl):
     x, y = inputs("random", np.float64, 1.0)
-    with pytest.raises(ValueError, match=r"k must be between 1 and the number of keys \(29\), got 30"):
+    with pytest.raises(
+        ValueError, match=r"k must be between 1 and the number of keys \(29\), got 30"
+    ):
         lorentz.knn(x, y, 30, implementation=impl)
     with pytest.raises(ValueError, match="got 0"):
         lorentz.knn(x, y, 0, implementation=impl)
@@ -121,9 +135,15 @@ def test_knn_bad_k(impl):
 def test_implementation_errors():
     torch = pytest.importorskip("torch")
     x = torch.tensor(inputs("random", np.float64, 1.0)[0])
-    with pytest.raises(ValueError, match="implementation='numba' cannot run here: the numba kernels take numpy arrays"):
+    with pytest.raises(
+        ValueError,
+        match="implementation='numba' cannot run here: the numba kernels take numpy arrays",
+    ):
         lorentz.pairwise_dist(x, x, implementation="numba")
-    with pytest.raises(ValueError, match="implementation='triton' cannot run here: there is no triton kernel for dist0"):
+    with pytest.raises(
+        ValueError,
+        match="implementation='triton' cannot run here: there is no triton kernel for dist0",
+    ):
         lorentz.dist0(x, implementation="triton")
     with pytest.raises(ValueError, match="the triton kernels take float16, bfloat16 or float32"):
         lorentz.pairwise_dist(x, x, implementation="triton")
@@ -160,7 +180,9 @@ def test_empty_inputs(impl):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_serial_and_threaded_rows_agree(dtype):
     """Every kernel's calling-thread branch (small work) against its thread-pool branch."""
-    from lorentz._numba import kernels as K, maps as P, ops
+    from lorentz._numba import kernels as K
+    from lorentz._numba import maps as P
+    from lorentz._numba import ops
 
     x, y = inputs("near-duplicate", dtype, 0.7)
     v = transport_vectors(x[: len(x)], y[: len(x)], dtype, 0.7)
@@ -222,7 +244,11 @@ def test_blocks_past_their_boundaries(dtype, monkeypatch):
 
     gen = np.random.default_rng(21)
     x = points(gen.normal(size=(19, 4)) * 3, 0.7, dtype)
-    y = points(np.concatenate([x[::3, 1:].astype(np.float64) + 1e-7, gen.normal(size=(24, 4)) * 3]), 0.7, dtype)
+    y = points(
+        np.concatenate([x[::3, 1:].astype(np.float64) + 1e-7, gen.normal(size=(24, 4)) * 3]),
+        0.7,
+        dtype,
+    )
     d_ref, i_ref = lorentz.knn(x, y, 3, c=0.7, implementation="numba")
     pw_ref = lorentz.pairwise_dist(x, y, c=0.7, implementation="numba")
     monkeypatch.setattr(ops, "KNN_ROWS", 7)
@@ -232,10 +258,16 @@ def test_blocks_past_their_boundaries(dtype, monkeypatch):
     np.testing.assert_array_equal(i, i_ref)
     np.testing.assert_array_equal(d, d_ref)
     # BLAS rounds GEMMs of other shapes differently: 1 ulp
-    np.testing.assert_allclose(lorentz.pairwise_dist(x, y, c=0.7, implementation="numba"), pw_ref,
-                               rtol=4 * np.finfo(dtype).eps, atol=0)
+    np.testing.assert_allclose(
+        lorentz.pairwise_dist(x, y, c=0.7, implementation="numba"),
+        pw_ref,
+        rtol=4 * np.finfo(dtype).eps,
+        atol=0,
+    )
     # and against the exact sort of the reference's distances
-    exact = lorentz.pairwise_dist(x.astype(np.float64), y.astype(np.float64), c=0.7, implementation="reference")
+    exact = lorentz.pairwise_dist(
+        x.astype(np.float64), y.astype(np.float64), c=0.7, implementation="reference"
+    )
     np.testing.assert_array_equal(i, np.argsort(exact, axis=1, kind="stable")[:, :3])
 
 

@@ -39,16 +39,25 @@ print(json.dumps(dict(layer=numba.threading_layer(), passive=threads.passive,
 
 
 def run(*args, **env):
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, *args], env={**clean, **env},
-                         capture_output=True, text=True, timeout=300)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-linux = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                           reason="/proc/self/maps and rusage: Linux")
+linux = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="/proc/self/maps and rusage: Linux"
+)
 
 
 @linux
@@ -74,8 +83,9 @@ def test_after_torch_the_runtime_is_torchs():
     assert not got["passive"] and got["policy"] is None
 
 
-@pytest.mark.parametrize("env", [{"NUMBA_THREADING_LAYER": "workqueue"},
-                                 {"OMP_WAIT_POLICY": "ACTIVE"}])
+@pytest.mark.parametrize(
+    "env", [{"NUMBA_THREADING_LAYER": "workqueue"}, {"OMP_WAIT_POLICY": "ACTIVE"}]
+)
 def test_the_users_choice_is_left_alone(env):
     got = run(**env)
     assert not got["passive"]

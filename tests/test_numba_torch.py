@@ -9,14 +9,32 @@ import pytest
 
 import lorentz
 from lorentz.testing._accuracy import BOUND
-from lorentz.testing._kernel_cases import (DTYPES, KINDS, hard_rows, inputs, points, tangent_rows,
-                                           transport_vectors)
+from lorentz.testing._kernel_cases import (
+    DTYPES,
+    KINDS,
+    hard_rows,
+    inputs,
+    points,
+    tangent_rows,
+    transport_vectors,
+)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("numba")  # installed by the test extra; CI never skips
 
-OPS = ["dist", "dist0", "expmap0", "logmap0", "half_aperture", "exterior_angle", "to_poincare",
-       "from_poincare", "expmap", "logmap", "transport"]
+OPS = [
+    "dist",
+    "dist0",
+    "expmap0",
+    "logmap0",
+    "half_aperture",
+    "exterior_angle",
+    "to_poincare",
+    "from_poincare",
+    "expmap",
+    "logmap",
+    "transport",
+]
 PAIRS = ("dist", "exterior_angle", "expmap", "logmap")
 KWARGS = {"half_aperture": {"min_radius": 0.1}}
 
@@ -64,19 +82,31 @@ def inputs_for(op, case, dtype, c):
         m = min(x.shape[0], y.shape[0])
         x, y = x[:m], y[:m]
     if op == "expmap0":
-        x = tangent_rows(dtype) if case == "hard" else np.concatenate(
-            [0 * x[:, :1], x[:, 1:] / np.maximum(1.0, np.abs(x[:, 1:]).max() / 3)], -1)
+        x = (
+            tangent_rows(dtype)
+            if case == "hard"
+            else np.concatenate(
+                [0 * x[:, :1], x[:, 1:] / np.maximum(1.0, np.abs(x[:, 1:]).max() / 3)], -1
+            )
+        )
     if op == "expmap":  # the tangent vectors at x that reach y: tiny steps far out, zero steps,
         # long steps back past the origin
-        y = np.asarray(lorentz.logmap(x.astype(np.float64), y.astype(np.float64), c=c)).astype(dtype)
+        y = np.asarray(lorentz.logmap(x.astype(np.float64), y.astype(np.float64), c=c)).astype(
+            dtype
+        )
     if op == "half_aperture" and case == "hard":  # inside, on and just outside the radius 2K
         rim = x[:3, 1:] / np.linalg.norm(x[:3, 1:].astype(np.float64), axis=1, keepdims=True)
         rim = rim * (0.2 / np.sqrt(c)) * np.array([[0.5], [1.0], [1.0 + 1e-6]])
         x = np.concatenate([x, points(rim, c, dtype)])
     if op == "from_poincare":  # ball coordinates of the points, kept off the rim
         x = np.asarray(lorentz.to_poincare(x.astype(np.float64), c=c))
-        x = (x * np.minimum(1.0, 0.99 / np.sqrt(c) / np.maximum(
-            np.linalg.norm(x, axis=1, keepdims=True), 1e-300))).astype(dtype)
+        x = (
+            x
+            * np.minimum(
+                1.0,
+                0.99 / np.sqrt(c) / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-300),
+            )
+        ).astype(dtype)
     return x, y
 
 
@@ -164,15 +194,19 @@ def test_operators_pass_opcheck():
 
     x, y = (torch.tensor(a[:6], requires_grad=True) for a in inputs("random", np.float64, 1.0))
     ops = torch.ops.lorentz
-    for op, args in ((ops.numba_dist.default, (x, y, 0.7)), (ops.numba_dist0.default, (x, 0.7)),
-                     (ops.numba_expmap0.default, (x, 0.7)), (ops.numba_logmap0.default, (x, 0.7)),
-                     (ops.numba_half_aperture.default, (x, 0.7, 0.1)),
-                     (ops.numba_exterior_angle.default, (x, y, 0.7)),
-                     (ops.numba_to_poincare.default, (x, 0.7)),
-                     (ops.numba_from_poincare.default, (x[:, 1:] / 10, 0.7)),
-                     (ops.numba_expmap.default, (x, (x / 3).detach().requires_grad_(), 0.7)),
-                     (ops.numba_logmap.default, (x, y, 0.7)),
-                     (ops.numba_transport.default, (x, y, (x / 3).detach().requires_grad_(), 0.7))):
+    for op, args in (
+        (ops.numba_dist.default, (x, y, 0.7)),
+        (ops.numba_dist0.default, (x, 0.7)),
+        (ops.numba_expmap0.default, (x, 0.7)),
+        (ops.numba_logmap0.default, (x, 0.7)),
+        (ops.numba_half_aperture.default, (x, 0.7, 0.1)),
+        (ops.numba_exterior_angle.default, (x, y, 0.7)),
+        (ops.numba_to_poincare.default, (x, 0.7)),
+        (ops.numba_from_poincare.default, (x[:, 1:] / 10, 0.7)),
+        (ops.numba_expmap.default, (x, (x / 3).detach().requires_grad_(), 0.7)),
+        (ops.numba_logmap.default, (x, y, 0.7)),
+        (ops.numba_transport.default, (x, y, (x / 3).detach().requires_grad_(), 0.7)),
+    ):
         torch.library.opcheck(op, args)
 
 
@@ -183,8 +217,12 @@ def test_torch_compile_fullgraph():
 
     def f(x, y):
         z = lorentz.from_poincare(lorentz.to_poincare(lorentz.expmap0(lorentz.logmap0(y))))
-        return (lorentz.dist(x, y) + lorentz.dist0(z) + lorentz.half_aperture(z)
-                + lorentz.transport(x, y, z).sum(-1))
+        return (
+            lorentz.dist(x, y)
+            + lorentz.dist0(z)
+            + lorentz.half_aperture(z)
+            + lorentz.transport(x, y, z).sum(-1)
+        )
 
     for impl in ("compiled", "eager"):
         xa, ya = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
@@ -204,10 +242,26 @@ def test_transport_gradients_at_degenerate_points():
     the origin, v == 0, x across the origin from y, and radial pairs far out on an axis (whose
     e_x = ys - (y0/x0) xs is formed by backward._pull: it cancels as a plain difference)."""
     c = 0.7
-    xs = [[0, 0, 0], [0.5, -0.3, 0.2], [0.5, -0.3, 0.2], [0, 0, 0], [0.5, -0.3, 0.2], [3, 1, 2],
-          [1000, 0, 0], [0, 1000, 0]]
-    ys = [[0.4, 0.2, -1], [0, 0, 0], [0.5, -0.3, 0.2], [0, 0, 0], [1.5, 0.1, 0.2], [-3, -1, -2],
-          [1000 - 1e-3, 0, 0], [0, 1000 + 1e-6, 0]]
+    xs = [
+        [0, 0, 0],
+        [0.5, -0.3, 0.2],
+        [0.5, -0.3, 0.2],
+        [0, 0, 0],
+        [0.5, -0.3, 0.2],
+        [3, 1, 2],
+        [1000, 0, 0],
+        [0, 1000, 0],
+    ]
+    ys = [
+        [0.4, 0.2, -1],
+        [0, 0, 0],
+        [0.5, -0.3, 0.2],
+        [0, 0, 0],
+        [1.5, 0.1, 0.2],
+        [-3, -1, -2],
+        [1000 - 1e-3, 0, 0],
+        [0, 1000 + 1e-6, 0],
+    ]
     x, y = points(xs, c), points(ys, c)
     v = np.asarray(lorentz.project_tangent(x, np.sin(np.arange(x.size)).reshape(x.shape), c=c))
     v[4] = 0.0

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lorentz.testing._backends import load_backend
 
 import lorentz
 from lorentz.testing import to_numpy
+from lorentz.testing._backends import load_backend
 
 rng = np.random.default_rng(16)
 X = lorentz.from_space(rng.standard_normal((4, 3)))
@@ -29,7 +29,10 @@ OPS = {
     "hyperplane_dist": (lambda x, n: lorentz.hyperplane_dist(x, n), (X, N)),
     "mlr_logits": (lambda x, a, z: lorentz.mlr_logits(x, a, z), (X, A, Z)),
     "wrapped_normal_sample": (lambda x, s, e: lorentz.wrapped_normal_sample(x, s, e), (X, S, E)),
-    "wrapped_normal_log_prob": (lambda y, x, s: lorentz.wrapped_normal_log_prob(y, x, s), (Y, X, S)),
+    "wrapped_normal_log_prob": (
+        lambda y, x, s: lorentz.wrapped_normal_log_prob(y, x, s),
+        (Y, X, S),
+    ),
     "sqdist": (lambda x, y: lorentz.sqdist(x, y), (X, Y)),
     "pairwise_sqdist": (lambda x, y: lorentz.pairwise_sqdist(x, y), (X, Y)),
     "pairwise_exterior_angle": (lambda x, y: lorentz.pairwise_exterior_angle(x, y), (X, Y)),
@@ -38,8 +41,9 @@ EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7}
 
 
 @pytest.mark.parametrize("name", list(OPS))
-@pytest.mark.parametrize("backend,dtype", [("torch", "float16"), ("torch", "bfloat16"),
-                                           ("numpy", "float16")])
+@pytest.mark.parametrize(
+    "backend,dtype", [("torch", "float16"), ("torch", "bfloat16"), ("numpy", "float16")]
+)
 def test_half_precision_is_computed_wider_and_rounded_once(name, backend, dtype):
     xp = load_backend(backend)
     f, args = OPS[name]
@@ -54,7 +58,9 @@ def test_half_precision_is_computed_wider_and_rounded_once(name, backend, dtype)
 
 # the Fréchet mean is traced in tests/test_frechet.py (fewer steps: each is compiled), the
 # geodesic's expmap and logmap in the tests of those
-@pytest.mark.parametrize("name", [n for n in OPS if n not in ("frechet_mean", "frechet_variance", "geodesic")])
+@pytest.mark.parametrize(
+    "name", [n for n in OPS if n not in ("frechet_mean", "frechet_variance", "geodesic")]
+)
 def test_the_same_values_under_jax_jit(name):
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
@@ -63,8 +69,17 @@ def test_the_same_values_under_jax_jit(name):
     np.testing.assert_allclose(jitted, f(*args), rtol=1e-13, atol=1e-15)
 
 
-ROWWISE = ["geodesic", "busemann", "hyperplane_dist", "mlr_logits", "wrapped_normal_sample",
-           "wrapped_normal_log_prob", "sqdist", "pairwise_sqdist", "pairwise_exterior_angle"]
+ROWWISE = [
+    "geodesic",
+    "busemann",
+    "hyperplane_dist",
+    "mlr_logits",
+    "wrapped_normal_sample",
+    "wrapped_normal_log_prob",
+    "sqdist",
+    "pairwise_sqdist",
+    "pairwise_exterior_angle",
+]
 
 
 @pytest.mark.parametrize("name", ROWWISE)

@@ -11,14 +11,15 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from mpmath import mp
 
 import lorentz
 import lorentz.meru
+from lorentz.testing import mpref, to_numpy
 from lorentz.testing._accuracy import BOUND
 from lorentz.testing._backends import AVAILABLE, asarray, load_backend
-from lorentz.testing import mpref, to_numpy
 
 MAX = float(np.finfo(np.float64).max)
 # the mpmath reference's own cancellations (|us|^2 - u0^2 ~ t^2 for a tangent vector far out: 616
@@ -77,8 +78,12 @@ def _cases():
                 out.append(("logmap0", (x,), c, ident))
                 out.append(("half_aperture", (x,), c, ident))
                 out.append(("to_poincare", (x,), c, ident))
-                pairs = {"near": r * d * (1 + 1e-9), "radial": 0.3 * r * d,
-                         "opposite": -0.7 * r * OTHER, "other": 0.8 * r * OTHER}
+                pairs = {
+                    "near": r * d * (1 + 1e-9),
+                    "radial": 0.3 * r * d,
+                    "opposite": -0.7 * r * OTHER,
+                    "other": 0.8 * r * OTHER,
+                }
                 if name == "generic":  # a near pair off the ray, 1e-9 r apart
                     pairs["near"] = r * d + 1e-9 * r * OTHER
                 for kind, ys in pairs.items():
@@ -92,7 +97,13 @@ def _cases():
                         v = tangent(x, c, 2.0, radial)
                         if v is not None:
                             out.append(("transport", (x, y, v), c, f"{pid}-v{radial}"))
-                for size, radial in ((1e-3, 0.6), (3.0, 1.0), (3.0, -1.0), (30.0, 0.6), (30.0, -0.8)):
+                for size, radial in (
+                    (1e-3, 0.6),
+                    (3.0, 1.0),
+                    (3.0, -1.0),
+                    (30.0, 0.6),
+                    (30.0, -0.8),
+                ):
                     if r < 1 and size > 1:
                         size = size * r  # a tangent step of the point's own size
                     u = tangent(x, c, size, radial)
@@ -128,8 +139,11 @@ OPS = {
     "to_poincare": (lorentz.to_poincare, mpref.to_poincare, False),
     "from_poincare": (lorentz.from_poincare, mpref.from_poincare, False),
     "norm": (lambda u, c=None, **kw: lorentz.norm(u, **kw), lambda u, c: mpref.norm(u), False),
-    "inner": (lambda x, y, c=None, **kw: lorentz.inner(x, y, **kw),
-              lambda x, y, c: mpref.inner(x, y), False),
+    "inner": (
+        lambda x, y, c=None, **kw: lorentz.inner(x, y, **kw),
+        lambda x, y, c: mpref.inner(x, y),
+        False,
+    ),
 }
 IMPLEMENTATIONS = [None, "reference", "numba"]
 
@@ -203,9 +217,15 @@ def check(op, args, c, backends=AVAILABLE):
                     continue
                 got = np.atleast_1d(got)
                 for g, w, o in zip(got, wants, over):
-                    assert (g == math.copysign(math.inf, float(w))) if o else (
-                        abs(g - float(w)) <= BOUND["float64"] * float(max(abs(v) for v in wants))
-                        or not math.isfinite(float(max(abs(v) for v in wants)))), (op, backend, impl, got)
+                    assert (
+                        (g == math.copysign(math.inf, float(w)))
+                        if o
+                        else (
+                            abs(g - float(w))
+                            <= BOUND["float64"] * float(max(abs(v) for v in wants))
+                            or not math.isfinite(float(max(abs(v) for v in wants)))
+                        )
+                    ), (op, backend, impl, got)
         return
     bound = None
     for backend in backends:
@@ -216,15 +236,22 @@ def check(op, args, c, backends=AVAILABLE):
             assert not np.isnan(got).any(), (op, backend, impl, got)
             err = mpref.error(got.tolist() if got.ndim else float(got), want, absolute=angle)
             if err > BOUND["float64"] and bound is None:  # the answer's own sensitivity
-                moved = mpref.movement(lambda *a: ref_fn(*a, c), args, ulp, absolute=angle,
-                                       ambient=op not in ("norm", "inner", "from_poincare"))
+                moved = mpref.movement(
+                    lambda *a: ref_fn(*a, c),
+                    args,
+                    ulp,
+                    absolute=angle,
+                    ambient=op not in ("norm", "inner", "from_poincare"),
+                )
                 bound = max(BOUND["float64"], 4 * moved)
             assert err <= (bound or BOUND["float64"]), (
-                f"{op} on {backend} ({impl}): error {err:.3g} > bound {bound or BOUND['float64']:.3g}")
+                f"{op} on {backend} ({impl}): error {err:.3g} > bound {bound or BOUND['float64']:.3g}"
+            )
 
 
-@pytest.mark.parametrize("op,args,c", [pytest.param(*case[:3], id=f"{case[0]}-{case[3]}")
-                                       for case in CASES])
+@pytest.mark.parametrize(
+    "op,args,c", [pytest.param(*case[:3], id=f"{case[0]}-{case[3]}") for case in CASES]
+)
 def test_exact_to_the_radius(op, args, c):
     check(op, args, c)
 
@@ -264,7 +291,8 @@ def far_or_tiny(draw):
         ys = one()
     elif kind == "near":
         ys = xs * (1 + 10 ** draw(st.floats(-12, -1))) + np.abs(xs).max() * 10 ** draw(
-            st.floats(-15, -2)) * np.array(draw(st.lists(st.floats(-1, 1), min_size=3, max_size=3)))
+            st.floats(-15, -2)
+        ) * np.array(draw(st.lists(st.floats(-1, 1), min_size=3, max_size=3)))
     else:
         ys = xs * 10 ** draw(st.floats(-5, 0))
     return point(xs, c), point(ys, c), c
@@ -279,8 +307,15 @@ def test_hunt_far_and_tiny(case):
     """hypothesis hunting over the whole range on numpy (every implementation)."""
     x, y, c = case
     v, u = tangent(x, c, 1.0, 0.6), tangent(x, c, 2.0, -0.6)
-    for op, args in (("dist", (x, y)), ("logmap", (x, y)), ("dist0", (x,)), ("logmap0", (x,)),
-                     ("exterior_angle", (x, y)), ("transport", (x, y, v)), ("expmap", (x, u))):
+    for op, args in (
+        ("dist", (x, y)),
+        ("logmap", (x, y)),
+        ("dist0", (x,)),
+        ("logmap0", (x,)),
+        ("exterior_angle", (x, y)),
+        ("transport", (x, y, v)),
+        ("expmap", (x, u)),
+    ):
         if (op == "exterior_angle" and not np.any(x[1:] != y[1:])) or any(a is None for a in args):
             continue
         try:
@@ -299,8 +334,11 @@ def test_expmap0_overflows_to_inf_not_nan(backend):
     their value (a zero stays 0) and x0 is +inf: sinh(t)/t * us used to give inf * 0 = NaN, in
     every dtype."""
     xp = load_backend(backend)
-    dtypes = ["float32", "float64"] + (["float16"] if backend == "numpy" else []) + (
-        ["bfloat16"] if backend in ("torch", "jax") else [])
+    dtypes = (
+        ["float32", "float64"]
+        + (["float16"] if backend == "numpy" else [])
+        + (["bfloat16"] if backend in ("torch", "jax") else [])
+    )
     for dtype in dtypes:
         top = {"float16": 6e4, "bfloat16": 1e30}.get(dtype, 1e30 if dtype == "float32" else 1e300)
         for t in (711.0, 1e4, top):
@@ -349,22 +387,27 @@ def test_beyond_the_radius_no_nan_or_zero(backend):
     x = point(MAX / 1.5 * AXIS, c)
     y = point(-MAX / 1.5 * AXIS, c)
     z = point(MAX / 1.5 * GENERIC, c)
-    for impl, call in runs("dist0", backend):
+    for _impl, call in runs("dist0", backend):
         got = run("dist0", backend, call, (x,), c)
         if got is not None:
             assert float(got) == pytest.approx(float(mpref.dist0(x, c)), rel=1e-13)
-    for impl, call in runs("logmap0", backend):
+    for _impl, call in runs("logmap0", backend):
         got = run("logmap0", backend, call, (z,), c)
         if got is not None:
             assert mpref.error(got.tolist(), mpref.logmap0(z, c)) < 1e-13
     X, Y, Z = (asarray(xp, a) for a in (x, y, z))
     v = asarray(xp, np.array([0.0, 0.0, 1.0, 0.0]))
-    for name, out in [("dist", lorentz.dist(X, Y, c=c)), ("dist near", lorentz.dist(X, Z, c=c)),
-                      ("logmap", lorentz.logmap(X, Y, c=c)), ("transport", lorentz.transport(X, Y, v, c=c)),
-                      ("exterior_angle", lorentz.exterior_angle(X, Y, c=c)),
-                      ("to_poincare", lorentz.to_poincare(X, c=c)),
-                      ("half_aperture", lorentz.half_aperture(X, c=c)),
-                      ("inner", lorentz.inner(X, Y)), ("project", lorentz.project(X, c=c))]:
+    for name, out in [
+        ("dist", lorentz.dist(X, Y, c=c)),
+        ("dist near", lorentz.dist(X, Z, c=c)),
+        ("logmap", lorentz.logmap(X, Y, c=c)),
+        ("transport", lorentz.transport(X, Y, v, c=c)),
+        ("exterior_angle", lorentz.exterior_angle(X, Y, c=c)),
+        ("to_poincare", lorentz.to_poincare(X, c=c)),
+        ("half_aperture", lorentz.half_aperture(X, c=c)),
+        ("inner", lorentz.inner(X, Y)),
+        ("project", lorentz.project(X, c=c)),
+    ]:
         got = to_numpy(out)
         assert not np.isnan(got).any(), (name, got)
         if name.startswith("dist"):
@@ -377,9 +420,18 @@ def test_beyond_the_radius_no_nan_or_zero(backend):
 
 
 def _rows(c):
-    xs = np.stack([1e300 * GENERIC, 1e155 * AXIS, 1e100 * GENERIC, 1e-300 * OTHER, 1e-160 * GENERIC])
-    ys = np.stack([0.3e300 * OTHER, 1e155 * (1 + 1e-9) * AXIS, 1e100 * GENERIC * (1 + 1e-9),
-                   2e-300 * GENERIC, -1e-160 * OTHER])
+    xs = np.stack(
+        [1e300 * GENERIC, 1e155 * AXIS, 1e100 * GENERIC, 1e-300 * OTHER, 1e-160 * GENERIC]
+    )
+    ys = np.stack(
+        [
+            0.3e300 * OTHER,
+            1e155 * (1 + 1e-9) * AXIS,
+            1e100 * GENERIC * (1 + 1e-9),
+            2e-300 * GENERIC,
+            -1e-160 * OTHER,
+        ]
+    )
     x = np.stack([point(r, c) for r in xs])
     y = np.stack([point(r, c) for r in ys])
     return x, y
@@ -398,7 +450,8 @@ def _mp_grad_dist(x, y, c):
                 cc = mp.mpf(c)
                 p = [mp.sqrt(1 / cc + mp.fsum(a * a for a in xx[1:]))] + xx[1:]
                 q = [mp.sqrt(1 / cc + mp.fsum(mp.mpf(float(a)) ** 2 for a in y[1:]))] + [
-                    mp.mpf(float(a)) for a in y[1:]]
+                    mp.mpf(float(a)) for a in y[1:]
+                ]
                 moved.append(mpref._acosh1p(mpref._u(p, q, cc)) / mp.sqrt(cc))
             out.append(float((moved[0] - moved[1]) / (2 * h)))
     return np.array(out)
@@ -421,16 +474,33 @@ def test_dist_gradient_far_and_tiny(impl, c):
         assert np.linalg.norm(g[i, 1:] - want) <= 1e-12 * np.linalg.norm(want), (i, g[i], want)
 
 
-@pytest.mark.parametrize("op", ["dist", "dist0", "expmap0", "logmap0", "exterior_angle",
-                                "to_poincare", "expmap", "logmap", "transport"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "dist",
+        "dist0",
+        "expmap0",
+        "logmap0",
+        "exterior_angle",
+        "to_poincare",
+        "expmap",
+        "logmap",
+        "transport",
+    ],
+)
 def test_compiled_backward_matches_the_reference(op):
     """Every row far out or tiny: the kernels' own closed forms, or (exterior_angle, expmap,
     logmap) the reference's gradient for the rows they leave to it (those were zero once)."""
     torch = pytest.importorskip("torch")
     c = 0.37
     x, y = _rows(c)
-    u = np.concatenate([np.zeros((4, 1)), np.stack([1e-300 * GENERIC, 3.0 * AXIS, 300 * GENERIC,
-                                                    705 / math.sqrt(c) * OTHER])], -1)
+    u = np.concatenate(
+        [
+            np.zeros((4, 1)),
+            np.stack([1e-300 * GENERIC, 3.0 * AXIS, 300 * GENERIC, 705 / math.sqrt(c) * OTHER]),
+        ],
+        -1,
+    )
     if op == "expmap":  # inward steps with representable results (on an axis far out: off
         x = x[[1, 3, 4]]  # the axes the rounding of us's radial part overflows exp, see below)
         y = np.stack([tangent(r, c, 1.0, -0.6) for r in x])
@@ -453,16 +523,38 @@ def test_compiled_backward_matches_the_reference(op):
         assert np.all(diff <= 1e-12 * np.abs(r).max(axis=-1)), (op, diff)
 
 
-@pytest.mark.parametrize("op", ["dist", "dist0", "expmap0", "logmap0", "expmap", "logmap",
-                                "transport", "half_aperture", "exterior_angle", "to_poincare"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "dist",
+        "dist0",
+        "expmap0",
+        "logmap0",
+        "expmap",
+        "logmap",
+        "transport",
+        "half_aperture",
+        "exterior_angle",
+        "to_poincare",
+    ],
+)
 def test_gradients_finite_where_values_are(op):
     torch = pytest.importorskip("torch")
     c = 0.37
     x, y = _rows(c)
     u = np.stack([tangent(r, c, 1.0, -0.6) for r in x])  # inward: exp_x(u) is representable
-    args = {"dist": (x, y), "logmap": (x, y), "exterior_angle": (x, y), "transport": (x, y, u),
-            "expmap": (x, u), "expmap0": (np.concatenate([np.zeros((5, 1)), u[:, 1:] / np.abs(
-                u[:, 1:]).max(-1, keepdims=True)], -1),)}.get(op, (x,))
+    args = {
+        "dist": (x, y),
+        "logmap": (x, y),
+        "exterior_angle": (x, y),
+        "transport": (x, y, u),
+        "expmap": (x, u),
+        "expmap0": (
+            np.concatenate(
+                [np.zeros((5, 1)), u[:, 1:] / np.abs(u[:, 1:]).max(-1, keepdims=True)], -1
+            ),
+        ),
+    }.get(op, (x,))
     jax = pytest.importorskip("jax")
     # the reference (the compiled kernels' gradients: test_compiled_backward_matches_the_reference)
     impl = {"implementation": "reference"} if takes_implementation(getattr(lorentz, op)) else {}
@@ -473,7 +565,7 @@ def test_gradients_finite_where_values_are(op):
             grads = [g.numpy() for g in torch.autograd.grad(out.sum(), ts)]
             value = out.detach().numpy()
         else:
-            f = lambda *a: getattr(lorentz, op)(*a, c=c).sum()  # noqa: E731
+            f = lambda *a: getattr(lorentz, op)(*a, c=c).sum()
             ja = [jax.numpy.asarray(a) for a in args]
             grads = [np.asarray(g) for g in jax.grad(f, argnums=tuple(range(len(ja))))(*ja)]
             value = np.asarray(getattr(lorentz, op)(*ja, c=c))
@@ -496,9 +588,14 @@ def test_nan_stays_on_its_row_among_far_and_tiny_rows(backend):
     x, y = _rows(c)
     dirty = x.copy()
     dirty[1, 2] = np.nan
-    for f in (lambda a: lorentz.dist(a, asarray(xp, y)), lambda a: lorentz.dist0(a),
-              lambda a: lorentz.logmap(a, asarray(xp, y)), lambda a: lorentz.logmap0(a)[..., 1:],
-              lambda a: lorentz.exterior_angle(a, asarray(xp, y)), lambda a: lorentz.to_poincare(a)):
+    for f in (
+        lambda a: lorentz.dist(a, asarray(xp, y)),
+        lambda a: lorentz.dist0(a),
+        lambda a: lorentz.logmap(a, asarray(xp, y)),
+        lambda a: lorentz.logmap0(a)[..., 1:],
+        lambda a: lorentz.exterior_angle(a, asarray(xp, y)),
+        lambda a: lorentz.to_poincare(a),
+    ):
         clean = to_numpy(f(asarray(xp, x)))
         got = to_numpy(f(asarray(xp, dirty)))
         assert np.all(np.isnan(got[1])), got[1]
@@ -511,9 +608,11 @@ def test_nan_stays_on_its_row_among_far_and_tiny_rows(backend):
 # float64 transport between points about 1e4 from the origin on one ray: <y,v>_L written as
 # ys.vs - y0 (xs.vs) / x0 cancelled, 3.4e-8 relative where one rounding of the inputs moves the
 # answer by 4.5e-16
-FAR_RAY = (np.array([15170.778155834232, 15043.20108147893, -1963.3160916490895]),
-           np.array([7739.687453772641, 7674.6013131333075, -1001.6264605820531]),
-           np.array([367622.746218213, 364531.26277297694, -47575.65118170737]))
+FAR_RAY = (
+    np.array([15170.778155834232, 15043.20108147893, -1963.3160916490895]),
+    np.array([7739.687453772641, 7674.6013131333075, -1001.6264605820531]),
+    np.array([367622.746218213, 364531.26277297694, -47575.65118170737]),
+)
 
 
 def test_transport_on_a_far_ray():
@@ -523,9 +622,11 @@ def test_transport_on_a_far_ray():
 def test_mixed_float16_inputs_take_the_compiled_kernels():
     x = lorentz.from_space(np.array([[0.3, 0.4], [1.5, -2.0]])).astype(np.float16)
     y = lorentz.from_space(np.array([[0.1, -0.2], [0.7, 0.7]])).astype(np.float32)
-    for f in (lambda impl: lorentz.dist(x, y, implementation=impl),
-              lambda impl: lorentz.pairwise_dist(x, y, implementation=impl),
-              lambda impl: lorentz.knn(x, y, 1, implementation=impl)[0]):
+    for f in (
+        lambda impl: lorentz.dist(x, y, implementation=impl),
+        lambda impl: lorentz.pairwise_dist(x, y, implementation=impl),
+        lambda impl: lorentz.knn(x, y, 1, implementation=impl)[0],
+    ):
         got, want = f("numba"), f("reference")
         assert got.dtype == want.dtype == np.float32
         np.testing.assert_allclose(got, want, rtol=4e-6)
@@ -557,10 +658,18 @@ def test_masked_arrays_refused_by_name(impl):
 
 
 def _pair_rows(c):
-    xs = [point(1e300 * GENERIC, c), point(1e155 * AXIS, c), point(1e-300 * OTHER, c),
-          point(0.3 * GENERIC, c)]
-    ys = [point(1e300 * GENERIC * (1 + 1e-9), c), point(0.7 * OTHER, c),
-          point(2e-300 * GENERIC, c), point(-1e155 * AXIS, c)]
+    xs = [
+        point(1e300 * GENERIC, c),
+        point(1e155 * AXIS, c),
+        point(1e-300 * OTHER, c),
+        point(0.3 * GENERIC, c),
+    ]
+    ys = [
+        point(1e300 * GENERIC * (1 + 1e-9), c),
+        point(0.7 * OTHER, c),
+        point(2e-300 * GENERIC, c),
+        point(-1e155 * AXIS, c),
+    ]
     return np.stack(xs), np.stack(ys)
 
 
@@ -578,18 +687,30 @@ def test_pairwise_dist_to_the_radius(backend):
     want = np.array([[float(mpref.dist(a, b, c)) for b in y] for a in x])
     impls = ["reference", "numba", None] if backend == "numpy" else ["reference", None]
     for impl in impls:
-        got = to_numpy(lorentz.pairwise_dist(asarray(xp, x), asarray(xp, y), c=c, implementation=impl))
+        got = to_numpy(
+            lorentz.pairwise_dist(asarray(xp, x), asarray(xp, y), c=c, implementation=impl)
+        )
         assert np.all(np.abs(got - want) <= BOUND["float64"] * want), (impl, got, want)
     got = to_numpy(lorentz.meru.pairwise_dist(asarray(xp, x[:, 1:]), asarray(xp, y[:, 1:]), curv=c))
     assert np.all(np.abs(got - want) <= BOUND["float64"] * want), ("meru", got, want)
-    inner = to_numpy(lorentz.meru.pairwise_inner(asarray(xp, x[:, 1:]), asarray(xp, y[:, 1:]), curv=c))
+    inner = to_numpy(
+        lorentz.meru.pairwise_inner(asarray(xp, x[:, 1:]), asarray(xp, y[:, 1:]), curv=c)
+    )
     with mp.workdps(DIGITS):  # time parts from the space parts, as MERU's functions take them
 
         def time(a):
             return mp.sqrt(1 / mp.mpf(c) + mp.fsum(mp.mpf(float(t)) ** 2 for t in a[1:]))
 
-        exact = [[float(mp.fsum(mp.mpf(float(s)) * mp.mpf(float(t)) for s, t in zip(a[1:], b[1:]))
-                        - time(a) * time(b)) for b in y] for a in x]
+        exact = [
+            [
+                float(
+                    mp.fsum(mp.mpf(float(s)) * mp.mpf(float(t)) for s, t in zip(a[1:], b[1:]))
+                    - time(a) * time(b)
+                )
+                for b in y
+            ]
+            for a in x
+        ]
     assert np.allclose(inner, exact, rtol=1e-12, atol=0), (inner, exact)
 
 
@@ -609,7 +730,9 @@ def test_project_tangent_far_out(backend):
         want = [mp.mpf(float(b)) + c * xu * a for a, b in zip(xm[1:], u[1:])]
     finite = [abs(w) < MAX for w in want]
     for g, w, f in zip(got[1:], want, finite):
-        assert (abs(g - float(w)) <= 1e-12 * abs(float(w))) if f else g == math.copysign(math.inf, w)
+        assert (
+            (abs(g - float(w)) <= 1e-12 * abs(float(w))) if f else g == math.copysign(math.inf, w)
+        )
 
 
 def test_meru_loss_refuses_a_curvature_whose_reciprocal_overflows():
@@ -629,8 +752,15 @@ def test_knn_to_the_radius(backend):
     xp = load_backend(backend)
     c = 0.5
     q = np.stack([point(1e300 * GENERIC, c), point(0.3 * OTHER, c)])
-    keys = np.stack([point(0.2 * GENERIC, c), point(1e300 * GENERIC * (1 + 1e-12), c),
-                     point(-0.4 * AXIS, c), point(1.5e300 * GENERIC, c), point(-1e300 * GENERIC, c)])
+    keys = np.stack(
+        [
+            point(0.2 * GENERIC, c),
+            point(1e300 * GENERIC * (1 + 1e-12), c),
+            point(-0.4 * AXIS, c),
+            point(1.5e300 * GENERIC, c),
+            point(-1e300 * GENERIC, c),
+        ]
+    )
     want = np.array([[float(mpref.dist(a, b, c)) for b in keys] for a in q])
     order = np.argsort(want, axis=1, kind="stable")[:, :3]
     impls = ["reference", "numba", None] if backend == "numpy" else ["reference", None]
@@ -638,7 +768,9 @@ def test_knn_to_the_radius(backend):
         d, i = lorentz.knn(asarray(xp, q), asarray(xp, keys), 3, c=c, implementation=impl)
         np.testing.assert_array_equal(to_numpy(i), order, err_msg=str(impl))
         got = to_numpy(d)
-        assert np.all(np.abs(got - np.take_along_axis(want, order, 1)) <= BOUND["float64"] * got), impl
+        assert np.all(np.abs(got - np.take_along_axis(want, order, 1)) <= BOUND["float64"] * got), (
+            impl
+        )
 
 
 @pytest.mark.parametrize("impl", ["reference", "numba"])
@@ -650,6 +782,7 @@ def test_float32_distances_past_89(impl):
     x = np.stack([point(r, c) for r in 1e20 * gen.normal(size=(2, 3))]).astype(np.float32)
     y = np.stack([point(r, c) for r in 1e20 * gen.normal(size=(3, 3))]).astype(np.float32)
     got = np.asarray(lorentz.pairwise_dist(x, y, c=c, implementation=impl))
-    want = np.array([[float(mpref.dist(a.astype(np.float64), b.astype(np.float64), c)) for b in y]
-                     for a in x])
+    want = np.array(
+        [[float(mpref.dist(a.astype(np.float64), b.astype(np.float64), c)) for b in y] for a in x]
+    )
     assert np.all(np.abs(got - want) <= BOUND["float32"] * want), (got, want)

@@ -26,9 +26,15 @@ def row_sets(draw, fixed=False):
     n = 3 if fixed else draw(st.integers(1, 4))
     kw = {"c": c, "dtype": dtype, "max_norm": MAX_NORM[dtype]}
     xs = [draw(points(n, **kw)) for _ in range(2 if fixed else draw(st.integers(1, 3)))]
-    ys = [draw(st.one_of(points(n, **kw), near_points(xs[draw(st.integers(0, len(xs) - 1))], c=c,
-                                                      dtype=dtype)))
-          for _ in range(2 if fixed else draw(st.integers(1, 3)))]
+    ys = [
+        draw(
+            st.one_of(
+                points(n, **kw),
+                near_points(xs[draw(st.integers(0, len(xs) - 1))], c=c, dtype=dtype),
+            )
+        )
+        for _ in range(2 if fixed else draw(st.integers(1, 3)))
+    ]
     return dtype, c, np.stack(xs), np.stack(ys)
 
 
@@ -42,8 +48,14 @@ def _each_pair(out, x, y, ref, dtype, absolute):
     for i in range(x.shape[0]):
         for j in range(y.shape[0]):
             try:
-                err, bound = check(out[i, j], lambda a, b: ref(a, b), (x[i], y[j]),
-                                   ("point", "point"), dtype, absolute=absolute)
+                err, bound = check(
+                    out[i, j],
+                    lambda a, b: ref(a, b),
+                    (x[i], y[j]),
+                    ("point", "point"),
+                    dtype,
+                    absolute=absolute,
+                )
             except ValueError:  # the angle is undefined at the origin and for y == x
                 continue
             worst = max(worst, err / bound)
@@ -70,7 +82,9 @@ def test_pairwise_sqdist_accuracy(xp, data):
     single = lorentz.sqdist(asarray(xp, x[:, None, :]), asarray(xp, y[None, :, :]), c=c)
     # the all-pairs GEMM keeps pairs within its bound, a fifth of the contract, of the exact
     # value and recomputes the rest: not an ulp (1.2e-14 apart at d = 0.135, float64)
-    np.testing.assert_allclose(to_numpy(single), to_numpy(out), rtol=1e-6 if dtype == "float32" else 2e-13)
+    np.testing.assert_allclose(
+        to_numpy(single), to_numpy(out), rtol=1e-6 if dtype == "float32" else 2e-13
+    )
 
 
 def _pt(dtype, *xs):
@@ -161,11 +175,17 @@ def test_the_gemm_path_matches_every_pair_computed_exactly():
 
     rng = np.random.default_rng(12)
     x = lorentz.from_space(rng.standard_normal((200, 8)) * 30)
-    y = np.concatenate([lorentz.from_space(rng.standard_normal((100, 8)) * 30),
-                        lorentz.from_space(x[:100, 1:] + 1e-9)])  # near pairs far out
+    y = np.concatenate(
+        [
+            lorentz.from_space(rng.standard_normal((100, 8)) * 30),
+            lorentz.from_space(x[:100, 1:] + 1e-9),
+        ]
+    )  # near pairs far out
     for a, b in ((x, y), (x, x), (x.astype(np.float32), y.astype(np.float32))):
         got = lorentz.pairwise_sqdist(a, b, c=0.6)
-        want = _all_pairs(sqdist_ref, a[:, 1:].astype(np.float64), b[:, 1:].astype(np.float64), 0.6, xp=npx)
+        want = _all_pairs(
+            sqdist_ref, a[:, 1:].astype(np.float64), b[:, 1:].astype(np.float64), 0.6, xp=npx
+        )
         tol = 1e-12 if a.dtype == np.float64 else 2e-6
         assert np.max(np.abs(got - want) / np.where(want > 0, want, 1.0)) <= tol
     assert np.all(np.diag(lorentz.pairwise_sqdist(x, x)) == 0)
@@ -183,8 +203,21 @@ def _hard_rows(dtype, c):
     s = rng.normal(size=(8, 4))
     ray = np.array([0.5, -0.25, 1.0, 0.125])  # dyadic: its multiples below are exact in float32
     far = 1e3 * s[1] / np.linalg.norm(s[1])
-    rows = [np.zeros(4), ray, 2.5 * ray, 0.375 * ray, -0.75 * ray, far, far + 1e-4 * s[2],
-            s[3], s[3] + 1e-7 * s[4], 1e7 * ray, np.full(4, np.nan), s[5], s[6]]
+    rows = [
+        np.zeros(4),
+        ray,
+        2.5 * ray,
+        0.375 * ray,
+        -0.75 * ray,
+        far,
+        far + 1e-4 * s[2],
+        s[3],
+        s[3] + 1e-7 * s[4],
+        1e7 * ray,
+        np.full(4, np.nan),
+        s[5],
+        s[6],
+    ]
     if dtype == "float64":
         rows += [1e200 * s[7] / np.linalg.norm(s[7]), 1e-200 * s[7]]
     space = np.stack(rows).astype(dtype)
@@ -196,8 +229,10 @@ def _hard_rows(dtype, c):
     return np.concatenate([time.astype(dtype), space], axis=-1)
 
 
-PAIRWISE = {"pairwise_exterior_angle": lorentz.pairwise_exterior_angle,
-            "pairwise_sqdist": lorentz.pairwise_sqdist}
+PAIRWISE = {
+    "pairwise_exterior_angle": lorentz.pairwise_exterior_angle,
+    "pairwise_sqdist": lorentz.pairwise_sqdist,
+}
 
 
 def _agree(op, got, want, dtype):

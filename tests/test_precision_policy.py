@@ -16,11 +16,13 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if DEVICE == "cpu":  # before triton is imported: it reads the variable once
     os.environ["TRITON_INTERPRET"] = "1"
 
-import lorentz  # noqa: E402
-from lorentz.testing._accuracy import BOUND, OPS, measure  # noqa: E402
-from lorentz.testing._kernel_cases import agree, inputs  # noqa: E402
-from lorentz._triton import precision  # noqa: E402
-from lorentz._triton import ops  # noqa: E402,F401  (registers torch.ops.lorentz.*)
+import lorentz
+from lorentz._triton import (
+    ops,
+    precision,
+)
+from lorentz.testing._accuracy import BOUND, OPS, measure
+from lorentz.testing._kernel_cases import agree, inputs
 
 F16, BF16, F32 = torch.float16, torch.bfloat16, torch.float32
 
@@ -28,15 +30,27 @@ F16, BF16, F32 = torch.float16, torch.bfloat16, torch.float32
 # ------------------------------------------------------------------ the rule
 
 
-@pytest.mark.parametrize("capability, dtype, scheme", [
-    ((8, 0), F32, "float64"), ((9, 0), F32, "float64"), ((10, 0), F32, "float64"),
-    ((7, 5), F32, "split"), ((8, 6), F32, "split"), ((8, 9), F32, "split"),
-    ((10, 3), F32, "split"), ((12, 0), F32, "split"), ((12, 1), F32, "split"),
-    (None, F32, "float64"),
-    ((9, 0), F16, "half"), ((9, 0), BF16, "half"), ((8, 6), BF16, "half"), ((7, 5), F16, "half"),
-    ((7, 5), BF16, "split"),
-    (None, BF16, "half"),
-])
+@pytest.mark.parametrize(
+    "capability, dtype, scheme",
+    [
+        ((8, 0), F32, "float64"),
+        ((9, 0), F32, "float64"),
+        ((10, 0), F32, "float64"),
+        ((7, 5), F32, "split"),
+        ((8, 6), F32, "split"),
+        ((8, 9), F32, "split"),
+        ((10, 3), F32, "split"),
+        ((12, 0), F32, "split"),
+        ((12, 1), F32, "split"),
+        (None, F32, "float64"),
+        ((9, 0), F16, "half"),
+        ((9, 0), BF16, "half"),
+        ((8, 6), BF16, "half"),
+        ((7, 5), F16, "half"),
+        ((7, 5), BF16, "split"),
+        (None, BF16, "half"),
+    ],
+)
 def test_rule(monkeypatch, capability, dtype, scheme):
     monkeypatch.delenv(precision.ENV, raising=False)
     assert precision.choose(dtype, capability) == scheme
@@ -93,7 +107,7 @@ def test_split_is_exact():
     pieces, sigma, resid = precision.split_rows(a)
     assert torch.all(pieces.abs() <= 128) and torch.equal(pieces, pieces.round())
     assert torch.equal(pieces.to(torch.float16).double(), pieces)
-    weights = torch.tensor([2.0**(-7 - 8 * i) for i in range(4)], dtype=torch.float64)
+    weights = torch.tensor([2.0 ** (-7 - 8 * i) for i in range(4)], dtype=torch.float64)
     back = (pieces * weights[:, None, None]).sum(0) * sigma[:, None] + resid
     assert torch.equal(back, a.double())
     assert torch.all(resid.abs() <= 2.0**-32 * sigma[:, None])
@@ -107,8 +121,9 @@ def tensor(a, dtype=F32):
     return torch.as_tensor(np.asarray(a)).to(device=DEVICE, dtype=dtype)
 
 
-@pytest.mark.parametrize("kind", ["random", "near-duplicate", "far", "n=1", "one row",
-                                  "non-contiguous"])
+@pytest.mark.parametrize(
+    "kind", ["random", "near-duplicate", "far", "n=1", "one row", "non-contiguous"]
+)
 def test_split_kernel(monkeypatch, kind):
     monkeypatch.setenv(precision.ENV, "split")
     x, y = (tensor(a) for a in inputs(kind, np.float32, 0.7))
@@ -136,8 +151,12 @@ def test_split_kernel_matches_its_emulation(monkeypatch):
     monkeypatch.setenv(precision.ENV, "split")
     gen = torch.Generator().manual_seed(8)
     xs = (0.3 * torch.randn(40, 96, generator=gen)).float()
-    ys = torch.cat([xs[:8] + 1e-4 * torch.randn(8, 96, generator=gen).float(),
-                    (0.3 * torch.randn(30, 96, generator=gen)).float()])
+    ys = torch.cat(
+        [
+            xs[:8] + 1e-4 * torch.randn(8, 96, generator=gen).float(),
+            (0.3 * torch.randn(30, 96, generator=gen)).float(),
+        ]
+    )
     x = lorentz.expmap0(torch.cat([torch.zeros(40, 1), xs], 1).double()).float()
     y = lorentz.expmap0(torch.cat([torch.zeros(38, 1), ys], 1).double()).float()
     got = lorentz.pairwise_dist(x.to(DEVICE), y.to(DEVICE), implementation="triton").cpu()
@@ -174,7 +193,7 @@ def test_knn_by_scheme(monkeypatch, scheme):
 def test_half_knn(monkeypatch):
     monkeypatch.delenv(precision.ENV, raising=False)
     x, y = (tensor(a, BF16) for a in inputs("random", np.float32, 1.0))
-    d, i = lorentz.knn(x, y, 3, implementation="triton")
+    d, _i = lorentz.knn(x, y, 3, implementation="triton")
     d_ref, _ = lorentz.knn(x.double(), y.double(), 3, implementation="reference")
     assert torch.all((d.double() - d_ref).abs() <= 0.63 * torch.finfo(BF16).eps * d_ref)
 
@@ -241,9 +260,16 @@ def play_gpu(monkeypatch, capability):
     return calls
 
 
-@pytest.mark.parametrize("capability, dtype, scheme", [
-    ((8, 9), F32, "split"), ((12, 0), F32, "split"), ((8, 6), BF16, "half"),
-    ((9, 0), F16, "half"), ((9, 0), F32, "float64")])
+@pytest.mark.parametrize(
+    "capability, dtype, scheme",
+    [
+        ((8, 9), F32, "split"),
+        ((12, 0), F32, "split"),
+        ((8, 6), BF16, "half"),
+        ((9, 0), F16, "half"),
+        ((9, 0), F32, "float64"),
+    ],
+)
 def test_reference_on_a_gpu_follows_the_rule(monkeypatch, capability, dtype, scheme):
     """pairwise_dist(implementation="reference") of 512-dimensional rows: MERU-like, near
     copies (1e-7 .. 1e-2 relative) and far points (norms to 1e3, float32), on a simulated
@@ -256,8 +282,9 @@ def test_reference_on_a_gpu_follows_the_rule(monkeypatch, capability, dtype, sch
     xs2, ys2 = sweep_points(64, 512, dtype, gen, far=False)
     xs, ys = torch.cat([xs, xs2]), torch.cat([ys, ys2])
     ys[0] = xs[0]  # a pair at distance 0
-    want = lorentz.pairwise_dist(lorentz.from_space(xs.double()), lorentz.from_space(ys.double()),
-                                 implementation="reference")
+    want = lorentz.pairwise_dist(
+        lorentz.from_space(xs.double()), lorentz.from_space(ys.double()), implementation="reference"
+    )
     calls = play_gpu(monkeypatch, capability)
     x, y = lorentz.from_space(xs.double()).to(dtype), lorentz.from_space(ys.double()).to(dtype)
     x[:, 1:], y[:, 1:] = xs, ys  # the rounded space parts themselves
@@ -278,8 +305,9 @@ def test_reference_loss_on_a_gpu_follows_the_rule(monkeypatch):
     gen = torch.Generator().manual_seed(12)
     image = (0.3 * torch.randn(48, 64, generator=gen)).float()
     text = (image + 0.05 * torch.randn(48, 64, generator=gen)).float()
-    want = meru_loss(image.double(), text.double(), curv=1.0, logit_scale=10.0,
-                     implementation="reference")["loss"]
+    want = meru_loss(
+        image.double(), text.double(), curv=1.0, logit_scale=10.0, implementation="reference"
+    )["loss"]
     calls = play_gpu(monkeypatch, (8, 9))
     got = meru_loss(image, text, curv=1.0, logit_scale=10.0, implementation="reference")["loss"]
     assert calls and set(calls) == {"split"}
@@ -297,7 +325,7 @@ def sweep_points(n, k, dtype, gen, far=False):
         base *= torch.logspace(0, 3 if dtype == F32 else 1.5, n, dtype=torch.float64)[:, None] / 7
     step = torch.logspace(-7, -2, n // 2, dtype=torch.float64)[:, None]
     near = base[: n // 2] * (1 + step * torch.randn(n // 2, k, generator=gen, dtype=torch.float64))
-    return base.to(dtype), torch.cat([near, base[n // 2:]]).to(dtype)
+    return base.to(dtype), torch.cat([near, base[n // 2 :]]).to(dtype)
 
 
 def reference(xs, ys, c):
@@ -321,14 +349,14 @@ def check_emulation(scheme, dtype, n, k, c, far, seed):
 @pytest.mark.parametrize("k", [512, 1024])
 @pytest.mark.parametrize("far", [False, True])
 def test_split_emulation(k, far):
-    flagged, worst = check_emulation("split", F32, 256, k, 1.0, far, seed=k + far)
+    flagged, _worst = check_emulation("split", F32, 256, k, 1.0, far, seed=k + far)
     assert flagged < 0.02  # the near copies' own pairs, not the bulk
 
 
 @pytest.mark.parametrize("dtype", [F16, BF16])
 @pytest.mark.parametrize("far", [False, True])
 def test_half_emulation(dtype, far):
-    flagged, worst = check_emulation("half", dtype, 256, 512, 0.5, far, seed=7 + far)
+    flagged, _worst = check_emulation("half", dtype, 256, 512, 0.5, far, seed=7 + far)
     assert flagged < 0.05
 
 
@@ -346,8 +374,12 @@ def test_mixed_kernels_compile_for_a_gpu_without_float64():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     here = os.path.dirname(__file__)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
-    out = subprocess.run([sys.executable, os.path.join(here, "triton_arches.py"), "--mixed-only",
-                          "86"], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, os.path.join(here, "triton_arches.py"), "--mixed-only", "86"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count(": ok,") == 3, out.stdout
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lorentz
-from lorentz.testing._backends import asarray
 from lorentz.testing import curvatures, point_pairs, points, tangent_vectors, to_numpy
+from lorentz.testing._backends import asarray
 
 # Inputs of moderate size: space norms <= 100 and tangent norms <= 5 keep cosh/sinh of the
 # composed maps below ~1e4, so one rounding of an intermediate point moves results by at
@@ -89,8 +90,7 @@ def _isometry(rng_seed: int, n: int, rapidity: float) -> np.ndarray:
     return boost @ rot
 
 
-@given(c=curvatures(), seed=st.integers(0, 2**32 - 1), rapidity=st.floats(-2, 2),
-       data=st.data())
+@given(c=curvatures(), seed=st.integers(0, 2**32 - 1), rapidity=st.floats(-2, 2), data=st.data())
 def test_dist_invariant_under_boosts_and_rotations(xp, c, seed, rapidity, data):
     x, y = data.draw(point_pairs(c=c, dtype="float64", max_norm=10.0))
     lam = _isometry(seed, x.shape[0] - 1, rapidity)

@@ -8,8 +8,17 @@ import math
 import numpy as np
 import pytest
 
-from lorentz.testing._accuracy import OPS, measure
-from lorentz.testing._accuracy import FAR_NEAR_32, FAR_NEAR_64, NEAR_32, NEAR_64, RADIAL_32, RADIAL_64, _pt
+from lorentz.testing._accuracy import (
+    FAR_NEAR_32,
+    FAR_NEAR_64,
+    NEAR_32,
+    NEAR_64,
+    OPS,
+    RADIAL_32,
+    RADIAL_64,
+    _pt,
+    measure,
+)
 
 
 def _lip(x, y):

@@ -19,13 +19,15 @@ if DEVICE == "cpu":  # before triton is imported: it reads the variable once
     os.environ["TRITON_INTERPRET"] = "1"
 pytest.importorskip("triton")  # installed by CI (extra triton); never skipped there
 
-import lorentz  # noqa: E402
-from lorentz.testing._accuracy import BOUND, OPS, measure  # noqa: E402
-from lorentz.testing._kernel_cases import KINDS, agree, hard_rows, inputs  # noqa: E402
-from lorentz.meru import meru_loss  # noqa: E402
-from lorentz._triton import ops  # noqa: E402
+import lorentz
+from lorentz._triton import ops
+from lorentz.meru import meru_loss
+from lorentz.testing._accuracy import BOUND, OPS, measure
+from lorentz.testing._kernel_cases import KINDS, agree, hard_rows, inputs
 
-assert ops.INTERPRET == (DEVICE == "cpu"), "lorentz._triton was imported before the interpreter was chosen"
+assert (DEVICE == "cpu") == ops.INTERPRET, (
+    "lorentz._triton was imported before the interpreter was chosen"
+)
 
 gen = torch.Generator().manual_seed(5)
 # Gradients: float32 inputs against the float64 reference on the same inputs. Measured up to
@@ -83,8 +85,12 @@ def test_pairwise_dist_meets_the_bound_against_mpmath(kind):
 def test_pairwise_dist_odd_shapes(shape):
     """Rows, columns and the dimension off the block sizes (32 and 32)."""
     m, n, k = shape
-    x = lorentz.expmap0(torch.cat([torch.zeros(m, 1, device=DEVICE, dtype=torch.float64), randn(m, k)], 1))
-    y = lorentz.expmap0(torch.cat([torch.zeros(n, 1, device=DEVICE, dtype=torch.float64), randn(n, k)], 1))
+    x = lorentz.expmap0(
+        torch.cat([torch.zeros(m, 1, device=DEVICE, dtype=torch.float64), randn(m, k)], 1)
+    )
+    y = lorentz.expmap0(
+        torch.cat([torch.zeros(n, 1, device=DEVICE, dtype=torch.float64), randn(n, k)], 1)
+    )
     got = lorentz.pairwise_dist(x.float(), y.float(), implementation="triton")
     want = lorentz.pairwise_dist(x.float().double(), y.float().double(), implementation="reference")
     agree(got.cpu().numpy(), want.cpu().numpy(), np.float32)
@@ -113,7 +119,10 @@ def test_origin_maps(op, kind):
         xs = x[:, 1:] * torch.clamp(20 / torch.linalg.norm(x[:, 1:], dim=1, keepdim=True), max=1)
         x = torch.cat([torch.zeros_like(x[:, :1]), xs], 1)
     f = getattr(lorentz, op)
-    got, want = f(x, c=2.0, implementation="triton"), f(x.double(), c=2.0, implementation="reference")
+    got, want = (
+        f(x, c=2.0, implementation="triton"),
+        f(x.double(), c=2.0, implementation="reference"),
+    )
     assert got.dtype == torch.float32 and got.shape == x.shape
     close(got, want, 2 * BOUND["float32"])
 
@@ -165,10 +174,18 @@ def _grads(f, dtype, *arrays, c=0.7):
 @pytest.mark.parametrize("kind", ["random", "near-duplicate", "far", "one row"])
 def test_pairwise_dist_gradients(kind):
     x, y = (tensor(a) for a in inputs(kind, np.float32, 0.7))
-    got = _grads(lambda a, b, c: lorentz.pairwise_dist(a, b, c=c, implementation="triton"),
-                 torch.float32, x, y)
-    want = _grads(lambda a, b, c: lorentz.pairwise_dist(a, b, c=c, implementation="reference"),
-                  torch.float64, x, y)
+    got = _grads(
+        lambda a, b, c: lorentz.pairwise_dist(a, b, c=c, implementation="triton"),
+        torch.float32,
+        x,
+        y,
+    )
+    want = _grads(
+        lambda a, b, c: lorentz.pairwise_dist(a, b, c=c, implementation="reference"),
+        torch.float64,
+        x,
+        y,
+    )
     assert got[0].dtype == torch.float32 and got[2].dtype == torch.float64
     # the time coordinate is re-derived from the space part (the library's convention)
     assert torch.all(got[0][:, 0] == 0)
@@ -180,7 +197,9 @@ def test_pairwise_dist_gradients(kind):
 @pytest.mark.parametrize("scale", [1e-4, 0.5, 4.0])
 def test_origin_map_gradients(op, scale):
     """Small tangents test the cancellation-prone (cosh t - sinhc t) / |u|^2 terms."""
-    u = torch.cat([torch.zeros(37, 1, device=DEVICE, dtype=torch.float64), randn(37, 9, scale=scale)], 1)
+    u = torch.cat(
+        [torch.zeros(37, 1, device=DEVICE, dtype=torch.float64), randn(37, 9, scale=scale)], 1
+    )
     u[0, 1:] = 0.0
     f = getattr(lorentz, op)
     got = _grads(lambda a, c: f(a, c=c, implementation="triton"), torch.float32, u)
@@ -192,9 +211,16 @@ def test_origin_map_gradients(op, scale):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_gradients_come_back_in_the_input_dtype(dtype):
     x, y = (tensor(a, dtype) for a in inputs("random", np.float32, 1.0))
-    gx, gy, _ = _grads(lambda a, b, c: lorentz.pairwise_dist(a, b, c=c, implementation="triton"), dtype, x, y)
+    gx, gy, _ = _grads(
+        lambda a, b, c: lorentz.pairwise_dist(a, b, c=c, implementation="triton"), dtype, x, y
+    )
     assert gx.dtype == gy.dtype == dtype
-    want = _grads(lambda a, b, c: lorentz.pairwise_dist(a, b, c=c, implementation="reference"), torch.float64, x, y)
+    want = _grads(
+        lambda a, b, c: lorentz.pairwise_dist(a, b, c=c, implementation="reference"),
+        torch.float64,
+        x,
+        y,
+    )
     close(gx, want[0], 2 * torch.finfo(dtype).eps)
     (gu, _) = _grads(lambda a, c: lorentz.expmap0(a, c=c, implementation="triton"), dtype, x / 4)
     assert gu.dtype == dtype
@@ -202,10 +228,15 @@ def test_gradients_come_back_in_the_input_dtype(dtype):
 
 def test_knn_distances_have_gradients():
     x, y = (tensor(a) for a in inputs("random", np.float32, 1.0))
-    gx, gy, gc = _grads(lambda a, b, c: lorentz.knn(a, b, 2, c=c, implementation="triton")[0],
-                        torch.float32, x, y)
-    wx, wy, wc = _grads(lambda a, b, c: lorentz.knn(a, b, 2, c=c, implementation="reference")[0],
-                        torch.float64, x, y)
+    gx, gy, gc = _grads(
+        lambda a, b, c: lorentz.knn(a, b, 2, c=c, implementation="triton")[0], torch.float32, x, y
+    )
+    wx, wy, wc = _grads(
+        lambda a, b, c: lorentz.knn(a, b, 2, c=c, implementation="reference")[0],
+        torch.float64,
+        x,
+        y,
+    )
     for g, w in ((gx, wx), (gy, wy), (gc, wc)):
         close(g, w, GRAD_RTOL)
 
@@ -253,13 +284,17 @@ def _meru_case(case):
 
 
 @pytest.mark.parametrize(
-    "case", ["default", "targets", "all_image", "boxes", "caption equals image", "far", "1 x 1", "5 x 123"])
+    "case",
+    ["default", "targets", "all_image", "boxes", "caption equals image", "far", "1 x 1", "5 x 123"],
+)
 def test_meru_loss_matches_the_reference(case):
     image, text, kw = _meru_case(case)
     values, grads = _meru("triton", torch.float32, image.float(), text.float(), **kw)
     want_values, want_grads = _meru("reference", torch.float64, image.float(), text.float(), **kw)
     assert values[0].dtype == torch.float32
-    for got, want in zip(values, want_values):  # a loss of 0 (1 x 1) is exact to its logits' rounding
+    for got, want in zip(
+        values, want_values
+    ):  # a loss of 0 (1 x 1) is exact to its logits' rounding
         close(got, want, 2e-6, floor=1.0)
     for got, want in zip(grads, want_grads):  # likewise its gradients, 0 up to O(1) terms' rounding
         close(got, want, GRAD_RTOL, floor=1.0 if case == "1 x 1" else 0.0)
@@ -280,11 +315,15 @@ def test_meru_loss_keeps_no_batch_by_batch_tensor_for_the_backward():
     b, m, n = 40, 50, 8
     image, text = leaf(randn(b, n, scale=0.3).float()), leaf(randn(m, n, scale=0.3).float())
     saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append(t.numel()) or t, lambda t: t
+    ):
         fused = meru_loss(image, text, curv=1.0, logit_scale=10.0, implementation="triton")["loss"]
     assert max(saved) < b * m  # the largest is an (M, n) embedding
     saved.clear()
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append(t.numel()) or t, lambda t: t
+    ):
         dense = lorentz.pairwise_dist(lorentz.from_space(image), lorentz.from_space(text)).sum()
     assert max(saved) >= b * m  # an all-pairs distance keeps its (B, M) output: the check can fail
     fused.backward()
@@ -315,8 +354,12 @@ def test_torch_compile_fullgraph():
 
     def f(a, b, c, s):
         loss = meru_loss(a[:, 1:], b[:, 1:], curv=c, logit_scale=s, implementation="triton")["loss"]
-        return loss + lorentz.pairwise_dist(lorentz.expmap0(a, c=c, implementation="triton"),
-                                            b, c=c, implementation="triton").sum()
+        return (
+            loss
+            + lorentz.pairwise_dist(
+                lorentz.expmap0(a, c=c, implementation="triton"), b, c=c, implementation="triton"
+            ).sum()
+        )
 
     compiled = torch.compile(f, fullgraph=True, backend=backend)
     c, s = torch.tensor(0.9, device=DEVICE), torch.tensor(10.0, device=DEVICE)
@@ -358,7 +401,9 @@ def test_without_gpu_or_interpreter_the_other_implementations_work():
     )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["CUDA_VISIBLE_DEVICES"] = ""
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert "take CUDA tensors (or CPU tensors with TRITON_INTERPRET=1)" in out.stdout
 
 
@@ -367,7 +412,9 @@ def test_kernels_compile_for_a_gpu():
     """The interpreter runs any Python: compile every kernel for sm_90 (H100/H200) to a cubin,
     which needs no GPU, so that what is tested here is also valid compiled Triton."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(__file__), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [os.path.dirname(__file__), env.get("PYTHONPATH")])
+    )
     script = os.path.join(os.path.dirname(__file__), "triton_sm90.py")
     out = subprocess.run([sys.executable, script, "90"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -382,7 +429,8 @@ def test_every_kernel_belongs_to_an_operation():
     """The compile tests build the kernels the package declares per operation: a jit kernel
     missing from lorentz._triton.COMPILED would be launched but never compiled for a GPU."""
     from lorentz._registry import OPERATIONS
-    from lorentz._triton import COMPILED, KERNELS, kernels as K
+    from lorentz._triton import COMPILED, KERNELS
+    from lorentz._triton import kernels as K
 
     declared = {n for names in COMPILED.values() for n in names}
     # jit functions (the interpreter's stand-ins too) carry their source function as .fn
@@ -434,10 +482,12 @@ def test_nan_reaches_exactly_what_it_touches():
 
 
 def _nan_rows(x, y, dirty):
-    for f in (lambda a: lorentz.pairwise_dist(a, y, implementation="triton"),
-              lambda a: lorentz.expmap0(a / 4, implementation="triton"),
-              lambda a: lorentz.logmap0(a, implementation="triton")[:, 1:],
-              lambda a: lorentz.knn(a, y, 2, implementation="triton")[0]):
+    for f in (
+        lambda a: lorentz.pairwise_dist(a, y, implementation="triton"),
+        lambda a: lorentz.expmap0(a / 4, implementation="triton"),
+        lambda a: lorentz.logmap0(a, implementation="triton")[:, 1:],
+        lambda a: lorentz.knn(a, y, 2, implementation="triton")[0],
+    ):
         clean, got = f(x), f(dirty)
         assert torch.isnan(got[1]).all()
         keep = [0] + list(range(2, len(x)))
@@ -445,7 +495,9 @@ def _nan_rows(x, y, dirty):
     image, text, _ = _meru_case("default")
     image = image.float()
     image[1, 0] = float("nan")
-    assert torch.isnan(meru_loss(image, text.float(), curv=1.0, logit_scale=10.0, implementation="triton")["loss"])
+    assert torch.isnan(
+        meru_loss(image, text.float(), curv=1.0, logit_scale=10.0, implementation="triton")["loss"]
+    )
 
 
 # ------------------------------------------------------------------ distance of row pairs
@@ -466,9 +518,21 @@ def test_dist_rows(kind, c):
     x, y = tensor(x), tensor(y)
     got = lorentz.dist(x, y, c=c, implementation="triton")
     assert got.dtype == torch.float32 and got.shape == x.shape[:-1]
-    agree(got.cpu().numpy(), lorentz.dist(x, y, c=c, implementation="reference").cpu().numpy(), np.float32)
-    got = _grads(lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="triton"), torch.float32, x, y, c=c)
-    want = _grads(lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="reference"), torch.float64, x, y, c=c)
+    agree(
+        got.cpu().numpy(),
+        lorentz.dist(x, y, c=c, implementation="reference").cpu().numpy(),
+        np.float32,
+    )
+    got = _grads(
+        lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="triton"), torch.float32, x, y, c=c
+    )
+    want = _grads(
+        lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="reference"),
+        torch.float64,
+        x,
+        y,
+        c=c,
+    )
     for g, w in zip(got, want):
         close(g, w, GRAD_RTOL)
 
@@ -486,12 +550,23 @@ def test_dist_half_precision_and_broadcasting(dtype):
     x, y = (tensor(a, dtype) for a in inputs("random", np.float32, 1.0))
     got = lorentz.dist(x[:4, None], y[None, :3], keepdim=True, implementation="triton")
     assert got.dtype == dtype and got.shape == (4, 3, 1)
-    want = lorentz.dist(x[:4, None].double(), y[None, :3].double(), keepdim=True, implementation="reference")
+    want = lorentz.dist(
+        x[:4, None].double(), y[None, :3].double(), keepdim=True, implementation="reference"
+    )
     close(got, want, torch.finfo(dtype).eps)
-    gx, gy, _ = _grads(lambda a, b, c: lorentz.dist(a[:4, None], b[None, :3], c=c, implementation="triton"), dtype, x, y)
+    gx, gy, _ = _grads(
+        lambda a, b, c: lorentz.dist(a[:4, None], b[None, :3], c=c, implementation="triton"),
+        dtype,
+        x,
+        y,
+    )
     assert gx.dtype == gy.dtype == dtype
-    want = _grads(lambda a, b, c: lorentz.dist(a[:4, None], b[None, :3], c=c, implementation="reference"),
-                  torch.float64, x, y)
+    want = _grads(
+        lambda a, b, c: lorentz.dist(a[:4, None], b[None, :3], c=c, implementation="reference"),
+        torch.float64,
+        x,
+        y,
+    )
     close(gx, want[0], 2 * torch.finfo(dtype).eps)
     close(gy, want[1], 2 * torch.finfo(dtype).eps)
 
@@ -507,7 +582,12 @@ def test_dist_operators_pass_opcheck_and_nan_stays_in_its_row():
     with np.errstate(invalid="ignore"):  # the interpreter warns of NaN arithmetic
         clean = lorentz.dist(x, y, implementation="triton")
         got = lorentz.dist(dirty, y, implementation="triton")
-        gx, _, _ = _grads(lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="triton"), torch.float32, dirty, y)
+        gx, _, _ = _grads(
+            lambda a, b, cc: lorentz.dist(a, b, c=cc, implementation="triton"),
+            torch.float32,
+            dirty,
+            y,
+        )
     assert torch.isnan(got[1]) and torch.isnan(gx[1, 1:]).all()
     keep = [0, *range(2, m)]
     assert torch.equal(got[keep], clean[keep]) and torch.isfinite(gx[keep]).all()

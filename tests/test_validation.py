@@ -10,12 +10,13 @@ import pytest
 
 import lorentz
 from lorentz._registry import OPERATIONS
-from lorentz.testing._operations import caller, registered
-from lorentz.testing._backends import asarray
 from lorentz.testing import assert_close, to_numpy
+from lorentz.testing._backends import asarray
+from lorentz.testing._operations import caller, registered
 
 P = np.array([[math.sqrt(2.0), 1.0, 0.0], [1.0, 0.0, 0.0]])  # two points for c = 1
 U = np.array([[1 / math.sqrt(2.0), 1.0, 0.0], [0.0, 0.5, 0.5]])  # tangent at P
+
 
 def _last_bad(f, arguments):
     """f called with good arrays for every argument but the last, which gets the second."""
@@ -24,8 +25,13 @@ def _last_bad(f, arguments):
 
 # every registered operation (but knn, which needs k) -> (call with good arrays then a possibly
 # bad last one, the name of that last argument)
-CALLS = {name: (_last_bad(getattr(lorentz, name), OPERATIONS[name].arguments),
-                OPERATIONS[name].arguments[-1]) for name in registered()}
+CALLS = {
+    name: (
+        _last_bad(getattr(lorentz, name), OPERATIONS[name].arguments),
+        OPERATIONS[name].arguments[-1],
+    )
+    for name in registered()
+}
 CALLS["from_poincare"] = (lambda x, p: lorentz.from_poincare(p), "p")  # reads the ball's p
 
 
@@ -276,10 +282,14 @@ def test_flags_and_counts_are_checked_by_type(xp):
     """Arguments whose truthiness or int() would silently pick a branch or shape are refused
     by name: keepdim=0 kept the axis on the reference and dropped it on numba; k=True was k = 1."""
     x, y = asarray(xp, P), asarray(xp, P[::-1].copy())
-    for f in (lambda kd: lorentz.dist(x, x, keepdim=kd), lambda kd: lorentz.dist0(x, keepdim=kd),
-              lambda kd: lorentz.inner(x, x, keepdim=kd), lambda kd: lorentz.norm(x, keepdim=kd),
-              lambda kd: lorentz.half_aperture(x, keepdim=kd),
-              lambda kd: lorentz.exterior_angle(x, y, keepdim=kd)):
+    for f in (
+        lambda kd: lorentz.dist(x, x, keepdim=kd),
+        lambda kd: lorentz.dist0(x, keepdim=kd),
+        lambda kd: lorentz.inner(x, x, keepdim=kd),
+        lambda kd: lorentz.norm(x, keepdim=kd),
+        lambda kd: lorentz.half_aperture(x, keepdim=kd),
+        lambda kd: lorentz.exterior_angle(x, y, keepdim=kd),
+    ):
         for bad in (0, 1, None, "yes"):
             with pytest.raises(TypeError, match="keepdim must be True or False"):
                 f(bad)
@@ -330,8 +340,11 @@ def test_pairwise_output_that_cannot_fit_is_refused_at_once(xp, impl, dtype):
             lorentz.pairwise_dist(rows, rows, implementation=impl)
         return
     start = time.perf_counter()
-    with pytest.raises(MemoryError, match=rf"pairwise_dist: the output, shape \(1000000, 1000000\) "
-                                          rf"of .*{dtype}.*lorentz\.knn.*blocks of rows"):
+    with pytest.raises(
+        MemoryError,
+        match=rf"pairwise_dist: the output, shape \(1000000, 1000000\) "
+        rf"of .*{dtype}.*lorentz\.knn.*blocks of rows",
+    ):
         lorentz.pairwise_dist(rows, rows, implementation=impl)
     assert time.perf_counter() - start < 1.0
 
@@ -361,7 +374,7 @@ def test_pairwise_memory_rule(monkeypatch):
     monkeypatch.setattr(backend, "available_memory", lambda xp, device: 2 * out_bytes)
     assert_close(lorentz.pairwise_dist(x, x, implementation="reference"), want, rtol=1e-12)
     monkeypatch.setattr(backend, "available_memory", lambda xp, device: out_bytes - 1)
-    with pytest.raises(MemoryError, match="more than the 0.0 GiB of memory available"):
+    with pytest.raises(MemoryError, match=r"more than the 0\.0 GiB of memory available"):
         lorentz.pairwise_dist(x, x, implementation="numba")
     # memory that cannot be measured (torch's meta device, say) is not a refusal
     monkeypatch.setattr(backend, "available_memory", lambda xp, device: None)

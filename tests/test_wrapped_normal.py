@@ -8,13 +8,13 @@ import math
 
 import numpy as np
 import pytest
-from lorentz.testing._backends import asarray
-from lorentz.testing._contract import check
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 
 import lorentz
 from lorentz.testing import curvatures, mpref, near_points, points
+from lorentz.testing._backends import asarray
+from lorentz.testing._contract import check
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 
@@ -34,10 +34,17 @@ def cases(draw):
 @given(case=cases())
 def test_sample_accuracy(xp, case):
     dtype, c, mean, scale, noise = case
-    out = lorentz.wrapped_normal_sample(asarray(xp, mean), asarray(xp, scale), asarray(xp, noise), c=c)
+    out = lorentz.wrapped_normal_sample(
+        asarray(xp, mean), asarray(xp, scale), asarray(xp, noise), c=c
+    )
     assert str(out.dtype).rsplit(".", 1)[-1] == dtype
-    err, bound = check(out, lambda m, s, e: mpref.wrapped_normal_sample(m, s, e, c), (mean, scale, noise),
-                       ("point", "vector", "vector"), dtype)
+    err, bound = check(
+        out,
+        lambda m, s, e: mpref.wrapped_normal_sample(m, s, e, c),
+        (mean, scale, noise),
+        ("point", "vector", "vector"),
+        dtype,
+    )
     target(err / bound)
 
 
@@ -45,12 +52,24 @@ def test_sample_accuracy(xp, case):
 @given(case=cases(), data=st.data())
 def test_log_prob_accuracy(xp, case, data):
     dtype, c, mean, scale, _ = case
-    z = data.draw(st.one_of(points(mean.shape[0] - 1, c=c, dtype=dtype, max_norm=MAX_NORM[dtype]),
-                            near_points(mean, c=c, dtype=dtype), st.just(mean)))
-    out = lorentz.wrapped_normal_log_prob(asarray(xp, z), asarray(xp, mean), asarray(xp, scale), c=c)
+    z = data.draw(
+        st.one_of(
+            points(mean.shape[0] - 1, c=c, dtype=dtype, max_norm=MAX_NORM[dtype]),
+            near_points(mean, c=c, dtype=dtype),
+            st.just(mean),
+        )
+    )
+    out = lorentz.wrapped_normal_log_prob(
+        asarray(xp, z), asarray(xp, mean), asarray(xp, scale), c=c
+    )
     assert str(out.dtype).rsplit(".", 1)[-1] == dtype
-    err, bound = check(out, lambda a, m, s: mpref.wrapped_normal_log_prob(a, m, s, c), (z, mean, scale),
-                       ("point", "point", "vector"), dtype)
+    err, bound = check(
+        out,
+        lambda a, m, s: mpref.wrapped_normal_log_prob(a, m, s, c),
+        (z, mean, scale),
+        ("point", "point", "vector"),
+        dtype,
+    )
     target(err / bound)
 
 
@@ -120,14 +139,18 @@ def test_finite_in_float32_out_to_space_norm_1e3_and_at_the_mean():
     (lp.sum() + far.sum()).backward()
     assert torch.isfinite(mean.grad).all() and torch.isfinite(scale.grad).all()
     # log_prob of a sample is the tangent normal's at its noise, less the volume term
-    ref = [float(mpref.wrapped_normal_log_prob(a, m, scale.detach().numpy(), 1.0))
-           for a, m in zip(z.detach().numpy(), mean.detach().numpy())]
+    ref = [
+        float(mpref.wrapped_normal_log_prob(a, m, scale.detach().numpy(), 1.0))
+        for a, m in zip(z.detach().numpy(), mean.detach().numpy())
+    ]
     np.testing.assert_allclose(lp.detach().numpy(), ref, rtol=2e-6)
 
 
 def test_gradients_at_zero_noise_and_nan_rows():
     torch = pytest.importorskip("torch")
-    mean = lorentz.from_space(torch.tensor([[0.3, 0.1], [0.0, 0.0], [2.0, -1.0]], dtype=torch.float64))
+    mean = lorentz.from_space(
+        torch.tensor([[0.3, 0.1], [0.0, 0.0], [2.0, -1.0]], dtype=torch.float64)
+    )
     mean.requires_grad_(True)
     scale = torch.tensor([[0.5, 1.5]] * 3, dtype=torch.float64, requires_grad=True)
     noise = torch.tensor([[0.0, 0.0], [0.0, 0.0], [torch.nan, 1.0]], dtype=torch.float64)
@@ -140,7 +163,9 @@ def test_gradients_at_zero_noise_and_nan_rows():
     m = mean.detach()[:2].clone().requires_grad_(True)
     s = scale.detach()[:2].clone().requires_grad_(True)
     e = torch.tensor([[0.3, -0.2], [1.0, 0.5]], dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda a, b: lorentz.wrapped_normal_sample(a, b, e)[..., 1:], (m, s))
+    assert torch.autograd.gradcheck(
+        lambda a, b: lorentz.wrapped_normal_sample(a, b, e)[..., 1:], (m, s)
+    )
     zz = lorentz.wrapped_normal_sample(m, s, e).detach()
     assert torch.autograd.gradcheck(lambda a, b: lorentz.wrapped_normal_log_prob(zz, a, b), (m, s))
 

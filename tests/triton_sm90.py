@@ -10,7 +10,8 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from lorentz._triton import COMPILED, kernels as K
+from lorentz._triton import COMPILED
+from lorentz._triton import kernels as K
 
 TILE = {"BM": 32, "BN": 32, "BK": 32, "BKR": 8, "KP": 512}  # the all-pairs kernels
 ROWS = {"BM": 16, "BK": 64}  # the row kernels
@@ -27,8 +28,11 @@ def _variants(name):
 
 
 # every kernel of every operation of the Triton package (lorentz._triton.COMPILED), once
-KERNELS = [v for name in dict.fromkeys(n for names in COMPILED.values() for n in names)
-           for v in _variants(name)]
+KERNELS = [
+    v
+    for name in dict.fromkeys(n for names in COMPILED.values() for n in names)
+    for v in _variants(name)
+]
 
 
 def signature(fn, constexprs):
@@ -48,8 +52,9 @@ def main(arch: int) -> int:
         fn = getattr(K, name)
         meta = {k: v for k, v in meta.items() if k in fn.arg_names}
         try:
-            compiled = triton.compile(ASTSource(fn, signature(fn, meta), meta),
-                                      target=GPUTarget("cuda", arch, 32))
+            compiled = triton.compile(
+                ASTSource(fn, signature(fn, meta), meta), target=GPUTarget("cuda", arch, 32)
+            )
             print(f"{name} {meta}: ok, {len(compiled.asm['cubin'])} bytes of cubin")
         except Exception as e:  # report every kernel, then fail
             failed += 1

@@ -50,7 +50,9 @@ class JaxPairwise:
             g = x[:, 1:] @ y[:, 1:].T - jnp.outer(x[:, 0], y[:, 0])
             return jnp.arccosh(jnp.maximum(-g, 1.0))
 
-        self.f = jax.jit(textbook if formula == "textbook" else lambda x, y: lorentz.pairwise_dist(x, y))
+        self.f = jax.jit(
+            textbook if formula == "textbook" else lambda x, y: lorentz.pairwise_dist(x, y)
+        )
         self.f(self.x, self.y).block_until_ready()
 
     def time_pairwise_dist(self, formula, shape):
@@ -65,10 +67,15 @@ class TorchMeruLoss:
         import torch
 
         b = 32 if SMOKE else 1024
-        self.image, self.text = torch.from_numpy(_space(b, 512)), torch.from_numpy(_space(b, 512, 1))
+        self.image, self.text = (
+            torch.from_numpy(_space(b, 512)),
+            torch.from_numpy(_space(b, 512, 1)),
+        )
         self.curv = torch.tensor(1.0, requires_grad=True)
         self.scale = torch.tensor(10.0, requires_grad=True)
-        lorentz.meru.meru_loss(self.image[:2], self.text[:2], curv=self.curv, logit_scale=self.scale)
+        lorentz.meru.meru_loss(
+            self.image[:2], self.text[:2], curv=self.curv, logit_scale=self.scale
+        )
 
     def time_forward_backward(self, formula):
         i, t = self.image.clone().requires_grad_(), self.text.clone().requires_grad_()
@@ -98,7 +105,9 @@ class TorchKnn:
             return lorentz.knn(self.q, self.keys, 10)
         best_d = best_i = None
         for col in range(0, self.ks.shape[0], 4096):
-            d, i = torch.topk(meru_pairwise(self.qs, self.ks[col : col + 4096]), 10, dim=1, largest=False)
+            d, i = torch.topk(
+                meru_pairwise(self.qs, self.ks[col : col + 4096]), 10, dim=1, largest=False
+            )
             if best_d is not None:
                 d, order = torch.topk(torch.cat([best_d, d], 1), 10, dim=1, largest=False)
                 i = torch.gather(torch.cat([best_i, i + col], 1), 1, order)

@@ -114,6 +114,7 @@ class ElementwiseGrad:
                 def run():
                     leaves = [a.detach().requires_grad_() for a in arrays]
                     f(*leaves).sum().backward()
+
                 return run
         else:
             try:
@@ -126,6 +127,7 @@ class ElementwiseGrad:
             def step(f):
                 g = jax.jit(jax.grad(lambda *a: f(*a).sum(), argnums=tuple(range(len(arrays)))))
                 return lambda: jax.block_until_ready(g(*arrays))
+
         self.run = {k: step(f) for k, f in fns.items()}
         for f in self.run.values():
             f()

@@ -17,8 +17,16 @@ DIM = 16 if SMOKE else 128
 # points; s space parts. Every registered operation is benchmarked from its kind of inputs;
 # the entries below are the public functions outside the registry, and those that need more
 # than their inputs (knn's k).
-ARGS = {"point": ("x",), "pair": ("x", "y"), "distinct": ("x", "y"), "tangent0": ("v",),
-        "tangent": ("x", "u"), "transport": ("x", "y", "u"), "ball": ("p",), "rows": ("x", "y")}
+ARGS = {
+    "point": ("x",),
+    "pair": ("x", "y"),
+    "distinct": ("x", "y"),
+    "tangent0": ("v",),
+    "tangent": ("x", "u"),
+    "transport": ("x", "y", "u"),
+    "ball": ("p",),
+    "rows": ("x", "y"),
+}
 
 
 def _registered(name, inputs):
@@ -77,7 +85,11 @@ def _ready(out):
 
 
 class Ops:
-    params = (["numpy", "torch", "jax"], ["float32", "float64"], [8] if SMOKE else [1, 1_000, 100_000])
+    params = (
+        ["numpy", "torch", "jax"],
+        ["float32", "float64"],
+        [8] if SMOKE else [1, 1_000, 100_000],
+    )
     param_names = ["backend", "dtype", "size"]
     timeout = 600
 
@@ -142,7 +154,9 @@ class GPUMemory:
             raise NotImplementedError("no CUDA device")
         rng = np.random.default_rng(0)
         self.torch = torch
-        self.x = torch.from_numpy(lorentz.from_space(rng.standard_normal((size, DIM)).astype(np.float32))).cuda()
+        self.x = torch.from_numpy(
+            lorentz.from_space(rng.standard_normal((size, DIM)).astype(np.float32))
+        ).cuda()
 
     def _peak(self, f):
         self.torch.cuda.synchronize()
@@ -168,8 +182,11 @@ class Kernels:
     """The operations with compiled kernels, per implementation: numba on numpy arrays, Triton
     on CUDA tensors (skipped where not installed or without a GPU), the reference beside them."""
 
-    params = (["reference", "numba", "triton"], ["pairwise_dist", "knn", "expmap0", "logmap0"],
-              [8] if SMOKE else [1_000, 100_000])
+    params = (
+        ["reference", "numba", "triton"],
+        ["pairwise_dist", "knn", "expmap0", "logmap0"],
+        [8] if SMOKE else [1_000, 100_000],
+    )
     param_names = ["implementation", "op", "size"]
     timeout = 600
 

@@ -7,6 +7,7 @@ import numpy as np
 import lorentz
 
 from . import SMOKE
+
 KEYS = 2_000 if SMOKE else 50_000
 
 

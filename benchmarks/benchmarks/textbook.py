@@ -94,8 +94,11 @@ def logmap0(y, *, c=1.0, eps=1e-8):
     ys = y[..., 1:]
     rc_time = xp.sqrt(1 + c * xp.sum(ys**2, axis=-1, keepdims=True))
     distance0 = xp.acosh(xp.clip(rc_time, min=1 + eps))
-    us = distance0 * ys / xp.clip(c**0.5 * xp.linalg.vector_norm(ys, axis=-1, keepdims=True),
-                                  min=eps)
+    us = (
+        distance0
+        * ys
+        / xp.clip(c**0.5 * xp.linalg.vector_norm(ys, axis=-1, keepdims=True), min=eps)
+    )
     return xp.concat([xp.zeros_like(y[..., :1]), us], axis=-1)
 
 

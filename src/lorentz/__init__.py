@@ -8,7 +8,6 @@ device of the inputs.
 """
 
 from ._barycenters import centroid, frechet_mean, frechet_variance
-from ._validation import check_point, check_tangent
 from ._cones import exterior_angle, half_aperture
 from ._geodesic import geodesic
 from ._horospheres import busemann
@@ -18,6 +17,7 @@ from ._metric import dist, dist0, inner, norm, pairwise_dist
 from ._models import from_poincare, from_space, to_poincare, to_space
 from ._pairwise import pairwise_exterior_angle, pairwise_sqdist, sqdist
 from ._search import knn
+from ._validation import check_point, check_tangent
 from ._wrapped_normal import wrapped_normal_log_prob, wrapped_normal_sample
 
 __version__ = "0.1.0"

@@ -7,7 +7,9 @@ import sys
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m lorentz demo [--help]\n       python -m lorentz check [--samples N] [--seed S]")
+        print(
+            "usage: python -m lorentz demo [--help]\n       python -m lorentz check [--samples N] [--seed S]"
+        )
         return 0 if argv else 2
     try:
         if argv[0] == "check":

@@ -29,12 +29,13 @@ input dtype and ``c`` as a float or an array of shape (1,); nothing here records
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from array_api_compat import device as device_of
 
 from ._arguments import compute_dtype
-from ._reference import _quiet, cosh_minus_one, scaled_distance, time
 from ._guarded import maybe
+from ._reference import _quiet, cosh_minus_one, scaled_distance, time
 
 # float64 elements of one (rows x M) tile: 32 MiB, the numba kernels' tile
 TILE = 1 << 22
@@ -67,11 +68,16 @@ def epilogue_dtype(xp, dtype, work):
 
 
 def _sqrt(c):
-    return math.sqrt(c) if isinstance(c, float) else c ** 0.5
+    return math.sqrt(c) if isinstance(c, float) else c**0.5
 
 
 class Side:
     """One operand's space parts in the work dtype, its time coordinates and its GEMM rows."""
+
+    # the GEMM's arithmetic and the inputs' dtype, set by sides() for torch (the precision
+    # rule of lorentz._triton.precision on CUDA devices)
+    scheme: str = "float64"
+    dtype: Any = None
 
     def __init__(self, s, c, *, xp, work, left: bool):
         self.s = xp.astype(s, work) if s.dtype != work else s
@@ -84,14 +90,21 @@ class Side:
 
     def rows(self, start, stop):
         stop = min(stop, self.s.shape[-2])  # array-api-strict refuses stops past the end
-        return self.s[..., start:stop, :], self.x0[..., start:stop, :], self.gemm[..., start:stop, :]
+        return (
+            self.s[..., start:stop, :],
+            self.x0[..., start:stop, :],
+            self.gemm[..., start:stop, :],
+        )
 
 
 def sides(xs, ys, c, *, xp):
     """(left, right, work dtype, tolerance): the operands of an all-pairs pass (B, N, n) and
     (B, M, n), and the GEMM tolerance for the dtype of the results."""
     work = compute_dtype(xp, getattr(xs, "device", None))
-    left, right = Side(xs, c, xp=xp, work=work, left=True), Side(ys, c, xp=xp, work=work, left=False)
+    left, right = (
+        Side(xs, c, xp=xp, work=work, left=True),
+        Side(ys, c, xp=xp, work=work, left=False),
+    )
     if is_torch(xp) and xs.dtype == ys.dtype:
         from ._triton import precision  # torch only; imports no triton
 
@@ -129,7 +142,7 @@ def tile_dist(xs, x0, xg, right: Side, c, tolerance, out_dtype, *, xp):
     (precision.scheme_u: split pieces or half values in float32 matrix products, float-float
     sums) with its a-posteriori per-pair bound, and the pairs that bound could not clear
     recomputed exactly here."""
-    scheme = getattr(right, "scheme", "float64")
+    scheme = right.scheme
     if scheme != "float64":
         return _tile_dist_scheme(xs, right, c, scheme, out_dtype, xp=xp)
     u = _matmul_t(xg, right.gemm, xp=xp)
@@ -147,8 +160,9 @@ def _tile_dist_scheme(xs, right: Side, c, scheme: str, out_dtype, *, xp):
     cc = c if isinstance(c, float) else c.detach()
     us, cands = [], []
     for b in range(xs.shape[0]):
-        u, redo, _, _ = precision.scheme_u(xs[b].to(right.dtype), right.s[b].to(right.dtype),
-                                           cc, scheme)
+        u, redo, _, _ = precision.scheme_u(
+            xs[b].to(right.dtype), right.s[b].to(right.dtype), cc, scheme
+        )
         us.append(u.to(xs.dtype))
         cands.append(redo)
     u, cand = xp.stack(us), xp.stack(cands)
@@ -185,7 +199,7 @@ def for_pairs(cand, state, step, *, xp):
         return step(state, b, i, j, None)
     import jax
 
-    nb, r, m = cand.shape
+    nb, r, _m = cand.shape
     b = xp.reshape(xp.broadcast_to(xp.arange(nb, device=device_of(cand))[:, None], (nb, r)), (-1,))
     i = xp.reshape(xp.broadcast_to(xp.arange(r, device=device_of(cand))[None, :], (nb, r)), (-1,))
 
@@ -293,8 +307,11 @@ def neg_dist_lse(xs, ys, c, scale, *, xp):
         col_max = new_max
     if len(rows) == 1:
         return rows[0], col_max + xp.log(col_sum), sd[0, ...]
-    return (xp.concat(rows, axis=0), col_max + xp.log(col_sum),
-            xp.zeros((0, 0), dtype=work, device=device_of(xs)))
+    return (
+        xp.concat(rows, axis=0),
+        col_max + xp.log(col_sum),
+        xp.zeros((0, 0), dtype=work, device=device_of(xs)),
+    )
 
 
 def keeps_tile(n_rows: int, m_rows: int) -> bool:
@@ -346,8 +363,11 @@ def tile_grads(gd, sd, xs, x0, right: Side, c, tolerance, *, xp):
     k = c / s
     gxs = k * (xs * (w_y0 / x0) - _matmul(wg, ys, xp=xp))
     gys = k * (ys * (wt_x0 / y0) - _matmul(wt, xs, xp=xp))
-    gc = (_vdot(wg, xp.cosh(sd), xp=xp) - 0.5 * xp.sum(x0 * _matmul(wg, 1.0 / y0, xp=xp))
-          - 0.5 * xp.sum(w_y0 / x0)) / (c * s) - _vdot(gd, sd, xp=xp) / (2.0 * c * s)
+    gc = (
+        _vdot(wg, xp.cosh(sd), xp=xp)
+        - 0.5 * xp.sum(x0 * _matmul(wg, 1.0 / y0, xp=xp))
+        - 0.5 * xp.sum(w_y0 / x0)
+    ) / (c * s) - _vdot(gd, sd, xp=xp) / (2.0 * c * s)
     nb, r, n = xs.shape
     m = ys.shape[-2]
 
@@ -359,8 +379,9 @@ def tile_grads(gd, sd, xs, x0, right: Side, c, tolerance, *, xp):
         sd_g = xp.take(xp.reshape(sd, (-1,)), pair)[:, None]
         sh = xp.sinh(sd_g)
         zero = sh == 0
-        w = xp.where(zero, 0.0, xp.take(xp.reshape(gd, (-1,)), pair)[:, None]
-                     / (s * xp.where(zero, 1.0, sh)))
+        w = xp.where(
+            zero, 0.0, xp.take(xp.reshape(gd, (-1,)), pair)[:, None] / (s * xp.where(zero, 1.0, sh))
+        )
         if valid is not None:
             w = xp.where(valid[:, None], w, 0.0)
         diff = xg - yg
@@ -374,7 +395,8 @@ def tile_grads(gd, sd, xs, x0, right: Side, c, tolerance, *, xp):
         return gx, gy, gc
 
     gx, gy, gc = for_pairs(
-        cand, (xp.reshape(gxs, (nb * r, n)), xp.reshape(gys, (nb * m, n)), gc), step, xp=xp)
+        cand, (xp.reshape(gxs, (nb * r, n)), xp.reshape(gys, (nb * m, n)), gc), step, xp=xp
+    )
     return xp.reshape(gx, xs.shape), xp.reshape(gy, ys.shape), gc
 
 
@@ -393,8 +415,9 @@ def pairwise_dist_grads(gd, d, xs, ys, c, *, xp):
     for r in range(0, xs.shape[-2], step):
         xs_r, x0_r, _ = left.rows(r, r + step)
         rows = slice(r, r + xs_r.shape[-2])
-        a, b, g = tile_grads(gd[..., rows, :], sd[..., rows, :], xs_r, x0_r, right, c, tolerance,
-                             xp=xp)
+        a, b, g = tile_grads(
+            gd[..., rows, :], sd[..., rows, :], xs_r, x0_r, right, c, tolerance, xp=xp
+        )
         gx.append(a)
         gy, gc = gy + b, gc + g
     gx = xp.concat(gx, axis=-2) if len(gx) != 1 else gx[0]
@@ -420,11 +443,13 @@ def neg_dist_lse_grads(g_row, g_col, row_lse, col_lse, tile, xs, ys, c, scale, *
             sd = tile_dist(xs_r, x0_r, xg_r, right, c, tolerance, work, xp=xp)
         a = (-scale * inv) * sd[0, ...]
         rows = slice(r, r + xs_r.shape[-2])
-        ga = (g_row[rows, None] * xp.exp(a - row_lse[rows, None])
-              + g_col[None, :] * xp.exp(a - col_lse[None, :]))
+        ga = g_row[rows, None] * xp.exp(a - row_lse[rows, None]) + g_col[None, :] * xp.exp(
+            a - col_lse[None, :]
+        )
         gscale = gscale - inv * _vdot(ga, sd, xp=xp)
-        gxs, gys, g = tile_grads(xp.expand_dims(-scale * ga, axis=0), sd, xs_r, x0_r, right, c,
-                                 tolerance, xp=xp)
+        gxs, gys, g = tile_grads(
+            xp.expand_dims(-scale * ga, axis=0), sd, xs_r, x0_r, right, c, tolerance, xp=xp
+        )
         gx.append(gxs)
         gy, gc = gy + gys, gc + g
     gx = xp.concat(gx, axis=-2) if len(gx) != 1 else gx[0]
@@ -447,8 +472,10 @@ def smallest_k(u, k: int, *, xp):
 
         # ascending, equal values in column order; top_k ranks NaN above everything, so a
         # NaN pair (an inf key) would come first: it is ranked last, as elsewhere
-        neg, idx = jax.lax.top_k(xp.where(xp.isnan(u), -math.inf, -u), k)
-        return -neg, idx
+        neg, top = jax.lax.top_k(xp.where(xp.isnan(u), -math.inf, -u), k)
+        return -neg, top
+    vals: Any
+    idx: Any
     if is_torch(xp):
         import torch
 
@@ -470,7 +497,10 @@ def smallest_k(u, k: int, *, xp):
         vals[rows] = xp.take_along_axis(xp.take(u, rows, axis=0), order, axis=1)
         idx[rows] = order
     by_index = xp.argsort(idx, axis=1)
-    idx, vals = xp.take_along_axis(idx, by_index, axis=1), xp.take_along_axis(vals, by_index, axis=1)
+    idx, vals = (
+        xp.take_along_axis(idx, by_index, axis=1),
+        xp.take_along_axis(vals, by_index, axis=1),
+    )
     by_value = xp.argsort(vals, axis=1, stable=True)
     return xp.take_along_axis(vals, by_value, axis=1), xp.take_along_axis(idx, by_value, axis=1)
 
@@ -500,15 +530,25 @@ def knn_indices(qs, ks, k: int, c, *, xp):
         # far out u = c x0 y0 - ... may overflow (ties at inf): ranked by sqrt(c) d there
         keys = work if maybe(q_rows[1] * k0_max > 2.0**500, xp=xp) else None
         for col in range(0, n_k, cols):
-            right = Side(xp.expand_dims(ks[col : min(col + cols, n_k), :], axis=0), c, xp=xp, work=work, left=False)
-            u = tile_dist(*q_rows, right, c, tolerance, keys, xp=xp)
+            right = Side(
+                xp.expand_dims(ks[col : min(col + cols, n_k), :], axis=0),
+                c,
+                xp=xp,
+                work=work,
+                left=False,
+            )
+            q_s, q_0, q_gemm = q_rows
+            u = tile_dist(q_s, q_0, q_gemm, right, c, tolerance, keys, xp=xp)
             vals, idx = smallest_k(u[0, ...], min(k, u.shape[2]), xp=xp)
             idx = idx + col
             if best_u is not None:
                 vals = xp.concat([best_u, vals], axis=1)
                 idx = xp.concat([best_i, idx], axis=1)
                 order = xp.argsort(vals, axis=1, stable=True)[:, :k]
-                vals, idx = xp.take_along_axis(vals, order, axis=1), xp.take_along_axis(idx, order, axis=1)
+                vals, idx = (
+                    xp.take_along_axis(vals, order, axis=1),
+                    xp.take_along_axis(idx, order, axis=1),
+                )
             best_u, best_i = vals, idx
         out.append(xp.astype(best_i, xp.int64))
     if not out:

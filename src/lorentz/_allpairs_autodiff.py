@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 
-from . import _allpairs as A, _reference as ref
+from . import _allpairs as A
+from . import _reference as ref
 from ._arguments import _broadcast, as_dtype, check_fits, to_work
 
 
@@ -50,6 +51,7 @@ def ops(xp):
 # The all-pairs operations as the registry calls them: arguments validated by prepare, as
 # given (the passes choose their own precision).
 
+
 def neg_dist_lse(xs, ys, c, scale, *, xp):
     """The reference of MERU's contrastive term: per row of xs, log sum_j exp(-scale d(x, y_j))
     over the rows of ys (and the same per row of ys), streamed over GEMM tiles."""
@@ -80,6 +82,7 @@ def scalar_only(what):
     def validate(xp, c, *arrays):
         if not isinstance(c, float) and c.ndim > 1:
             raise ValueError(f"c must be a scalar for {what}, got shape {tuple(c.shape[:-1])}")
+
     return validate
 
 
@@ -87,8 +90,9 @@ def two_d(x, y) -> str | None:
     """Why the all-pairs kernels cannot take these rows (they take 2-D x and y), or None."""
     if x.ndim == 2 and y.ndim == 2:
         return None
-    return (f"takes 2-D x and y; batched inputs {tuple(x.shape)}, {tuple(y.shape)} take the "
-            f"reference")
+    return (
+        f"takes 2-D x and y; batched inputs {tuple(x.shape)}, {tuple(y.shape)} take the reference"
+    )
 
 
 def check_output(chosen, xp, dtype, x, y):
@@ -99,16 +103,23 @@ def check_output(chosen, xp, dtype, x, y):
         return
     lead = _broadcast({"x": tuple(x.shape[:-2]), "y": tuple(y.shape[:-2])})
     rows, cols = x.shape[-2], y.shape[-2]
-    check_fits("pairwise_dist", (*lead, rows, cols), dtype, xp, getattr(x, "device", None),
-               copies=2 if chosen == "reference" and A.row_step(rows, cols) < rows else 1,
-               instead="for nearest neighbours use lorentz.knn (no N x M matrix), or compute "
-                       "blocks of rows, pairwise_dist(x[i:i + b], y), reducing each in turn")
+    check_fits(
+        "pairwise_dist",
+        (*lead, rows, cols),
+        dtype,
+        xp,
+        getattr(x, "device", None),
+        copies=2 if chosen == "reference" and A.row_step(rows, cols) < rows else 1,
+        instead="for nearest neighbours use lorentz.knn (no N x M matrix), or compute "
+        "blocks of rows, pairwise_dist(x[i:i + b], y), reducing each in turn",
+    )
 
 
 def knn_args(xp, c, q, kk, k):
     scalar_only("knn")(xp, c)
     if q.ndim != 2 or kk.ndim != 2:
-        raise ValueError(f"queries and keys must have shape (N, n+1), got {tuple(q.shape)} and "
-                         f"{tuple(kk.shape)}")
+        raise ValueError(
+            f"queries and keys must have shape (N, n+1), got {tuple(q.shape)} and {tuple(kk.shape)}"
+        )
     if not 1 <= k <= kk.shape[0]:
         raise ValueError(f"k must be between 1 and the number of keys ({kk.shape[0]}), got {k}")

@@ -26,6 +26,7 @@ def dist_bwd(res, g):
     gx, gy, gc = A.pairwise_dist_grads(g, d, xs, ys, c, xp=xp)
     return gx.astype(xs.dtype), gy.astype(ys.dtype), xp.reshape(gc, c.shape).astype(c.dtype)
 
+
 dist.defvjp(dist_fwd, dist_bwd)
 
 
@@ -62,9 +63,13 @@ class Ops:
         return lse(xs, ys, cc, xp.asarray(scale, dtype=cc.dtype))
 
     def knn_indices(self, qs, ks, k, c):
-        return A.knn_indices(jax.lax.stop_gradient(qs), jax.lax.stop_gradient(ks), k,
-                             jax.lax.stop_gradient(_scalar_c(c, xp, qs)), xp=xp)
+        return A.knn_indices(
+            jax.lax.stop_gradient(qs),
+            jax.lax.stop_gradient(ks),
+            k,
+            jax.lax.stop_gradient(_scalar_c(c, xp, qs)),
+            xp=xp,
+        )
+
 
 OPS = Ops()
-
-

@@ -29,8 +29,9 @@ def _(xs, ys, c):
 
 
 @custom_op("lorentz::allpairs_dist_backward", mutates_args=())
-def dist_backward(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, d: torch.Tensor,
-                  grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def dist_backward(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, d: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     gx, gy, gc = A.pairwise_dist_grads(grad, d, xs, ys, c1(c), xp=xp)
     return gx.to(xs.dtype), gy.to(ys.dtype), torch.as_tensor(gc).to(c.dtype).reshape(c.shape)
 
@@ -43,13 +44,18 @@ def _(xs, ys, c, d, grad):
 def dist_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs, output)
 
-register_autograd("lorentz::allpairs_dist",
-                  lambda ctx, g: dist_backward(*ctx.saved_tensors, g), setup_context=dist_setup)
+
+register_autograd(
+    "lorentz::allpairs_dist",
+    lambda ctx, g: dist_backward(*ctx.saved_tensors, g),
+    setup_context=dist_setup,
+)
 
 
 @custom_op("lorentz::allpairs_lse", mutates_args=())
-def lse(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
-        scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lse(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return A.neg_dist_lse(xs, ys, c1(c), scale, xp=xp)
 
 
@@ -57,18 +63,32 @@ def lse(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
 def _(xs, ys, c, scale):
     n, m = xs.shape[0], ys.shape[0]
     tile = (n, m) if A.keeps_tile(n, m) else (0, 0)
-    return (xs.new_empty((n,), dtype=c.dtype), xs.new_empty((m,), dtype=c.dtype),
-            xs.new_empty(tile, dtype=c.dtype))
+    return (
+        xs.new_empty((n,), dtype=c.dtype),
+        xs.new_empty((m,), dtype=c.dtype),
+        xs.new_empty(tile, dtype=c.dtype),
+    )
 
 
 @custom_op("lorentz::allpairs_lse_backward", mutates_args=())
-def lse_backward(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor,
-                 row: torch.Tensor, col: torch.Tensor, tile: torch.Tensor, g_row: torch.Tensor,
-                 g_col: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    gx, gy, gc, gs = A.neg_dist_lse_grads(g_row, g_col, row, col, tile, xs, ys, c1(c), scale,
-                                          xp=xp)
-    return (gx.to(xs.dtype), gy.to(ys.dtype), torch.as_tensor(gc).to(c.dtype).reshape(c.shape),
-            torch.as_tensor(gs).to(scale.dtype).reshape(scale.shape))
+def lse_backward(
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    c: torch.Tensor,
+    scale: torch.Tensor,
+    row: torch.Tensor,
+    col: torch.Tensor,
+    tile: torch.Tensor,
+    g_row: torch.Tensor,
+    g_col: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    gx, gy, gc, gs = A.neg_dist_lse_grads(g_row, g_col, row, col, tile, xs, ys, c1(c), scale, xp=xp)
+    return (
+        gx.to(xs.dtype),
+        gy.to(ys.dtype),
+        torch.as_tensor(gc).to(c.dtype).reshape(c.shape),
+        torch.as_tensor(gs).to(scale.dtype).reshape(scale.shape),
+    )
 
 
 @lse_backward.register_fake
@@ -111,6 +131,5 @@ class Ops:
     def knn_indices(self, qs, ks, k, c):
         return knn(qs, ks, _scalar_c(c, xp, qs).detach(), k)
 
+
 OPS = Ops()
-
-

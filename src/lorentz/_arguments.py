@@ -16,7 +16,16 @@ from array_api_compat import array_namespace, is_array_api_obj
 
 from ._dask import is_dask
 
-__all__ = ["prepare", "to_work", "as_dtype", "finish", "is_concrete", "curvature", "compute_dtype", "flag"]
+__all__ = [
+    "as_dtype",
+    "compute_dtype",
+    "curvature",
+    "finish",
+    "flag",
+    "is_concrete",
+    "prepare",
+    "to_work",
+]
 
 
 # type -> namespace: array-api-compat's look-up depends on the type alone; a dict hit is
@@ -247,7 +256,11 @@ def available_memory(xp, device) -> int | None:
         platform = getattr(device, "platform", None) or jax.default_backend()  # None: traced
         if platform != "cpu":
             stats = (device if device is not None else jax.devices()[0]).memory_stats() or {}
-            return stats["bytes_limit"] - stats.get("bytes_in_use", 0) if "bytes_limit" in stats else None
+            return (
+                stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+                if "bytes_limit" in stats
+                else None
+            )
     if "cupy" in name:
         import cupy
 
@@ -256,7 +269,9 @@ def available_memory(xp, device) -> int | None:
     return _host_memory()
 
 
-def check_fits(what: str, shape: tuple, dtype, xp, device, *, copies: int = 1, instead: str) -> None:
+def check_fits(
+    what: str, shape: tuple, dtype, xp, device, *, copies: int = 1, instead: str
+) -> None:
     """MemoryError at once when an output of ``shape`` and ``dtype``, held ``copies`` times at
     the peak, cannot fit in the memory available where it would live: computing it first
     would run for minutes before the allocation failed (or the OOM killer ended the process).
@@ -272,7 +287,8 @@ def check_fits(what: str, shape: tuple, dtype, xp, device, *, copies: int = 1, i
     held = f" ({copies} copies at the peak: {size * copies / 2**30:.1f} GiB)" if copies > 1 else ""
     raise MemoryError(
         f"{what}: the output, shape {tuple(shape)} of {dtype}, is {size / 2**30:.1f} GiB{held}, "
-        f"more than the {max(free, 0) / 2**30:.1f} GiB of memory available; {instead}")
+        f"more than the {max(free, 0) / 2**30:.1f} GiB of memory available; {instead}"
+    )
 
 
 def as_dtype(xp, a, dtype):

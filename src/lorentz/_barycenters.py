@@ -7,8 +7,9 @@ import math
 from . import _reference as ref
 from ._arguments import _broadcast, as_dtype, finish, is_concrete, prepare, to_work
 from ._boosts import boost
-from ._params import vectors
 from ._guarded import asinhc, sinhc, sq, sqrt0
+from ._params import vectors
+from ._typing import Array
 
 
 def _sc(c, xp):
@@ -54,8 +55,10 @@ def _prepare_set(x, weights, c, axis, what):
     if x.ndim < 2:
         raise ValueError(f"x must have shape (..., N, n+1), got {tuple(x.shape)}")
     if not -x.ndim <= axis < x.ndim or axis % x.ndim == x.ndim - 1:
-        raise ValueError(f"axis must name an axis of x other than the last (the coordinates), "
-                         f"got {axis} for shape {tuple(x.shape)}")
+        raise ValueError(
+            f"axis must name an axis of x other than the last (the coordinates), "
+            f"got {axis} for shape {tuple(x.shape)}"
+        )
     axis %= x.ndim
     if x.shape[axis] == 0:
         raise ValueError(f"x has no points along axis {axis}")
@@ -63,7 +66,9 @@ def _prepare_set(x, weights, c, axis, what):
     w = None
     if weights is not None:
         weights = vectors("weights", weights, xp, min_dim=0)
-        _broadcast({"x without its last axis": tuple(x.shape[:-1]), "weights": tuple(weights.shape)})
+        _broadcast(
+            {"x without its last axis": tuple(x.shape[:-1]), "weights": tuple(weights.shape)}
+        )
         dtype = xp.result_type(dtype, weights.dtype)
         w = xp.broadcast_to(weights, tuple(x.shape[:-1]))
         w = xp.moveaxis(w, axis, -1)[..., None]
@@ -77,7 +82,9 @@ def _prepare_set(x, weights, c, axis, what):
     return xp, xs, w, cc, dtype
 
 
-def centroid(x, weights=None, *, c=1.0, axis=-2):
+def centroid(
+    x: Array, weights: Array | None = None, *, c: float | Array = 1.0, axis: int = -2
+) -> Array:
     r"""The Lorentzian centroid (Law et al., ICML 2019) of points along ``axis``: the weighted
     sum normalised back onto the hyperboloid,
 
@@ -147,8 +154,10 @@ def _dcoth(d, *, xp):
     ds = xp.where(small, 1.0, d)
     f1 = ds / xp.tanh(ds)
     d2 = xp.where(small, d * d, 0.0)
-    return (xp.where(small, 1.0 + d2 / 3.0, f1),
-            xp.where(small, -1.0 / 3.0 + d2 / 45.0, (1.0 - f1) / (ds * ds)))
+    return (
+        xp.where(small, 1.0 + d2 / 3.0, f1),
+        xp.where(small, -1.0 / 3.0 + d2 / 45.0, (1.0 - f1) / (ds * ds)),
+    )
 
 
 def _newton_step(X, w, M, *, xp):
@@ -168,8 +177,10 @@ def _newton_step(X, w, M, *, xp):
     f1, f2 = _dcoth(d, xp=xp)
     n = X.shape[-1]
     eye = xp.eye(n, dtype=X.dtype)
-    H = (xp.sum((w * f1)[..., None], axis=-3) * eye
-         + xp.sum((w * f2)[..., None] * (lg[..., :, None] * lg[..., None, :]), axis=-3)) / W[..., 0, :, None]
+    H = (
+        xp.sum((w * f1)[..., None], axis=-3) * eye
+        + xp.sum((w * f2)[..., None] * (lg[..., :, None] * lg[..., None, :]), axis=-3)
+    ) / W[..., 0, :, None]
     step = xp.linalg.solve(H, g[..., 0, :, None])[..., None, :, 0]  # (..., 1, n)
     s = sqrt0(sq(step, xp=xp), xp=xp)
     Y = sinhc(s, xp=xp) * step  # exp_o(step)
@@ -200,11 +211,15 @@ def frechet_ref(xs, w, c, *, xp, tol, max_iter):
 
 
 def _frechet(x, weights, c, axis, tol, max_iter, what):
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int)
-                                 or max_iter < 1):
+    if max_iter is not None and (
+        isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1
+    ):
         raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float))
-                            or not (tol > 0 and math.isfinite(tol))):
+    if tol is not None and (
+        isinstance(tol, bool)
+        or not isinstance(tol, (int, float))
+        or not (tol > 0 and math.isfinite(tol))
+    ):
         raise ValueError(f"tol must be a positive float, got {tol!r}")
     xp, xs, w, cc, dtype = _prepare_set(x, weights, c, axis, what)
     if tol is None:
@@ -216,7 +231,15 @@ def _frechet(x, weights, c, axis, tol, max_iter, what):
     return xp, frechet_ref(xs, w, cc, xp=xp, tol=float(tol), max_iter=max_iter), cc, dtype
 
 
-def frechet_mean(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=None):
+def frechet_mean(
+    x: Array,
+    weights: Array | None = None,
+    *,
+    c: float | Array = 1.0,
+    axis: int = -2,
+    tol: float | None = None,
+    max_iter: int | None = None,
+) -> Array:
     r"""The Fréchet mean (Riemannian barycenter, Karcher mean) of points along ``axis``:
 
     .. math:: \mu = \arg\min_{y} \sum_i w_i\, d^2(y, x_i),
@@ -274,7 +297,15 @@ def frechet_mean(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=None):
     return finish(xp, ref.from_space(ms[..., 0, :], cc, xp=xp), dtype)
 
 
-def frechet_variance(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=None):
+def frechet_variance(
+    x: Array,
+    weights: Array | None = None,
+    *,
+    c: float | Array = 1.0,
+    axis: int = -2,
+    tol: float | None = None,
+    max_iter: int | None = None,
+) -> Array:
     r"""The Fréchet variance: :math:`\min_y \sum_i w_i\, d^2(y, x_i) / \sum_i w_i`, the
     weighted mean squared distance to the Fréchet mean (:func:`frechet_mean`, same
     arguments).
@@ -295,5 +326,7 @@ def frechet_variance(x, weights=None, *, c=1.0, axis=-2, tol=None, max_iter=None
     >>> round(float(lorentz.frechet_variance(x)), 12)
     1.0
     """
-    xp, (_, _, _, var), cc, dtype = _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet variance")
+    xp, (_, _, _, var), cc, dtype = _frechet(
+        x, weights, c, axis, tol, max_iter, "the Fréchet variance"
+    )
     return finish(xp, var[..., 0, :] / cc, dtype, False)

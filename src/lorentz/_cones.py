@@ -8,9 +8,17 @@ import numpy as np
 
 from ._arguments import flag
 from ._registry import call
+from ._typing import Array
 
 
-def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False, implementation=None):
+def half_aperture(
+    x: Array,
+    *,
+    c: float | Array = 1.0,
+    min_radius: float = 0.1,
+    keepdim: bool = False,
+    implementation: str | None = None,
+) -> Array:
     r"""Half-aperture of the entailment cone at ``x``:
     :math:`\arcsin\min(1, 2K/(\sqrt{c}|x_s|))`, :math:`K` = ``min_radius``.
 
@@ -48,15 +56,24 @@ def half_aperture(x, *, c=1.0, min_radius=0.1, keepdim=False, implementation=Non
     """
     keepdim = flag("keepdim", keepdim)
     if isinstance(min_radius, (bool, np.bool_)) or not isinstance(
-            min_radius, (int, float, np.integer, np.floating)):
+        min_radius, (int, float, np.integer, np.floating)
+    ):
         raise TypeError(f"min_radius must be a positive float, got {type(min_radius).__name__}")
     if not (math.isfinite(min_radius) and min_radius > 0):
         raise ValueError(f"min_radius must be finite and > 0, got {min_radius}")
-    return call("half_aperture", implementation, c=c, keepdim=keepdim, extra=(float(min_radius),),
-                x=x)
+    return call(
+        "half_aperture", implementation, c=c, keepdim=keepdim, extra=(float(min_radius),), x=x
+    )
 
 
-def exterior_angle(x, y, *, c=1.0, keepdim=False, implementation=None):
+def exterior_angle(
+    x: Array,
+    y: Array,
+    *,
+    c: float | Array = 1.0,
+    keepdim: bool = False,
+    implementation: str | None = None,
+) -> Array:
     r"""Exterior angle: the angle at ``x`` between the geodesic from ``x`` to ``y`` and the ray
     from the origin through ``x`` (MERU's ``oxy_angle``), in :math:`[0, \pi]`.
 

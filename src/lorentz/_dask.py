@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 KERNELS = {"dask": frozenset({"pairwise_dist", "knn"})}
 
 
@@ -53,7 +52,9 @@ def pairwise_dist(x, y, c: float):
     def block(a, b):
         return _call("pairwise_dist", c=c, x=a, y=b)
 
-    return da.blockwise(block, "ij", _rows(x), "ik", _rows(y), "jk", dtype=x.dtype, concatenate=True)
+    return da.blockwise(
+        block, "ij", _rows(x), "ik", _rows(y), "jk", dtype=x.dtype, concatenate=True
+    )
 
 
 def knn(queries, keys, k: int, c: float):

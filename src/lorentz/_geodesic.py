@@ -7,13 +7,14 @@ import math
 from . import _reference as ref
 from ._arguments import compute_dtype, finish, is_concrete, prepare
 from ._params import real
+from ._typing import Array
 
 
 def _sinh_ratio(p, delta, *, xp):
     """sinh(p delta) / sinh(delta) for p in [0, 1], delta >= 0, as
     e^((p-1) delta) expm1(-2 p delta) / expm1(-2 delta): no overflow, and the series
     p (1 + (p^2 - 1) delta^2 / 6) below delta = 2^-20 (the next term is delta^4 / 120)."""
-    small = delta < 2.0 ** -20
+    small = delta < 2.0**-20
     d = xp.where(small, 1.0, delta)
     big = xp.exp((p - 1.0) * d) * xp.expm1(-2.0 * p * d) / xp.expm1(-2.0 * d)
     ds = xp.where(small, delta, 0.0)
@@ -50,6 +51,7 @@ def geodesic_ref(x, y, t, c, *, xp):
 
 def _outside(x, y, t, c, *, xp):
     """exp_x(t log_x(y)) for t < 0, exp_y((1 - t) log_y(x)) for t > 1 (the nearer end)."""
+
     def from_x():
         return ref.expmap(x, t * ref.logmap(x, y, c, xp=xp), c, xp=xp)
 
@@ -61,7 +63,7 @@ def _outside(x, y, t, c, *, xp):
     return xp.where(t > 0.5, from_y(), from_x())
 
 
-def geodesic(x, y, t, *, c=1.0):
+def geodesic(x: Array, y: Array, t: float | Array, *, c: float | Array = 1.0) -> Array:
     r"""The point a fraction ``t`` of the way along the geodesic from ``x`` to ``y``:
     :math:`\gamma(t) = \exp_x(t\,\log_x y)`, so :math:`\gamma(0) = x`, :math:`\gamma(1) = y`
     and :math:`d(x, \gamma(t)) = |t|\,d(x, y)`.

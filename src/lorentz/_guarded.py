@@ -77,7 +77,7 @@ def sinh(t, *, xp):
 # below this |t|, sinh(t)/t = 1 + t^2/6 and asinh(t)/t = 1 - t^2/6 to far below an ulp (the next
 # terms are t^4/120); autograd of the quotients there is 1/t - 1/t (noise, or inf - inf in jax,
 # whose division rule squares t)
-SERIES = 2.0 ** -26
+SERIES = 2.0**-26
 
 
 def sinhc(t, *, xp):
@@ -92,9 +92,10 @@ def asinh0(t, *, xp):
     """asinh(t) for t >= 0, as log(2) + log(t) past t = 2^26 (asinh(t) - log(2t) = 1/(4t^2) is
     below an ulp there): torch's and jax's gradient of asinh, 1/sqrt(1 + t^2), is 0 once t^2
     overflows (t > 1.3e154), the gradient of log is not."""
-    big = t > 2.0 ** 26
-    return xp.where(big, math.log(2.0) + xp.log(xp.where(big, t, 1.0)),
-                    xp.asinh(xp.where(big, 0.0, t)))
+    big = t > 2.0**26
+    return xp.where(
+        big, math.log(2.0) + xp.log(xp.where(big, t, 1.0)), xp.asinh(xp.where(big, 0.0, t))
+    )
 
 
 def asinhc(t, *, xp):
@@ -173,8 +174,9 @@ def limits(a, *, xp) -> _Limits:
     lim = _LIMITS.get(key)
     if lim is None:
         fi = xp.finfo(a.dtype)
-        lim = _LIMITS[key] = _Limits(float(fi.max), float(fi.smallest_normal),
-                                     int(round(-math.log2(float(fi.eps)))))
+        lim = _LIMITS[key] = _Limits(
+            float(fi.max), float(fi.smallest_normal), round(-math.log2(float(fi.eps)))
+        )
     return lim
 
 
@@ -234,8 +236,9 @@ def select_rows(odd, plain, wide, *, xp):
     if _jax_traced(odd):
         import jax
 
-        return jax.lax.cond(xp.any(odd), lambda: xp.where(odd, wide(), plain(True)),
-                            lambda: plain(False))
+        return jax.lax.cond(
+            xp.any(odd), lambda: xp.where(odd, wide(), plain(True)), lambda: plain(False)
+        )
     return xp.where(odd, wide(), plain(True))
 
 

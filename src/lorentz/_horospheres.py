@@ -7,6 +7,7 @@ import math
 
 from ._arguments import finish, flag, is_concrete, prepare
 from ._guarded import dot, sq
+from ._typing import Array
 
 
 def busemann_ref(xs, vs, c, *, xp):
@@ -30,7 +31,7 @@ def busemann_ref(xs, vs, c, *, xp):
     return (xp.log1p(ea * R2 / (X0 + h)) - xp.asinh(P)) / sc
 
 
-def busemann(x, direction, *, c=1.0, keepdim=False):
+def busemann(x: Array, direction: Array, *, c: float | Array = 1.0, keepdim: bool = False) -> Array:
     r"""Busemann function of the ideal point in the space direction ``direction``:
     :math:`B_v(x) = \lim_{t\to\infty} d(x, \gamma_v(t)) - t
     = \frac{1}{\sqrt{c}}\log\big(\sqrt{c}\,(x_0 - x_s\cdot\hat v)\big)`, with

@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 
 from ._arguments import finish, flag, is_concrete, prepare, to_work
-from ._params import vectors
 from ._guarded import dot, sinh, sq
+from ._params import vectors
+from ._typing import Array
 
 
 def _sc(c, xp):
@@ -25,7 +26,9 @@ def hyperplane_dist_ref(x, w, c, *, xp):
     return xp.asinh(sc * lip / wn) / sc
 
 
-def hyperplane_dist(x, normal, *, c=1.0, keepdim=False):
+def hyperplane_dist(
+    x: Array, normal: Array, *, c: float | Array = 1.0, keepdim: bool = False
+) -> Array:
     r"""Signed distance from ``x`` to the hyperplane :math:`H_w = \{y : \langle w, y\rangle_L
     = 0\}` through the origin's Lorentz-orthogonal complement of the normal :math:`w`
     (Cho et al., AISTATS 2019):
@@ -98,7 +101,7 @@ def mlr_logits_ref(xs, a, z, c, *, xp):
     return (zn * xp.asinh(s) / sc)[..., 0]
 
 
-def mlr_logits(x, a, z, *, c=1.0):
+def mlr_logits(x: Array, a: Array, z: Array, *, c: float | Array = 1.0) -> Array:
     r"""Logits of multinomial logistic regression on the hyperboloid in the parametrisation
     of HyperbolicCV's ``LorentzMLR`` (Bdeir et al., ICLR 2024): class :math:`k` has the
     hyperplane with normal :math:`w_k = (\sinh(\sqrt{c}\,a_k)|z_k|,\ \cosh(\sqrt{c}\,a_k)z_k)`
@@ -149,8 +152,10 @@ def mlr_logits(x, a, z, *, c=1.0):
     a = vectors("a", a, xp, min_dim=1)
     z = vectors("z", z, xp, n, min_dim=2)
     if a.ndim != 1 or z.ndim != 2 or a.shape[0] != z.shape[0]:
-        raise ValueError(f"a must have shape (K,) and z shape (K, {n}), got {tuple(a.shape)} "
-                         f"and {tuple(z.shape)}")
+        raise ValueError(
+            f"a must have shape (K,) and z shape (K, {n}), got {tuple(a.shape)} "
+            f"and {tuple(z.shape)}"
+        )
     dtype = xp.result_type(dtype, a.dtype, z.dtype)
     xw, a, z = to_work(xp, xw, a, z)
     if is_concrete(z) and bool(xp.any(sq(z, xp=xp) == 0)):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from . import _reference as ref
 from ._arguments import finish, prepare
 from ._registry import call
+from ._typing import Array
 
 
-def project(x, *, c=1.0):
+def project(x: Array, *, c: float | Array = 1.0) -> Array:
     r"""Project onto the hyperboloid by re-deriving the time coordinate,
     :math:`x_0 = \sqrt{1/c + |x_s|^2}`.
 
@@ -32,7 +33,7 @@ def project(x, *, c=1.0):
     return finish(xp, ref.project(x, c, xp=xp), dtype)
 
 
-def project_tangent(x, u, *, c=1.0):
+def project_tangent(x: Array, u: Array, *, c: float | Array = 1.0) -> Array:
     r"""Lorentz-orthogonal projection of ``u`` onto the tangent space at ``x``:
     :math:`u + c\langle x,u\rangle_L\, x`.
 
@@ -65,7 +66,7 @@ def project_tangent(x, u, *, c=1.0):
     return finish(xp, ref.project_tangent(x, u, c, xp=xp), dtype)
 
 
-def expmap0(u, *, c=1.0, implementation=None):
+def expmap0(u: Array, *, c: float | Array = 1.0, implementation: str | None = None) -> Array:
     r"""Exponential map at the origin :math:`o = (1/\sqrt{c}, 0, \dots, 0)`.
 
     :math:`x_s = \frac{\sinh(\sqrt{c}|u_s|)}{\sqrt{c}|u_s|}u_s`, :math:`x_0 = \sqrt{1/c+|x_s|^2}`.
@@ -99,7 +100,7 @@ def expmap0(u, *, c=1.0, implementation=None):
     return call("expmap0", implementation, c=c, u=u)
 
 
-def logmap0(y, *, c=1.0, implementation=None):
+def logmap0(y: Array, *, c: float | Array = 1.0, implementation: str | None = None) -> Array:
     r"""Logarithmic map at the origin, the inverse of :func:`expmap0`:
     :math:`u_s = \frac{\operatorname{asinh}(\sqrt{c}|y_s|)}{\sqrt{c}|y_s|} y_s`, :math:`u_0 = 0`.
 
@@ -134,7 +135,9 @@ def logmap0(y, *, c=1.0, implementation=None):
     return call("logmap0", implementation, c=c, y=y)
 
 
-def expmap(x, u, *, c=1.0, implementation=None):
+def expmap(
+    x: Array, u: Array, *, c: float | Array = 1.0, implementation: str | None = None
+) -> Array:
     r"""Exponential map :math:`\exp_x(u) = \cosh(t)\,x + \frac{\sinh t}{t}\,u`,
     :math:`t = \sqrt{c}\,|u|_L`.
 
@@ -176,7 +179,9 @@ def expmap(x, u, *, c=1.0, implementation=None):
     return call("expmap", implementation, c=c, x=x, u=u)
 
 
-def logmap(x, y, *, c=1.0, implementation=None):
+def logmap(
+    x: Array, y: Array, *, c: float | Array = 1.0, implementation: str | None = None
+) -> Array:
     r"""Logarithmic map :math:`\log_x(y) = d(x,y)\, v/|v|_L`, :math:`v = y + c\langle x,y\rangle_L x`.
 
     Parameters
@@ -209,7 +214,9 @@ def logmap(x, y, *, c=1.0, implementation=None):
     return call("logmap", implementation, c=c, x=x, y=y)
 
 
-def transport(x, y, v, *, c=1.0, implementation=None):
+def transport(
+    x: Array, y: Array, v: Array, *, c: float | Array = 1.0, implementation: str | None = None
+) -> Array:
     r"""Parallel transport of ``v`` from ``x`` to ``y`` along the geodesic:
     :math:`P(v) = v + \frac{c\langle y,v\rangle_L}{1 - c\langle x,y\rangle_L}(x+y)`.
 

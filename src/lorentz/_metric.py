@@ -5,9 +5,10 @@ from __future__ import annotations
 from . import _reference as ref
 from ._arguments import finish, flag, prepare
 from ._registry import call
+from ._typing import Array
 
 
-def inner(x, y, *, keepdim=False):
+def inner(x: Array, y: Array, *, keepdim: bool = False) -> Array:
     r"""Lorentzian inner product :math:`\langle x,y\rangle_L = -x_0 y_0 + \sum_i x_i y_i`.
 
     Parameters
@@ -38,7 +39,7 @@ def inner(x, y, *, keepdim=False):
     return finish(xp, ref.inner(x, y, xp=xp), dtype, keepdim)
 
 
-def norm(u, *, keepdim=False):
+def norm(u: Array, *, keepdim: bool = False) -> Array:
     r"""Lorentzian norm :math:`\sqrt{\max(\langle u,u\rangle_L, 0)}` of a tangent vector.
 
     Parameters
@@ -69,7 +70,14 @@ def norm(u, *, keepdim=False):
     return finish(xp, ref.norm(u, xp=xp), dtype, keepdim)
 
 
-def dist(x, y, *, c=1.0, keepdim=False, implementation=None):
+def dist(
+    x: Array,
+    y: Array,
+    *,
+    c: float | Array = 1.0,
+    keepdim: bool = False,
+    implementation: str | None = None,
+) -> Array:
     r"""Geodesic distance :math:`d(x,y) = \operatorname{acosh}(-c\langle x,y\rangle_L)/\sqrt{c}`.
 
     Evaluated as :math:`2\operatorname{asinh}(\sqrt{u/2})/\sqrt{c}` with
@@ -113,7 +121,9 @@ def dist(x, y, *, c=1.0, keepdim=False, implementation=None):
     return call("dist", implementation, c=c, keepdim=flag("keepdim", keepdim), x=x, y=y)
 
 
-def dist0(x, *, c=1.0, keepdim=False, implementation=None):
+def dist0(
+    x: Array, *, c: float | Array = 1.0, keepdim: bool = False, implementation: str | None = None
+) -> Array:
     r"""Distance from the origin, :math:`\operatorname{asinh}(\sqrt{c}\,|x_s|)/\sqrt{c}`.
 
     Parameters
@@ -147,7 +157,9 @@ def dist0(x, *, c=1.0, keepdim=False, implementation=None):
     return call("dist0", implementation, c=c, keepdim=flag("keepdim", keepdim), x=x)
 
 
-def pairwise_dist(x, y, *, c=1.0, implementation=None):
+def pairwise_dist(
+    x: Array, y: Array, *, c: float | Array = 1.0, implementation: str | None = None
+) -> Array:
     r"""Distances between every row of ``x`` and every row of ``y``.
 
     Parameters

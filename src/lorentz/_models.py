@@ -5,10 +5,10 @@ from __future__ import annotations
 from . import _reference as ref
 from ._arguments import finish, prepare
 from ._registry import call
+from ._typing import Array
 
 
-
-def to_poincare(x, *, c=1.0, implementation=None):
+def to_poincare(x: Array, *, c: float | Array = 1.0, implementation: str | None = None) -> Array:
     r"""Map to the Poincaré ball of radius :math:`1/\sqrt{c}`: :math:`p = x_s/(1 + \sqrt{c}x_0)`.
 
     Parameters
@@ -39,7 +39,7 @@ def to_poincare(x, *, c=1.0, implementation=None):
     return call("to_poincare", implementation, c=c, x=x)
 
 
-def from_poincare(p, *, c=1.0, implementation=None):
+def from_poincare(p: Array, *, c: float | Array = 1.0, implementation: str | None = None) -> Array:
     r"""Map from the Poincaré ball: :math:`x_s = 2p/(1 - c|p|^2)`, :math:`x_0 = \sqrt{1/c+|x_s|^2}`.
 
     Parameters
@@ -76,7 +76,7 @@ def from_poincare(p, *, c=1.0, implementation=None):
     return call("from_poincare", implementation, c=c, p=p)
 
 
-def to_space(x):
+def to_space(x: Array) -> Array:
     r"""The space part :math:`x_s` of points (MERU's representation), shape (..., n).
 
     Parameters
@@ -99,7 +99,7 @@ def to_space(x):
     return x[..., 1:]
 
 
-def from_space(xs, *, c=1.0):
+def from_space(xs: Array, *, c: float | Array = 1.0) -> Array:
     r"""Points from space parts: :math:`(\sqrt{1/c + |x_s|^2}, x_s)`, shape (..., n+1).
 
     Parameters

@@ -11,6 +11,7 @@ from . import _registry
 from ._arguments import _broadcast, check_fits, flag, is_concrete, to_work
 from ._dask import is_dask
 from ._guarded import sq
+from ._typing import Array
 
 # float64 elements held by one block of pairs (rows x M x n): 32 MiB
 BLOCK = 1 << 22
@@ -26,8 +27,9 @@ def _all_pairs(f, xs, ys, c, *, xp):
     step = max(1, BLOCK // max(1, m * k))
     cc = c if isinstance(c, float) else c[..., None]
     yb = ys[..., None, :, :]
-    blocks = [f(xs[..., i:min(n, i + step), None, :], yb, cc, xp=xp)[..., 0]
-              for i in range(0, n, step)]
+    blocks = [
+        f(xs[..., i : min(n, i + step), None, :], yb, cc, xp=xp)[..., 0] for i in range(0, n, step)
+    ]
     if not blocks:  # no rows
         return xp.zeros((*xs.shape[:-2], 0, m), dtype=xs.dtype, device=xs.device)
     return blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=-2)
@@ -63,24 +65,40 @@ def _gemm_fits(xp, xs, ys, c) -> bool:
     """The GEMM path: eager 2-D inputs of a library with masked assignment (not jax, whose
     arrays are immutable), a scalar c, and a compute dtype of float64 (float32 GEMMs would
     flag most pairs)."""
-    return (xs.ndim == 2 and ys.ndim == 2 and not getattr(xp, "__name__", "").startswith("jax")
-            and isinstance(c, float) and xs.dtype == xp.float64 and is_concrete(xs)
-            and is_concrete(ys) and not is_dask(xp))
+    return (
+        xs.ndim == 2
+        and ys.ndim == 2
+        and not getattr(xp, "__name__", "").startswith("jax")
+        and isinstance(c, float)
+        and xs.dtype == xp.float64
+        and is_concrete(xs)
+        and is_concrete(ys)
+        and not is_dask(xp)
+    )
 
 
 # The references of pairwise_sqdist and pairwise_exterior_angle as the registry calls them
 # (lorentz._registry): ambient rows (..., N, n+1), (..., M, n+1) validated and as given, c a
 # scalar; the leading dimensions broadcast.
 
+
 def fits(what):
     """The registry's ``before`` hook: one memory check of the (..., N, M) output for every
     implementation, before any work (the reference holds its row blocks and their
     concatenation; the kernels the output alone)."""
+
     def before(chosen, xp, dtype, x, y):
         lead = _broadcast({"x": tuple(x.shape[:-2]), "y": tuple(y.shape[:-2])})
-        check_fits(what, (*lead, x.shape[-2], y.shape[-2]), dtype, xp, getattr(x, "device", None),
-                   copies=2 if chosen == "reference" else 1,
-                   instead="compute blocks of rows of x and reduce each in turn")
+        check_fits(
+            what,
+            (*lead, x.shape[-2], y.shape[-2]),
+            dtype,
+            xp,
+            getattr(x, "device", None),
+            copies=2 if chosen == "reference" else 1,
+            instead="compute blocks of rows of x and reduce each in turn",
+        )
+
     return before
 
 
@@ -111,7 +129,7 @@ def exterior_angle_rows(x, y, c, *, xp):
     return _all_pairs(_angle, x[..., 1:], y[..., 1:], c, xp=xp)
 
 
-def sqdist(x, y, *, c=1.0, keepdim=False):
+def sqdist(x: Array, y: Array, *, c: float | Array = 1.0, keepdim: bool = False) -> Array:
     r"""Squared Lorentzian distance (Law et al., ICML 2019):
     :math:`\|x - y\|_L^2 = -2/c - 2\langle x, y\rangle_L = \tfrac{2}{c}(\cosh(\sqrt{c}\,d) - 1)`.
 
@@ -145,7 +163,9 @@ def sqdist(x, y, *, c=1.0, keepdim=False):
     return _registry.call("sqdist", c=c, keepdim=flag("keepdim", keepdim), x=x, y=y)
 
 
-def pairwise_sqdist(x, y, *, c=1.0, implementation=None):
+def pairwise_sqdist(
+    x: Array, y: Array, *, c: float | Array = 1.0, implementation: str | None = None
+) -> Array:
     r"""Squared Lorentzian distances (:func:`sqdist`) between every row of ``x`` and every
     row of ``y``.
 
@@ -186,7 +206,9 @@ def pairwise_sqdist(x, y, *, c=1.0, implementation=None):
     return _registry.call("pairwise_sqdist", implementation, c=c, x=x, y=y)
 
 
-def pairwise_exterior_angle(x, y, *, c=1.0, implementation=None):
+def pairwise_exterior_angle(
+    x: Array, y: Array, *, c: float | Array = 1.0, implementation: str | None = None
+) -> Array:
     r"""Exterior angles (:func:`exterior_angle`) at every row of ``x`` towards every row of
     ``y``: HyCoCLIP's ``oxy_angle_eval`` and ATMG's ``pairwise_oxy_angle``.
 

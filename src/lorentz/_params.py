@@ -47,8 +47,11 @@ def vectors(name: str, value, xp, n: int | None = None, *, min_dim: int = 1):
         raise TypeError(f"{name} comes from a different array library than the points; convert it")
     _check_dtype(name, value, xp)
     if value.ndim < min_dim:
-        raise ValueError(f"{name} must have at least {min_dim} dimension(s), got shape "
-                         f"{tuple(value.shape)}")
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimension(s), got shape {tuple(value.shape)}"
+        )
     if n is not None and value.shape[-1] != n:
-        raise ValueError(f"{name} must have a last dimension of {n}, got shape {tuple(value.shape)}")
+        raise ValueError(
+            f"{name} must have a last dimension of {n}, got shape {tuple(value.shape)}"
+        )
     return value

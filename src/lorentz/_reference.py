@@ -19,10 +19,35 @@ import math
 import array_api_compat.numpy as np_compat
 import numpy as np
 
-from ._guarded import (asinh0, asinh_prod, asinhc, asinhc0, atan2_0, atan2_scaled, div0, dot, hyp1,
-                      hypot0, limits, maybe, mul0, norm_wide, refine, select_rows,
-                      mulexp, norm0, perp_part, pow2_scale, rho_sigma, rowmax, sin_angle, sinh,
-                      sinhc, sq, sqrt0)
+from ._guarded import (
+    asinh0,
+    asinh_prod,
+    asinhc,
+    asinhc0,
+    atan2_0,
+    atan2_scaled,
+    div0,
+    dot,
+    hyp1,
+    hypot0,
+    limits,
+    maybe,
+    mul0,
+    mulexp,
+    norm0,
+    norm_wide,
+    perp_part,
+    pow2_scale,
+    refine,
+    rho_sigma,
+    rowmax,
+    select_rows,
+    sin_angle,
+    sinh,
+    sinhc,
+    sq,
+    sqrt0,
+)
 
 # ---------------------------------------------------------------- helpers
 
@@ -88,8 +113,9 @@ def _tangent(xs, x0, us, *, xp):
         return xp.concat([p / x0, us], axis=-1)
     # both scaled by 2^-64 first: XLA divides by way of a reciprocal, which for x0 past 2^1022 is
     # subnormal and flushed to 0; the plain quotient on 0 in those rows (no inf for autograd)
-    u0 = xp.where(odd, dot((xs * 2.0 ** -64) / (x0 * 2.0 ** -64), us, xp=xp),
-                  xp.where(odd, 0.0, p) / x0)
+    u0 = xp.where(
+        odd, dot((xs * 2.0**-64) / (x0 * 2.0**-64), us, xp=xp), xp.where(odd, 0.0, p) / x0
+    )
     return xp.concat([u0, us], axis=-1)
 
 
@@ -226,7 +252,7 @@ def _sinh_half_wide(xs, ys, c, *, xp):
     D = X - Y
     flat_s = (sc * sqrt0(sq(D, xp=xp), xp=xp)) / lam / 2.0
     rx, ry = norm_wide(xs, xp=xp), norm_wide(ys, xp=xp)  # each its own scale
-    flat = xp.maximum(sc * rx, sc * ry) < 2.0 ** -30
+    flat = xp.maximum(sc * rx, sc * ry) < 2.0**-30
     # the polar form on a fixed far pair in the flat rows: its quotients of tiny numbers would
     # give autograd inf (jax squares a divisor) to multiply by 0
     xs, ys = xp.where(flat, 1.0, xs), xp.where(flat, -1.0, ys)
@@ -238,17 +264,28 @@ def _sinh_half_wide(xs, ys, c, *, xp):
     # t_x - t_y: from D.S on one scale where the two norms are within a factor 2 (cancellation),
     # from the norms themselves elsewhere (the smaller one may not survive the common scale)
     close = (rx <= 2.0 * ry) & (ry <= 2.0 * rx)
-    dt = xp.where(close, (sc * div0(dot(D, X + Y, xp=xp), sqrt0(sq(X, xp=xp), xp=xp)
-                                    + sqrt0(sq(Y, xp=xp), xp=xp), xp=xp)) / lam, tx - ty)
+    dt = xp.where(
+        close,
+        (
+            sc
+            * div0(
+                dot(D, X + Y, xp=xp), sqrt0(sq(X, xp=xp), xp=xp) + sqrt0(sq(Y, xp=xp), xp=xp), xp=xp
+            )
+        )
+        / lam,
+        tx - ty,
+    )
     q = dt * div0(sig_x * rho_y + sig_y * rho_x, sig_x + sig_y, xp=xp)  # sinh(a_x - a_y)
     radial = q / (math.sqrt(2.0) * xp.sqrt(hyp1(q, xp=xp) + 1.0))  # sinh((a_x - a_y) / 2)
     xh, yh = _unit(xs, xp=xp), _unit(ys, xp=xp)
     same = dot(xh, yh, xp=xp) >= 0
     # sin_angle is invariant to the scale of either argument: each on its own
-    sa = sin_angle(xs * pow2_scale(rowmax(xs, xp=xp), xp=xp),
-                   ys * pow2_scale(rowmax(ys, xp=xp), xp=xp), xp=xp)
-    half = xp.where(same, div0(sa, norm0(xh + yh, xp=xp), xp=xp),
-                    norm0(xh - yh, xp=xp) / 2.0)  # sin(theta / 2)
+    sa = sin_angle(
+        xs * pow2_scale(rowmax(xs, xp=xp), xp=xp), ys * pow2_scale(rowmax(ys, xp=xp), xp=xp), xp=xp
+    )
+    half = xp.where(
+        same, div0(sa, norm0(xh + yh, xp=xp), xp=xp), norm0(xh - yh, xp=xp) / 2.0
+    )  # sin(theta / 2)
     s = hypot0(xp.abs(radial), sqrt0(tx, xp=xp) * sqrt0(ty, xp=xp) * half, xp=xp)
     return xp.where(flat, flat_s, s)
 
@@ -329,7 +366,7 @@ def expmap0(u, c, *, xp):
     sc = _sqrt(c, xp=xp)
     q = sq(us, xp=xp)
     lim = limits(us, xp=xp)
-    odd = refine(c * q > lim.t_big ** 2, [(q < lim.sq_lo, [us])], xp=xp)
+    odd = refine(c * q > lim.t_big**2, [(q < lim.sq_lo, [us])], xp=xp)
 
     def plain(safe):
         v, qq = _zeros(odd, safe, (us, q), xp=xp)
@@ -367,8 +404,9 @@ def logmap0(y, c, *, xp):
         far = sc * r > 1.0
         rb = xp.where(far, r, 1.0)
         small = xp.where(far, 0.0, sc * r)
-        return xp.where(far, (asinh_prod(sc, rb, xp=xp) / sc) * _unit(ys, xp=xp),
-                        asinhc0(small, xp=xp) * ys)
+        return xp.where(
+            far, (asinh_prod(sc, rb, xp=xp) / sc) * _unit(ys, xp=xp), asinhc0(small, xp=xp) * ys
+        )
 
     us = select_rows(odd, plain, wide, xp=xp)
     return xp.concat([xp.zeros_like(ys[..., :1]), us], axis=-1)
@@ -432,15 +470,24 @@ def expmap(x, u, c, *, xp):
     lim = limits(us, xp=xp)
     # x at the origin too: the split along xs_hat has no direction there, and its guards gave
     # the zero gradient in x where d exp_x(u) / dxs = cosh(t) (the wide form's flat rows)
-    odd = _odd_rows(c, xs, nx, us, nu, xp=xp, far=False,
-                    extra=(c * nu > lim.t_big ** 2) | (c * nx > lim.far2) | (nx == 0.0))
+    odd = _odd_rows(
+        c,
+        xs,
+        nx,
+        us,
+        nu,
+        xp=xp,
+        far=False,
+        extra=(c * nu > lim.t_big**2) | (c * nx > lim.far2) | (nx == 0.0),
+    )
 
     def plain(safe):
         a, b, na = _zeros(odd, safe, (xs, us, nx), xp=xp)
         return _expmap_plain(a, b, c, na, xp=xp)
 
-    return from_space(select_rows(odd, plain, lambda: _expmap_wide(xs, us, c, xp=xp), xp=xp), c,
-                      xp=xp)
+    return from_space(
+        select_rows(odd, plain, lambda: _expmap_wide(xs, us, c, xp=xp), xp=xp), c, xp=xp
+    )
 
 
 def _expmap_plain(xs, us, c, nx, *, xp):
@@ -481,7 +528,7 @@ def _expmap_wide(xs, us, c, *, xp):
     """
     lim = limits(us, xp=xp)
     s = _sqrt(c, xp=xp)
-    flat = s * norm0(xs, xp=xp) < 2.0 ** -30
+    flat = s * norm0(xs, xp=xp) < 2.0**-30
     # flat rows: t from us alone, every product e^t-scaled past t_big (on zeros elsewhere)
     xf, uf = xp.where(flat, xs, 0.0), xp.where(flat, us, 0.0)
     tf = s * norm0(uf, xp=xp)
@@ -489,8 +536,11 @@ def _expmap_wide(xs, us, c, *, xp):
     tfm = xp.where(bigf, 0.0, tf)
     tfb = xp.where(bigf, tf, 1.0)
     cosh_m = 1.0 + 2.0 * sinh(tfm / 2.0, xp=xp) ** 2
-    at_origin = xp.where(bigf, mulexp(tfb, xf / 2.0 + _unit(uf, xp=xp) / (2.0 * s), xp=xp),
-                         cosh_m * xf + sinhc(tfm, xp=xp) * uf)
+    at_origin = xp.where(
+        bigf,
+        mulexp(tfb, xf / 2.0 + _unit(uf, xp=xp) / (2.0 * s), xp=xp),
+        cosh_m * xf + sinhc(tfm, xp=xp) * uf,
+    )
     xs = xp.where(flat, 1.0, xs)  # the general form on a fixed point there (no 1/|xs| gradient)
     a = norm0(xs, xp=xp)
     xh = div0(xs, a, xp=xp)
@@ -520,8 +570,11 @@ def _expmap_wide(xs, us, c, *, xp):
     far_back = (tb - g) > lim.t_big
     gi = xp.where(far_back, 0.0, g)
     e = xp.exp(-tb / 2.0)
-    q_in = xp.where(far_back, -xp.exp(-g) / (2.0 * s),
-                    -(e * (e * sinh(xp.where(far_back, 0.0, tb - gi), xp=xp))) / s)
+    q_in = xp.where(
+        far_back,
+        -xp.exp(-g) / (2.0 * s),
+        -(e * (e * sinh(xp.where(far_back, 0.0, tb - gi), xp=xp))) / s,
+    )
     # t = inf (|us| overflows): the result is +-inf or 0 by components, and only the signs of
     # b / t (|b / t| <= x0) and sp / t (<= 1) are left to keep, not inf / inf = NaN
     at_inf = tb == math.inf
@@ -585,10 +638,13 @@ def _logmap_wide(xs, ys, c, *, xp):
     # asinhc(s) D / h as (asinh(s) (D / h)) / s past s = 2^26: s h overflows past 1e154 while the
     # term, up to |D| / s ~ |ys| / s^2, is as large as the other when x is near the origin; for
     # s = inf (beyond the radius) it is 0, not inf / inf
-    big = s > 2.0 ** 26
+    big = s > 2.0**26
     sb = xp.where(big, s, 1.0)
-    first = xp.where(big, (asinh0(sb, xp=xp) * (diff / h)) / sb,
-                     (asinhc0(xp.where(big, 0.0, s), xp=xp) / h) * diff)
+    first = xp.where(
+        big,
+        (asinh0(sb, xp=xp) * (diff / h)) / sb,
+        (asinhc0(xp.where(big, 0.0, s), xp=xp) / h) * diff,
+    )
     first = xp.where(s == math.inf, 0.0, first)
     us = f * first - mul0(delta * rho_sigma(s, xp=xp)[1], xs, xp=xp)
     return _tangent(xs, time(xs, c, xp=xp), us, xp=xp)
@@ -614,8 +670,16 @@ def transport(x, y, v, c, *, xp):
     xs, ys, vs = x[..., 1:], y[..., 1:], v[..., 1:]
     nx, ny, nv = sq(xs, xp=xp), sq(ys, xp=xp), sq(vs, xp=xp)
     lim = limits(vs, xp=xp)
-    odd = _odd_rows(c, xs, nx, ys, ny, xp=xp, extra=(nv > lim.hi2) | (c * nx > 2.0 ** 20),
-                    more_tiny=(nv < lim.lo2, [vs]))
+    odd = _odd_rows(
+        c,
+        xs,
+        nx,
+        ys,
+        ny,
+        xp=xp,
+        extra=(nv > lim.hi2) | (c * nx > 2.0**20),
+        more_tiny=(nv < lim.lo2, [vs]),
+    )
 
     def plain(safe):
         a, b, w, na, nb = _zeros(odd, safe, (xs, ys, vs, nx, ny), xp=xp)
@@ -628,13 +692,16 @@ def _transport_plain(xs, ys, vs, c, nx, ny, *, xp):
     x0, y0 = _time_plain(xs, c, xp=xp, nx=nx), _time_plain(ys, c, xp=xp, nx=ny)
     u = _cosh_minus_one(xs, ys, c, xp=xp, nx=nx, ny=ny)
     split = _radial_split(xs, ys, vs, x0, y0, c, nx, xp=xp)
-    r, xhat, along, beta, eta, v_perp, y_perp, lean = split
+    r, _xhat, _along, beta, _eta, v_perp, y_perp, lean = split
     # at the origin xs_hat has no direction, and autograd through the split misses
     # d<y,v>_L/dxs = -(y0/x0) vs (it found -vs); there the plain forms, equal in value (xs = 0
     # exactly, nothing to cancel), carry the gradient
     origin = r == 0
-    yv = xp.where(origin, dot(ys, vs, xp=xp) - y0 * dot(xs, vs, xp=xp) / x0,
-                  beta * lean / x0 + dot(y_perp, v_perp, xp=xp))
+    yv = xp.where(
+        origin,
+        dot(ys, vs, xp=xp) - y0 * dot(xs, vs, xp=xp) / x0,
+        beta * lean / x0 + dot(y_perp, v_perp, xp=xp),
+    )
     k = c * yv / (2.0 + u)
     step = k * (xs + ys)
     small = (sq(step, xp=xp) <= 0.25 * sq(vs, xp=xp)) | origin
@@ -693,11 +760,12 @@ def _transport_wide(xs, ys, vs, c, *, xp):
     nx, ny = norm_wide(xs, xp=xp), norm_wide(ys, xp=xp)
     x0, y0 = time(xs, c, xp=xp), time(ys, c, xp=xp)
     yhat = _unit(ys, xp=xp)
-    flat = sc * nx < 2.0 ** -30
+    flat = sc * nx < 2.0**-30
     # flat rows (zeros elsewhere): <y,v>_L sqrt(c) / h = sqrt(c)|ys|/h (yhat.v) - sqrt(c) y0/h v0
     xf, yf, vf = (xp.where(flat, w, 0.0) for w in (xs, ys, V))
     yv_f = (sc * xp.where(flat, ny, 0.0) / h) * dot(xp.where(flat, yhat, 0.0), vf, xp=xp) - (
-        (sc * xp.where(flat, y0, 0.0) / h) * (dot(xf, vf, xp=xp) / xp.where(flat, x0, 1.0)))
+        (sc * xp.where(flat, y0, 0.0) / h) * (dot(xf, vf, xp=xp) / xp.where(flat, x0, 1.0))
+    )
     at_origin = vf + ((xf / 2.0 + yf / 2.0) * (sc / h)) * yv_f
     # the general form, on a fixed point in the flat rows (no 1/|xs| gradient there)
     xs = xp.where(flat, 1.0, xs)
@@ -721,10 +789,14 @@ def _transport_wide(xs, ys, vs, c, *, xp):
     # (eta / x0)(along / x0) r / (2h^2), the large factor r with a small one first: in the other
     # order a subnormal intermediate lost 2e-11 (|xs| = 1e157, y near the origin)
     ax_h = along_x0 / h
-    f_lean = xp.where(same, ((eta / x0) * r) * (ax_h / h) / 2.0 - yp_h2 * (eta / den) / 4.0,
-                      sh(eta) * sh(behind))
-    k_lean = xp.where(same, ((ax_h * r) / h) * (y_perp / x0) / 2.0 - yp_h2 * (y_perp / den) / 4.0,
-                      sh(behind) * (y_perp * (sc / h)))
+    f_lean = xp.where(
+        same, ((eta / x0) * r) * (ax_h / h) / 2.0 - yp_h2 * (eta / den) / 4.0, sh(eta) * sh(behind)
+    )
+    k_lean = xp.where(
+        same,
+        ((ax_h * r) / h) * (y_perp / x0) / 2.0 - yp_h2 * (y_perp / den) / 4.0,
+        sh(behind) * (y_perp * (sc / h)),
+    )
     # y_perp.v_perp = |y_perp| (y_perp_hat.v_perp): the dimensionless factors are multiplied
     # first, then the part of v (scaled by mu, possibly far below its radial part, 1e-193 for a
     # tangent vector at 1e290): in the other order a product underflowed
@@ -732,7 +804,12 @@ def _transport_wide(xs, ys, vs, c, *, xp):
     f = (1.0 / h + (y0 / h) / x0) / (2.0 * h) + f_lean
     # halves: sqrt(c)(|xs| + eta) reaches 2 max at the rim
     g = (sh(nx / 2.0 + eta / 2.0) * sh(nyp)) * vdot
-    ps = (beta * f + g) * xhat + v_perp + beta * k_lean + (y_perp * ((sc / h) * sh(nyp) / 2.0)) * vdot
+    ps = (
+        (beta * f + g) * xhat
+        + v_perp
+        + beta * k_lean
+        + (y_perp * ((sc / h) * sh(nyp) / 2.0)) * vdot
+    )
     return _tangent(ys, y0, xp.where(flat, at_origin, ps) / mu, xp=xp)
 
 
@@ -742,7 +819,7 @@ def _transport_far(split, x0, y0, u, k, c, *, xp):
         [beta (x0 + y0 + c eta lean) + c x0 (y_perp.v_perp)(|xs| + eta)] / (x0 (2 + u));
     the rest is v_perp + k y_perp.
     """
-    nx, xhat, along, beta, eta, v_perp, y_perp, lean = split
+    nx, xhat, _along, beta, eta, v_perp, y_perp, lean = split
     yv = c * dot(y_perp, v_perp, xp=xp)
     radial = (beta * (x0 + y0 + c * eta * lean) + yv * x0 * (nx + eta)) / (x0 * (2.0 + u))
     return radial * xhat + v_perp + k * y_perp
@@ -810,8 +887,9 @@ def _exterior_angle_wide(xs, ys, c, *, xp):
     s_h = xp.where(s > 1.0, 1.0, s)  # s / h, also for s = inf (beyond the radius)
     ly = pow2_scale(rowmax(ys, xp=xp), xp=xp)
     perp = perp_part(xs * pow2_scale(rowmax(xs, xp=xp), xp=xp), ys * ly, xp=xp) / ly / f
-    return atan2_scaled(norm0(perp, xp=xp) / h,
-                        (along * rho) / h - 2.0 * s_h * ((s * sigma) / sc) / f, xp=xp)
+    return atan2_scaled(
+        norm0(perp, xp=xp) / h, (along * rho) / h - 2.0 * s_h * ((s * sigma) / sc) / f, xp=xp
+    )
 
 
 @_quiet
@@ -823,9 +901,10 @@ def to_poincare(x, c, *, xp):
     odd = ~(den < math.inf)  # also NaN rows, which stay NaN in either form
     if not maybe(odd, xp=xp):
         return xs / den
-    x0 = time(xs, c, xp=xp) * 2.0 ** -64  # scaled: XLA's reciprocal of x0 > 2^1022 is flushed to 0
-    return xp.where(odd, ((xs * 2.0 ** -64) / x0) / (sc + 2.0 ** -64 / x0),
-                    xs / xp.where(odd, 1.0, den))
+    x0 = time(xs, c, xp=xp) * 2.0**-64  # scaled: XLA's reciprocal of x0 > 2^1022 is flushed to 0
+    return xp.where(
+        odd, ((xs * 2.0**-64) / x0) / (sc + 2.0**-64 / x0), xs / xp.where(odd, 1.0, den)
+    )
 
 
 @_quiet

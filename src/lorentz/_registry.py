@@ -25,8 +25,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import _allpairs_autodiff as allpairs, _dask, _numba, _pairwise as pairs
-from . import _reference as ref, _triton
+from . import _allpairs_autodiff as allpairs
+from . import _dask, _numba, _triton
+from . import _pairwise as pairs
+from . import _reference as ref
 from ._arguments import as_dtype, finish, prepare, to_work
 from ._validation import inside_ball
 
@@ -91,9 +93,14 @@ def library(xp) -> str:
     name = getattr(xp, "__name__", "")
     lib = _libraries.get(name)  # keyed by name: torch.compile hashes no module
     if lib is None:
-        lib = "jax" if name.startswith("jax") else next(  # jax.numpy ends with numpy
-            (short for short in ("torch", "cupy", "numpy") if name.endswith(short)),
-            "dask" if name.endswith("dask.array") else name)
+        lib = (
+            "jax"
+            if name.startswith("jax")
+            else next(  # jax.numpy ends with numpy
+                (short for short in ("torch", "cupy", "numpy") if name.endswith(short)),
+                "dask" if name.endswith("dask.array") else name,
+            )
+        )
         _libraries[name] = lib
     return lib
 
@@ -134,6 +141,7 @@ def select(op: str, implementation, xp, c, dtype, device=None, arrays=()) -> str
     if shape_reason:
         return "reference"
     lib = library(xp)
+    automatic: tuple[str, ...]
     if lib == "dask":
         automatic = ("dask",)
     elif getattr(device, "type", None) == "cuda":
@@ -164,10 +172,13 @@ def split_scheme(implementation, op: str | None = None):
     if impl != "triton" or scheme not in triton.SCHEMES:
         raise ValueError(
             f"implementation must be None, 'reference', 'numba', 'triton' or 'triton:<scheme>' "
-            f"with <scheme> one of {', '.join(triton.SCHEMES)}; got {implementation!r}")
+            f"with <scheme> one of {', '.join(triton.SCHEMES)}; got {implementation!r}"
+        )
     if op is not None and op not in triton.SCHEME_OPS:
-        raise ValueError(f"implementation={implementation!r}: {op} has no precision schemes; "
-                         f"they are for {', '.join(sorted(triton.SCHEME_OPS))}")
+        raise ValueError(
+            f"implementation={implementation!r}: {op} has no precision schemes; "
+            f"they are for {', '.join(sorted(triton.SCHEME_OPS))}"
+        )
     return impl, scheme
 
 
@@ -176,8 +187,7 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
     library, device and dtype: the path every public operation takes."""
     op = OPERATIONS[name]
     implementation, scheme = split_scheme(implementation, name)
-    xp, values, c, dtype, _ = prepare(c, rows=op.rows, min_dim=op.min_dim, cast=False,
-                                      **arrays)
+    xp, values, c, dtype, _ = prepare(c, rows=op.rows, min_dim=op.min_dim, cast=False, **arrays)
     if op.validate is not None:
         op.validate(xp, c, *values, *extra)
     device = getattr(values[0], "device", None)
@@ -210,36 +220,117 @@ def _operations(*ops: Operation) -> dict[str, Operation]:
 OPERATIONS = _operations(
     Operation("dist", ref.dist, ("x", "y"), "pair", "dist", reduces=True, group="Metric"),
     Operation("dist0", ref.dist0, ("x",), "point", "dist0", reduces=True, group="Metric"),
-    Operation("pairwise_dist", allpairs.pairwise_dist, ("x", "y"), "rows", "dist",
-              group="Metric", rows=("x", "y"), cast=False, validate=allpairs.scalar_only("pairwise_dist"),
-              kernels_take=allpairs.two_d, before=allpairs.check_output),
+    Operation(
+        "pairwise_dist",
+        allpairs.pairwise_dist,
+        ("x", "y"),
+        "rows",
+        "dist",
+        group="Metric",
+        rows=("x", "y"),
+        cast=False,
+        validate=allpairs.scalar_only("pairwise_dist"),
+        kernels_take=allpairs.two_d,
+        before=allpairs.check_output,
+    ),
     Operation("sqdist", ref.sqdist, ("x", "y"), "pair", "sqdist", reduces=True, group="Metric"),
-    Operation("pairwise_sqdist", pairs.sqdist_rows, ("x", "y"), "rows", "sqdist", group="Metric",
-              rows=("x", "y"), cast=False, validate=allpairs.scalar_only("pairwise_sqdist"),
-              kernels_take=allpairs.two_d, before=pairs.fits("pairwise_sqdist")),
-    Operation("knn", allpairs.knn, ("queries", "keys"), "rows", "dist", reduces=True,
-              group="Metric", rows=("queries", "keys"), cast=False, validate=allpairs.knn_args,
-              extra=("k",)),
+    Operation(
+        "pairwise_sqdist",
+        pairs.sqdist_rows,
+        ("x", "y"),
+        "rows",
+        "sqdist",
+        group="Metric",
+        rows=("x", "y"),
+        cast=False,
+        validate=allpairs.scalar_only("pairwise_sqdist"),
+        kernels_take=allpairs.two_d,
+        before=pairs.fits("pairwise_sqdist"),
+    ),
+    Operation(
+        "knn",
+        allpairs.knn,
+        ("queries", "keys"),
+        "rows",
+        "dist",
+        reduces=True,
+        group="Metric",
+        rows=("queries", "keys"),
+        cast=False,
+        validate=allpairs.knn_args,
+        extra=("k",),
+    ),
     Operation("expmap0", ref.expmap0, ("u",), "tangent0", "expmap0"),
     Operation("logmap0", ref.logmap0, ("y",), "point", "logmap0"),
     Operation("expmap", ref.expmap, ("x", "u"), "tangent", "expmap"),
     Operation("logmap", ref.logmap, ("x", "y"), "pair", "logmap"),
     Operation("transport", ref.transport, ("x", "y", "v"), "transport", "transport"),
-    Operation("half_aperture", ref.half_aperture, ("x",), "point", "half_aperture", angle=True,
-              reduces=True, group="Entailment cones (MERU)", extra=("min_radius",)),
-    Operation("exterior_angle", ref.exterior_angle, ("x", "y"), "distinct", "exterior_angle",
-              angle=True, reduces=True, group="Entailment cones (MERU)"),
-    Operation("pairwise_exterior_angle", pairs.exterior_angle_rows, ("x", "y"), "rows",
-              "exterior_angle", angle=True, group="Entailment cones (MERU)", rows=("x", "y"),
-              cast=False, validate=allpairs.scalar_only("pairwise_exterior_angle"),
-              kernels_take=allpairs.two_d, before=pairs.fits("pairwise_exterior_angle")),
-    Operation("to_poincare", ref.to_poincare, ("x",), "point", "to_poincare", group="Models and coordinates"),
-    Operation("from_poincare", ref.from_poincare, ("p",), "ball", "from_poincare",
-              group="Models and coordinates", min_dim=1, validate=inside_ball),
+    Operation(
+        "half_aperture",
+        ref.half_aperture,
+        ("x",),
+        "point",
+        "half_aperture",
+        angle=True,
+        reduces=True,
+        group="Entailment cones (MERU)",
+        extra=("min_radius",),
+    ),
+    Operation(
+        "exterior_angle",
+        ref.exterior_angle,
+        ("x", "y"),
+        "distinct",
+        "exterior_angle",
+        angle=True,
+        reduces=True,
+        group="Entailment cones (MERU)",
+    ),
+    Operation(
+        "pairwise_exterior_angle",
+        pairs.exterior_angle_rows,
+        ("x", "y"),
+        "rows",
+        "exterior_angle",
+        angle=True,
+        group="Entailment cones (MERU)",
+        rows=("x", "y"),
+        cast=False,
+        validate=allpairs.scalar_only("pairwise_exterior_angle"),
+        kernels_take=allpairs.two_d,
+        before=pairs.fits("pairwise_exterior_angle"),
+    ),
+    Operation(
+        "to_poincare",
+        ref.to_poincare,
+        ("x",),
+        "point",
+        "to_poincare",
+        group="Models and coordinates",
+    ),
+    Operation(
+        "from_poincare",
+        ref.from_poincare,
+        ("p",),
+        "ball",
+        "from_poincare",
+        group="Models and coordinates",
+        min_dim=1,
+        validate=inside_ball,
+    ),
     # MERU's contrastive term: the log-sum-exp over all pairs of -scale d, streamed over tiles
     # (lorentz.meru's losses pick their implementation here)
-    Operation("neg_dist_lse", allpairs.neg_dist_lse, ("xs", "ys"), "rows", group="",
-              min_dim=1, cast=False, extra=("scale",), public=False),
+    Operation(
+        "neg_dist_lse",
+        allpairs.neg_dist_lse,
+        ("xs", "ys"),
+        "rows",
+        group="",
+        min_dim=1,
+        cast=False,
+        extra=("scale",),
+        public=False,
+    ),
 )
 
 

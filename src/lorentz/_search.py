@@ -5,9 +5,17 @@ from __future__ import annotations
 import operator
 
 from ._registry import call
+from ._typing import Array
 
 
-def knn(queries, keys, k, *, c=1.0, implementation=None):
+def knn(
+    queries: Array,
+    keys: Array,
+    k: int,
+    *,
+    c: float | Array = 1.0,
+    implementation: str | None = None,
+) -> tuple[Array, Array]:
     r"""The ``k`` keys nearest to each query by geodesic distance.
 
     Parameters
@@ -53,5 +61,4 @@ def knn(queries, keys, k, *, c=1.0, implementation=None):
         k = operator.index(k)
     except TypeError:
         raise TypeError(f"k must be an integer, got {type(k).__name__}") from None
-    return call("knn", implementation, c=c, keepdim=False, extra=(k,), queries=queries,
-                keys=keys)
+    return call("knn", implementation, c=c, keepdim=False, extra=(k,), queries=queries, keys=keys)

@@ -66,7 +66,11 @@ def _samples(rng, dtype: str, count: int):
     out = []
     for i in range(count):
         c = float(np.exp(rng.uniform(np.log(0.1), np.log(10)))) if i % 3 else 1.0
-        r = 0.0 if i % 10 == 0 else float(np.exp(rng.uniform(np.log(1e-6), np.log(MAX_NORM[dtype]))))
+        r = (
+            0.0
+            if i % 10 == 0
+            else float(np.exp(rng.uniform(np.log(1e-6), np.log(MAX_NORM[dtype]))))
+        )
         d = rng.normal(size=n)
         xs = r * d / np.linalg.norm(d)
         step = float(np.exp(rng.uniform(np.log(1e-7), 0))) * max(1.0, r)
@@ -84,8 +88,14 @@ def _samples(rng, dtype: str, count: int):
 
 
 # sample fields for each kind of registry input the self-check draws
-FIELDS = {"point": "x", "pair": "xy", "distinct": "xy", "tangent0": "u", "tangent": "xv",
-          "transport": "xyv"}
+FIELDS = {
+    "point": "x",
+    "pair": "xy",
+    "distinct": "xy",
+    "tangent0": "u",
+    "tangent": "xv",
+    "transport": "xyv",
+}
 
 
 def _ops():
@@ -95,8 +105,11 @@ def _ops():
     from lorentz._registry import OPERATIONS
     from lorentz.testing import mpref
 
-    return {name: (getattr(lorentz, name), getattr(mpref, op.oracle), FIELDS[op.inputs], op.angle)
-            for name, op in OPERATIONS.items() if op.oracle and op.inputs in FIELDS}
+    return {
+        name: (getattr(lorentz, name), getattr(mpref, op.oracle), FIELDS[op.inputs], op.angle)
+        for name, op in OPERATIONS.items()
+        if op.oracle and op.inputs in FIELDS
+    }
 
 
 def _ulp(dtype):
@@ -117,7 +130,9 @@ def run(samples: int = 40, seed: int = 0) -> list[Row]:
     for dtype in ("float32", "float64"):
         cases = _samples(np.random.default_rng(seed), dtype, samples)
         for op, (lib, ref, fields, angle) in _ops().items():
-            refs, bounds, inputs = [], [], []
+            refs: list = []
+            bounds: list[float | None] = []
+            inputs: list = []
             for c, x, y, u, v in cases:
                 args = [dict(x=x, y=y, u=u, v=v)[f] for f in fields]
                 try:
@@ -131,19 +146,27 @@ def run(samples: int = 40, seed: int = 0) -> list[Row]:
                 if backend == "numba" and op not in numba_ops:
                     continue
                 # "numpy" is the array-API reference; "numba" the compiled kernels on numpy
-                kw = {"implementation": backend} if backend == "numba" else (
-                    {"implementation": "reference"} if op in numba_ops else {})
+                kw = (
+                    {"implementation": backend}
+                    if backend == "numba"
+                    else ({"implementation": "reference"} if op in numba_ops else {})
+                )
                 worst, worst_bound = 0.0, BOUND[dtype]
                 for k, ((c, args), r) in enumerate(zip(inputs, refs)):
                     out = to_numpy(lib(*(xp.asarray(a) for a in args), c=c, **kw))
                     err = mpref.error(out.tolist() if out.ndim else float(out), r, absolute=angle)
                     bound = BOUND[dtype]
                     if err > bound:
-                        if bounds[k] is None:  # the answer's own sensitivity, computed once
-                            moved = mpref.movement(lambda *a: ref(*a, c), args, _ulp(dtype),
-                                                   absolute=angle)
-                            bounds[k] = max(bound, 4 * moved)
-                        bound = bounds[k]
+                        known = bounds[k]
+                        if known is None:  # the answer's own sensitivity, computed once
+                            moved = mpref.movement(
+                                lambda *a, ref=ref, c=c: ref(*a, c),
+                                args,
+                                _ulp(dtype),
+                                absolute=angle,
+                            )
+                            known = bounds[k] = max(bound, 4 * moved)
+                        bound = known
                     if err / bound > worst / worst_bound:
                         worst, worst_bound = err, bound
                 rows.append(Row(backend, dtype, op, worst, worst_bound))
@@ -175,7 +198,9 @@ def format_table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m lorentz check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lorentz check", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--samples", type=int, default=40, help="cases per op and dtype")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -190,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     failed = [r for r in rows if not r.ok]
     backends = sorted({r.backend for r in rows})
-    print(f"\n{len(rows) - len(failed)}/{len(rows)} pass on {', '.join(backends)}"
-          " (errors: relative, angles absolute in rad; mpmath at 60 digits on the rounded inputs)")
+    print(
+        f"\n{len(rows) - len(failed)}/{len(rows)} pass on {', '.join(backends)}"
+        " (errors: relative, angles absolute in rad; mpmath at 60 digits on the rounded inputs)"
+    )
     return 1 if failed else 0

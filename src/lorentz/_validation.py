@@ -7,6 +7,7 @@ import warnings
 from . import _reference as ref
 from ._arguments import is_concrete, prepare, to_work
 from ._guarded import dot, norm0
+from ._typing import Array
 
 
 def _default_tol(xp, dtype, rtol):
@@ -21,8 +22,11 @@ def _relative(rtol, atol, caller: str):
         return rtol
     if rtol is not None:
         raise TypeError(f"{caller}: give rtol only (atol is its deprecated name)")
-    warnings.warn(f"{caller}(atol=...) is deprecated: the tolerance is relative; use rtol=",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{caller}(atol=...) is deprecated: the tolerance is relative; use rtol=",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return atol
 
 
@@ -40,7 +44,9 @@ def _worst(xp, defect, what: str, tol: float):
         )
 
 
-def check_point(x, *, c=1.0, rtol=None, atol=None):
+def check_point(
+    x: Array, *, c: float | Array = 1.0, rtol: float | None = None, atol: float | None = None
+) -> Array:
     r"""Raise ``ValueError`` unless every ``x`` lies on the upper sheet
     :math:`\langle x,x\rangle_L = -1/c`, :math:`x_0 > 0`.
 
@@ -75,12 +81,23 @@ def check_point(x, *, c=1.0, rtol=None, atol=None):
     tol = _default_tol(xp, dtype, rtol)
     x0 = ref.time(w[..., 1:], cc, xp=xp)
     defect = xp.abs(w[..., :1] - x0) / x0
-    _worst(xp, xp.where(xp.isfinite(xp.sum(w, axis=-1, keepdims=True)), defect, xp.nan),
-           "x is not on the hyperboloid <x,x>_L = -1/c with x0 > 0", tol)
+    _worst(
+        xp,
+        xp.where(xp.isfinite(xp.sum(w, axis=-1, keepdims=True)), defect, xp.nan),
+        "x is not on the hyperboloid <x,x>_L = -1/c with x0 > 0",
+        tol,
+    )
     return x
 
 
-def check_tangent(x, u, *, c=1.0, rtol=None, atol=None):
+def check_tangent(
+    x: Array,
+    u: Array,
+    *,
+    c: float | Array = 1.0,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> Array:
     r"""Raise ``ValueError`` unless ``u`` is tangent at ``x``: :math:`\langle x,u\rangle_L = 0`.
 
     Parameters

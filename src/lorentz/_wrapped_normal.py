@@ -8,8 +8,9 @@ import math
 from . import _reference as ref
 from ._arguments import _broadcast, finish, is_concrete, prepare, to_work
 from ._boosts import boost
-from ._params import vectors
 from ._guarded import sinhc, sq
+from ._params import vectors
+from ._typing import Array
 
 
 def _sc(c, xp):
@@ -26,8 +27,11 @@ def log_sinhc(t, *, xp):
     at t = 710 in float64, 89 in float32; this does not), log(sinhc(t)) below (~t^2/6)."""
     big = t > 1.0
     tb = xp.where(big, t, 1.0)
-    return xp.where(big, tb - xp.log(2.0 * tb) + xp.log1p(-xp.exp(-2.0 * tb)),
-                    xp.log(sinhc(xp.where(big, 0.0, t), xp=xp)))
+    return xp.where(
+        big,
+        tb - xp.log(2.0 * tb) + xp.log1p(-xp.exp(-2.0 * tb)),
+        xp.log(sinhc(xp.where(big, 0.0, t), xp=xp)),
+    )
 
 
 def sample_ref(mean, scale, noise, c, *, xp):
@@ -53,8 +57,11 @@ def log_prob_ref(z, mean, scale, c, *, xp):
     n = v.shape[-1]
     t = sc * ref.dist(mean, z, c, xp=xp)
     w = v / scale
-    gauss = (-0.5 * n * math.log(2.0 * math.pi) - xp.sum(xp.log(scale), axis=-1, keepdims=True)
-             - 0.5 * sq(w, xp=xp))
+    gauss = (
+        -0.5 * n * math.log(2.0 * math.pi)
+        - xp.sum(xp.log(scale), axis=-1, keepdims=True)
+        - 0.5 * sq(w, xp=xp)
+    )
     return gauss - (n - 1) * log_sinhc(t, xp=xp)
 
 
@@ -77,7 +84,9 @@ def _check_scale(xp, scale):
         raise ValueError("scale must be > 0 (standard deviations in the tangent space)")
 
 
-def wrapped_normal_sample(mean, scale, noise, *, c=1.0):
+def wrapped_normal_sample(
+    mean: Array, scale: float | Array, noise: Array, *, c: float | Array = 1.0
+) -> Array:
     r"""Samples of the wrapped normal distribution (Nagano et al., ICML 2019) from
     standard-normal ``noise`` drawn by the caller (any library, any generator):
 
@@ -122,7 +131,9 @@ def wrapped_normal_sample(mean, scale, noise, *, c=1.0):
     return finish(xp, sample_ref(m, s, e, cc, xp=xp), dtype)
 
 
-def wrapped_normal_log_prob(z, mean, scale, *, c=1.0):
+def wrapped_normal_log_prob(
+    z: Array, mean: Array, scale: float | Array, *, c: float | Array = 1.0
+) -> Array:
     r"""Log density of the wrapped normal distribution (Nagano et al., ICML 2019) with
     respect to the hyperbolic volume:
 

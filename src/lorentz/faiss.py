@@ -31,8 +31,16 @@ __all__ = ["IndexFileError", "LorentzIndex"]
 
 _FORMAT = 1
 # the arrays save writes, with the kind of each: "int" and "float" 0-d, the rest 1-D or 2-D
-_FIELDS = {"format": "int", "dim": "int", "rerank": "int", "c": "float", "radius": "float",
-           "faiss": "bytes", "points": "points", "alive": "alive"}
+_FIELDS = {
+    "format": "int",
+    "dim": "int",
+    "rerank": "int",
+    "c": "float",
+    "radius": "float",
+    "faiss": "bytes",
+    "points": "points",
+    "alive": "alive",
+}
 
 
 class IndexFileError(ValueError):
@@ -77,7 +85,9 @@ class LorentzIndex:
         if isinstance(index, str):
             index = faiss.index_factory(dim + 1, index, faiss.METRIC_INNER_PRODUCT)
         if not isinstance(index, faiss.Index):
-            raise TypeError(f"index must be a factory string or a faiss.Index, got {type(index).__name__}")
+            raise TypeError(
+                f"index must be a factory string or a faiss.Index, got {type(index).__name__}"
+            )
         if index.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise ValueError("index must use the inner-product metric (faiss.METRIC_INNER_PRODUCT)")
         if index.d != dim + 1:
@@ -121,7 +131,11 @@ class LorentzIndex:
         start = 0 if self._points is None else len(self._points)
         ids = np.arange(start, start + len(a), dtype=np.int64)
         self.index.add_with_ids(vectors, ids)
-        self._points = a.copy() if self._points is None else np.concatenate([self._points, a.astype(self._points.dtype)])
+        self._points = (
+            a.copy()
+            if self._points is None
+            else np.concatenate([self._points, a.astype(self._points.dtype)])
+        )
         self._alive = np.concatenate([self._alive, np.ones(len(a), dtype=bool)])
         return ids
 
@@ -145,7 +159,9 @@ class LorentzIndex:
             raise TypeError(f"k must be an integer, got {type(k).__name__}")
         k = int(k)  # FAISS's SWIG layer takes Python ints only
         if not 1 <= k <= self.ntotal:
-            raise ValueError(f"k must be between 1 and the number of points ({self.ntotal}), got {k!r}")
+            raise ValueError(
+                f"k must be between 1 and the number of points ({self.ntotal}), got {k!r}"
+            )
         fetch = min(self.ntotal, k * self.rerank)
         assert self._points is not None  # ntotal >= k >= 1: points were added
         out_d = np.empty((len(q), k), dtype=self._points.dtype)
@@ -158,7 +174,9 @@ class LorentzIndex:
             _, cand = self.index.search(flipped, fetch)
             found = cand >= 0
             safe = np.where(found, cand, 0)
-            d = lorentz.dist(qb[:, None, :].astype(self._points.dtype), self._points[safe], c=self.c)
+            d = lorentz.dist(
+                qb[:, None, :].astype(self._points.dtype), self._points[safe], c=self.c
+            )
             d = np.where(found, d, np.inf)
             order = np.lexsort((safe, d), axis=-1)[:, :k]  # by distance, then id
             out_d[s : s + batch] = np.take_along_axis(d, order, axis=1)
@@ -207,7 +225,8 @@ class LorentzIndex:
         if not np.array_equal(np.sort(ids), np.flatnonzero(alive)):
             raise IndexFileError(
                 f"{path}: the FAISS index holds {out.ntotal} ids but {int(alive.sum())} of "
-                f"{len(alive)} points are live, or not the same ones")
+                f"{len(alive)} points are live, or not the same ones"
+            )
         out._alive = alive.copy()
         out.radius = None if np.isnan(saved["radius"]) else float(saved["radius"])
         out._points = saved["points"].copy() if len(alive) else None
@@ -228,7 +247,8 @@ def _read(path: Path) -> dict:
             missing = [k for k in _FIELDS if k not in f.files]
             if missing:
                 raise IndexFileError(
-                    f"{path}: not a saved LorentzIndex, missing {', '.join(missing)}")
+                    f"{path}: not a saved LorentzIndex, missing {', '.join(missing)}"
+                )
             # reading a member checks its CRC: a corrupted or truncated member fails here
             saved = {k: f[k] for k in _FIELDS}
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -238,8 +258,9 @@ def _read(path: Path) -> dict:
             raise
         # EOFError: empty file; BadZipFile: truncated zip; ValueError: neither zip nor .npy
         # (numpy takes it for a pickle) or a damaged .npy header; zlib.error: a damaged member
-        raise IndexFileError(f"{path}: not a readable LorentzIndex file "
-                             f"({type(e).__name__}: {_first_line(e)})") from e
+        raise IndexFileError(
+            f"{path}: not a readable LorentzIndex file ({type(e).__name__}: {_first_line(e)})"
+        ) from e
     for name, kind in _FIELDS.items():
         a = saved[name]
         if kind in ("int", "float") and a.shape != ():
@@ -257,14 +278,20 @@ def _read(path: Path) -> dict:
         raise IndexFileError(f"{path}: c must be finite and > 0, got {c}")
     faiss_bytes, points, alive = saved["faiss"], saved["points"], saved["alive"]
     if faiss_bytes.dtype != np.uint8 or faiss_bytes.ndim != 1:
-        raise IndexFileError(f"{path}: faiss must be 1-D uint8 bytes, got {faiss_bytes.dtype} "
-                             f"of shape {faiss_bytes.shape}")
+        raise IndexFileError(
+            f"{path}: faiss must be 1-D uint8 bytes, got {faiss_bytes.dtype} "
+            f"of shape {faiss_bytes.shape}"
+        )
     if points.dtype not in (np.float32, np.float64) or points.ndim != 2 or points.shape[1] != dim:
-        raise IndexFileError(f"{path}: points must be float32 or float64 of shape (N, {dim}), "
-                             f"got {points.dtype} of shape {points.shape}")
+        raise IndexFileError(
+            f"{path}: points must be float32 or float64 of shape (N, {dim}), "
+            f"got {points.dtype} of shape {points.shape}"
+        )
     if alive.dtype != np.bool_ or alive.shape != points.shape[:1]:
-        raise IndexFileError(f"{path}: alive must be bool of shape ({len(points)},) as points, "
-                             f"got {alive.dtype} of shape {alive.shape}")
+        raise IndexFileError(
+            f"{path}: alive must be bool of shape ({len(points)},) as points, "
+            f"got {alive.dtype} of shape {alive.shape}"
+        )
     radius = float(saved["radius"])
     if len(points):
         if not np.all(np.isfinite(points)):

@@ -29,7 +29,9 @@ __all__ = ["Lorentz"]
 
 def _last(dim: int) -> None:
     if dim != -1:
-        raise ValueError(f"lorentz.geoopt.Lorentz works on the last dimension (dim=-1), got dim={dim}")
+        raise ValueError(
+            f"lorentz.geoopt.Lorentz works on the last dimension (dim=-1), got dim={dim}"
+        )
 
 
 def _tangent(x, v):
@@ -38,7 +40,8 @@ def _tangent(x, v):
     xs, vs = x[..., 1:], v[..., 1:]
     along = torch.sum(xs * vs, dim=-1, keepdim=True)
     terms = torch.linalg.vector_norm(xs, dim=-1, keepdim=True) * torch.linalg.vector_norm(
-        vs, dim=-1, keepdim=True) + torch.abs(x[..., :1] * v[..., :1])
+        vs, dim=-1, keepdim=True
+    ) + torch.abs(x[..., :1] * v[..., :1])
     eps = torch.finfo(torch.result_type(x, v)).eps
     return torch.abs(along - x[..., :1] * v[..., :1]) <= _TANGENT_ULPS * eps * terms
 

@@ -6,11 +6,26 @@ from __future__ import annotations
 
 import importlib.util
 
-ELEMENTWISE = frozenset({"dist", "dist0", "expmap0", "logmap0", "expmap", "logmap", "transport",
-                         "half_aperture", "exterior_angle", "to_poincare", "from_poincare"})
+ELEMENTWISE = frozenset(
+    {
+        "dist",
+        "dist0",
+        "expmap0",
+        "logmap0",
+        "expmap",
+        "logmap",
+        "transport",
+        "half_aperture",
+        "exterior_angle",
+        "to_poincare",
+        "from_poincare",
+    }
+)
 # torch tensors get the elementwise kernels as custom operators with compiled backward passes
-KERNELS = {"numpy": ELEMENTWISE | {"pairwise_dist", "knn", "pairwise_sqdist", "pairwise_exterior_angle"},
-           "torch": ELEMENTWISE}
+KERNELS = {
+    "numpy": ELEMENTWISE | {"pairwise_dist", "knn", "pairwise_sqdist", "pairwise_exterior_angle"},
+    "torch": ELEMENTWISE,
+}
 
 _installed: bool | None = None
 
@@ -23,8 +38,9 @@ def why_not(op, xp, c, dtype, device) -> str | None:
         if getattr(device, "type", None) != "cpu":
             return "the numba kernels take CPU tensors"
     elif name not in ("array_api_compat.numpy", "numpy"):
-        return ("the numba kernels take numpy arrays"
-                + (" or torch CPU tensors" if op in KERNELS["torch"] else ""))
+        return "the numba kernels take numpy arrays" + (
+            " or torch CPU tensors" if op in KERNELS["torch"] else ""
+        )
     if str(dtype).rsplit(".", 1)[-1] not in ("float32", "float64"):
         return f"the numba kernels take float32 or float64, got {dtype}"
     if not isinstance(c, float):
@@ -41,11 +57,14 @@ _hosts: dict = {}
 
 def _host(library: str):
     if library == "torch":
-        from . import torch_ops as host
+        from . import torch_ops
+
+        _hosts[library] = torch_ops
     else:
-        from . import ops as host
-    _hosts[library] = host
-    return host
+        from . import ops
+
+        _hosts[library] = ops
+    return _hosts[library]
 
 
 def kernel(op: str, library: str):

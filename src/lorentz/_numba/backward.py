@@ -11,8 +11,19 @@ import math
 import numba as nb
 import numpy as np
 
-from .kernels import (_OPTS, T_BIG, _asinh_mul, _perp_norm, _perp_vec, _pow2_scale, _rho_sigma,
-                      _row_stats, _space_norm, _space_sq, _u_s)
+from .kernels import (
+    _OPTS,
+    T_BIG,
+    _asinh_mul,
+    _perp_norm,
+    _perp_vec,
+    _pow2_scale,
+    _rho_sigma,
+    _row_stats,
+    _space_norm,
+    _space_sq,
+    _u_s,
+)
 
 # below this t, the closed forms of the bends below cancel (t cosh t - sinh t loses
 # log2(3 / t^2) bits) and their Taylor series is summed instead: at t = 0.25 the closed form
@@ -97,9 +108,9 @@ def _dist_grad_row(i, x, y, g, c, gx, gy):
         gy[i, j] = w * vy
         rx += vx * vx
         ry += vy * vy
-    if rx < 2.0 ** -20 * (nd + kx * kx * nx):
+    if rx < 2.0**-20 * (nd + kx * kx * nx):
         _pull(xr[1:], yr[1:], c, w, gx[i, 1:])
-    if ry < 2.0 ** -20 * (nd + ky * ky * ny):
+    if ry < 2.0**-20 * (nd + ky * ky * ny):
         _pull(yr[1:], xr[1:], c, w, gy[i, 1:])
 
 
@@ -207,7 +218,7 @@ def _dist_grad_wide(i, xr, yr, g, c, s, gx, gy):
     tx = sc * rx
     ty = sc * ry
     h = math.hypot(1.0, s)
-    if max(tx, ty) < 2.0 ** -30:  # flat: d = |D| (1 + O(t^2))
+    if max(tx, ty) < 2.0**-30:  # flat: d = |D| (1 + O(t^2))
         rd = math.sqrt(dd)
         for j in range(n - 1):
             v = g * ((np.float64(x[j]) - np.float64(y[j])) * lam / rd) / h
@@ -270,7 +281,7 @@ def _dist0_grad_row(i, x, g, c, gx):
     r2 = _space_sq(x[i])
     gx[i, 0] = 0.0
     r = _space_norm(x[i]) if r2 == 0.0 else 1.0  # 0 also where every square underflowed
-    if r2 > 2.0 ** -960 and r2 <= 2.0 ** 1000 or r == 0.0 or r2 != r2:
+    if (r2 > 2.0**-960 and r2 <= 2.0**1000) or r == 0.0 or r2 != r2:
         w = 0.0 if r2 == 0.0 else np.float64(g[i]) / (math.sqrt(r2) * math.sqrt(1.0 + c * r2))
         for j in range(1, x.shape[1]):
             gx[i, j] = w * np.float64(x[i, j])
@@ -298,7 +309,7 @@ def _expmap0_grad_row(i, u, g, c, gu):
     r2 = _space_sq(u[i])
     s = math.sqrt(c)
     t = s * math.sqrt(r2)
-    if t > T_BIG or r2 > 2.0 ** 1000:
+    if t > T_BIG or r2 > 2.0**1000:
         _expmap0_grad_big(i, u, g, c, gu)
         return
     k = math.sinh(t) / t if t != 0.0 else 1.0
@@ -345,7 +356,7 @@ def _logmap0_grad_row(i, y, g, c, gy):
     """v = (0, h ys), h = asinh(t)/t, t = sqrt(c)|ys|:
     gy = h gs + c (gs.ys) bend(t) ys, bend = (t / sqrt(1 + t^2) - asinh t) / t^3."""
     r2 = _space_sq(y[i])
-    if not (r2 > 2.0 ** -960 and r2 <= 2.0 ** 200) and r2 != 0.0 and r2 == r2:
+    if not (r2 > 2.0**-960 and r2 <= 2.0**200) and r2 != 0.0 and r2 == r2:
         _logmap0_grad_wide(i, y, g, c, gy)
         return
     t = math.sqrt(c) * math.sqrt(r2)
@@ -366,14 +377,14 @@ def _logmap0_grad_wide(i, y, g, c, gy):
     r = _space_norm(y[i])
     sc = math.sqrt(c)
     t = sc * r
-    if t > 2.0 ** 1020:
+    if t > 2.0**1020:
         h = _asinh_mul(sc, r) / sc / r
     else:
         h = math.asinh(t) / t if t != 0.0 else 1.0
     if t < SERIES_T:
         tb = t * t * _logmap0_bend(t)
     else:
-        tb = (1.0 / math.hypot(1.0, 1.0 / t) - math.asinh(t)) / t if t <= 2.0 ** 1020 else -h
+        tb = (1.0 / math.hypot(1.0, 1.0 / t) - math.asinh(t)) / t if t <= 2.0**1020 else -h
     gdot = 0.0
     for j in range(1, y.shape[1]):
         gdot += np.float64(g[i, j]) * (np.float64(y[i, j]) / r)

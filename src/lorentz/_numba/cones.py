@@ -12,7 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .kernels import _OPTS, FAR2, LO2, _odd, _space_sq, _cosh_minus_one
+from .kernels import _OPTS, FAR2, LO2, _cosh_minus_one, _odd, _space_sq
 
 
 @nb.njit(inline="always", **_OPTS)
@@ -112,8 +112,16 @@ def _angle_parts(x, y, c):
         p2 += p * p
     u = _cosh_minus_one(x[1:], y[1:], c)
     pn = math.sqrt(p2)
-    return (math.sqrt(c) * math.sqrt(1.0 / c + r2) * pn, along - u * nx, u, nx, along, pn,
-            use_y, lean)
+    return (
+        math.sqrt(c) * math.sqrt(1.0 / c + r2) * pn,
+        along - u * nx,
+        u,
+        nx,
+        along,
+        pn,
+        use_y,
+        lean,
+    )
 
 
 @nb.njit(inline="always", **_OPTS)
@@ -146,7 +154,7 @@ def _exterior_angle_row(i, x, y, c, out, odd):
     if odd[i]:
         out[i] = math.nan
         return
-    s, cos, u, nx, along, pn, use_y, lean = _angle_parts(x[i], y[i], c)
+    s, cos, _u, _nx, _along, _pn, _use_y, _lean = _angle_parts(x[i], y[i], c)
     # atan2(0, 0) is 0 (x == y), as the reference's atan2_0
     out[i] = math.atan2(s, cos) if (s != 0.0 or cos != 0.0) else 0.0
 
@@ -174,7 +182,7 @@ def _exterior_angle_grad_row(i, x, y, g, c, gx, gy, odd):
     odd[i] = _angle_odd(xr, yr, c)
     if odd[i]:
         return
-    sine, cos, u, nx, along, pn, use_y, lean_p = _angle_parts(xr, yr, c)
+    sine, cos, u, nx, _along, pn, use_y, lean_p = _angle_parts(xr, yr, c)
     r = sine * sine + cos * cos
     gx[i, 0] = 0.0
     gy[i, 0] = 0.0

@@ -17,6 +17,7 @@ Compiled lazily, cached on disk (cache=True), threads as numba is set (NUMBA_NUM
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -26,7 +27,7 @@ from .threads import configure
 # before the first kernel launches its threads: see threads.py
 configure()
 
-_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+_OPTS: dict[str, Any] = dict(cache=True, nogil=True, error_model="numpy")
 EPS64 = float(np.finfo(np.float64).eps)
 
 # The plain formulas square lengths: in float64 |xs|^2 overflows at 1.3e154 and the distance's
@@ -35,10 +36,10 @@ EPS64 = float(np.finfo(np.float64).eps)
 # projection of D across b, formed on a direction rounded to eps, errs by eps sqrt(c)|b|. Rows
 # outside these bounds take the square-free forms below (lorentz._reference._odd_pair,
 # _sinh_half_wide); ordinary rows pay two comparisons.
-LO2 = 2.0 ** -512  # squared lengths and c |xs|^2 below: tiny
-HI2 = 2.0 ** 512  # squared lengths above: huge
-CHI = 2.0 ** 256  # c |xs|^2 above: u and its terms leave the range
-FAR2 = 2.0 ** 40  # c min(|xs|^2, |ys|^2) above: projections too coarse
+LO2 = 2.0**-512  # squared lengths and c |xs|^2 below: tiny
+HI2 = 2.0**512  # squared lengths above: huge
+CHI = 2.0**256  # c |xs|^2 above: u and its terms leave the range
+FAR2 = 2.0**40  # c min(|xs|^2, |ys|^2) above: projections too coarse
 T_BIG = math.log(np.finfo(np.float64).max) - 10.0  # sinh(t), e^t about to overflow past this
 T_INF = math.log(np.finfo(np.float64).max) - math.log(5e-324) + 1.0  # e^t x overflows for all x
 SPLIT = 134217729.0  # 2^27 + 1, Veltkamp's splitter for float64
@@ -196,7 +197,7 @@ def _s_wide(x, y, c):
     ry = math.sqrt(ny) / ly
     tx = sc * rx
     ty = sc * ry
-    if max(tx, ty) < 2.0 ** -30:
+    if max(tx, ty) < 2.0**-30:
         return (sc * math.sqrt(dd)) / lam / 2.0
     rho_x, sig_x = _rho_sigma(tx)
     rho_y, sig_y = _rho_sigma(ty)
@@ -228,7 +229,7 @@ def _space_norm(row):
     """|xs| of an ambient row, accumulated in float64, scaled by a power of two where the plain
     sum of squares overflows or falls into subnormals (finite up to |xs| = max)."""
     s = _space_sq(row)
-    if s > 2.0 ** -960 and s <= 1.7976931348623157e308:
+    if s > 2.0**-960 and s <= 1.7976931348623157e308:
         return math.sqrt(s)
     m = 0.0
     for j in range(1, row.shape[0]):
@@ -247,7 +248,7 @@ def _space_norm(row):
 def _asinh_mul(s, r):
     """asinh(s r), also where s r overflows (log(2 s r) there, exact to far below an ulp)."""
     t = s * r
-    if t > 2.0 ** 1020:
+    if t > 2.0**1020:
         return (math.log(2.0) + math.log(s)) + math.log(r)
     return math.asinh(t)
 
@@ -305,7 +306,7 @@ def _scaled_dist(u):
     than its log1p: 6 ns against 23 ns a call, measured)."""
     if u <= 0.0:
         return 0.0
-    if u > 2.0 ** 500:  # u (u + 2) overflows: log 2 + log1p(u), off by 1/(4 u^2), far below an ulp
+    if u > 2.0**500:  # u (u + 2) overflows: log 2 + log1p(u), off by 1/(4 u^2), far below an ulp
         return math.log(2.0) + math.log1p(u)
     w = u + math.sqrt(u * (u + 2.0))
     return math.log(1.0 + w) if w > 0.5 else math.log1p(w)
@@ -318,7 +319,7 @@ def _scaled_dist_f32(u):
     logf adds an ulp), against the 2e-6 budget; logf costs half of log."""
     if u <= 0.0:
         return 0.0
-    if u > 2.0 ** 60:  # 1 + w would overflow float32 (d > 89): the float64 form
+    if u > 2.0**60:  # 1 + w would overflow float32 (d > 89): the float64 form
         return _scaled_dist(u)
     w = u + math.sqrt(u * (u + 2.0))
     if w > 0.5:
@@ -334,7 +335,7 @@ def _gemm_u(p, g, c, slack, tol):
     slack * p / (2u), since sqrt(u (u+2)) acosh(1+u) >= 2u for u > 0 (equal as u -> 0)."""
     u = c * (p - g) - 1.0
     # p beyond 2^500 (or not finite: x0 y0 overflowed far out): the exact form decides
-    return u, slack * p <= tol * 2.0 * u and p <= 2.0 ** 500
+    return u, slack * p <= tol * 2.0 * u and p <= 2.0**500
 
 
 # Each kernel below takes ``serial``: True runs its rows on the calling thread, for small work,
@@ -399,7 +400,7 @@ def _knn_row(i, qs, ks, gram, q0, k0, row0, col0, c, tol, best_u, best_i):
     r = row0 + i
     for j in range(gram.shape[1]):
         p = q0[r] * k0[j]
-        if p <= 2.0 ** 500 and c * (p - gram[i, j]) - 1.0 - slack * p >= best_u[r, k - 1]:
+        if p <= 2.0**500 and c * (p - gram[i, j]) - 1.0 - slack * p >= best_u[r, k - 1]:
             continue  # cannot enter even at its most favourable rounding
         u, ok = _gemm_u(p, gram[i, j], c, slack, tol)
         if not ok:
@@ -454,7 +455,7 @@ def _space_sq(row):
 @nb.njit(inline="always", **_OPTS)
 def _expmap0_row(i, u, c, out):
     s = _space_sq(u[i])
-    if not (s > 2.0 ** -960 and s <= 2.0 ** 1000):  # tiny, huge (or 0, NaN: same result)
+    if not (s > 2.0**-960 and s <= 2.0**1000):  # tiny, huge (or 0, NaN: same result)
         r = _space_norm(u[i])
         s = r * r
     else:
@@ -477,7 +478,7 @@ def _expmap0_row(i, u, c, out):
     k = math.sinh(t) / t if t != 0.0 else 1.0  # NaN stays NaN
     x2 = k * k * s
     # x0 = sqrt(1/c + |xs|^2), |xs| = k |us|; cosh(t) / sqrt(c) where |xs|^2 overflows
-    out[i, 0] = math.sqrt(1.0 / c + x2) if x2 <= 2.0 ** 1000 else math.cosh(t) / math.sqrt(c)
+    out[i, 0] = math.sqrt(1.0 / c + x2) if x2 <= 2.0**1000 else math.cosh(t) / math.sqrt(c)
     for j in range(1, u.shape[1]):
         out[i, j] = k * np.float64(u[i, j])
 
@@ -497,7 +498,7 @@ def expmap0_rows(u, c, out, serial):
 def _logmap0_row(i, y, c, out):
     r = _space_norm(y[i])
     t = math.sqrt(c) * r
-    if t > 2.0 ** 1020:  # asinh(t) / t past overflow: (log(2 sqrt(c)) + log r) / (sqrt(c) r)
+    if t > 2.0**1020:  # asinh(t) / t past overflow: (log(2 sqrt(c)) + log r) / (sqrt(c) r)
         k = _asinh_mul(math.sqrt(c), r) / math.sqrt(c) / r
     else:
         k = math.asinh(t) / t if t != 0.0 else 1.0  # NaN stays NaN

@@ -127,13 +127,13 @@ def _y_space(x, u, j, a, b, k, r):
 def _y_time(x, u, c, a, b, k, r, y2):
     """y0 = sqrt(1/c + |y_s|^2) from y2 = |y_s|^2, or from y_s scaled by 2^-600 where y2
     overflows (t near t_big)."""
-    if y2 <= 2.0 ** 1000:
+    if y2 <= 2.0**1000:
         return math.sqrt(1.0 / c + y2)
     s = 0.0
     for j in range(1, x.shape[0]):
-        y = _y_space(x, u, j, a, b, k, r) * 2.0 ** -600
+        y = _y_space(x, u, j, a, b, k, r) * 2.0**-600
         s += y * y
-    return math.hypot(1.0 / math.sqrt(c), math.sqrt(s) * 2.0 ** 600)
+    return math.hypot(1.0 / math.sqrt(c), math.sqrt(s) * 2.0**600)
 
 
 @nb.njit(inline="always", **_OPTS)
@@ -143,7 +143,7 @@ def _expmap_row(i, x, u, c, out, odd):
     odd[i] = _expmap_odd(xr, ur, c, nx, _space_sq(ur))
     if odd[i]:
         return
-    a, b, x0, p2, t, k, r = _expmap_parts(xr, ur, c, nx)
+    a, b, _x0, _p2, _t, k, r = _expmap_parts(xr, ur, c, nx)
     y2 = 0.0
     for j in range(1, xr.shape[0]):
         y = _y_space(xr, ur, j, a, b, k, r)
@@ -173,7 +173,7 @@ def _expmap_grad_row(i, x, u, g, c, gx, gu, odd):
     gu[i, 0] = 0.0
     if odd[i]:
         return
-    a, b, x0, p2, t, k, r = _expmap_parts(xr, ur, c, nx)
+    a, b, x0, _p2, t, k, r = _expmap_parts(xr, ur, c, nx)
     y2 = 0.0
     for j in range(1, n):
         y = _y_space(xr, ur, j, a, b, k, r)
@@ -234,7 +234,7 @@ def _logmap_row(i, x, y, c, out, odd):
     odd[i] = _logmap_odd(xr, yr, c, nx, _space_sq(yr))
     if odd[i]:
         return
-    u, s, f = _logmap_parts(xr, yr, c)
+    u, _s, f = _logmap_parts(xr, yr, c)
     p = 0.0
     for j in range(1, xr.shape[0]):
         a = np.float64(xr[j])
@@ -302,11 +302,10 @@ def _logmap_grad_row(i, x, y, g, c, gx, gy, odd):
         w = f * ((b - a) - u * a)
         gx[i, j] = (g0 * w - lean * a - (1.0 + u) * h) + cw * vx
         gy[i, j] = h + cw * vy
-    pull_x = rx < 2.0 ** -20 * (nd + kx * kx * nx)
-    pull_y = ry < 2.0 ** -20 * (nd + ky * ky * ny)
+    pull_x = rx < 2.0**-20 * (nd + kx * kx * nx)
+    pull_y = ry < 2.0**-20 * (nd + ky * ky * ny)
     if pull_x or pull_y:
-        _logmap_grad_pulled(xr, yr, gr, c, u, f, g0, lean, cw, kx, ky, pull_x, pull_y,
-                            gx[i], gy[i])
+        _logmap_grad_pulled(xr, yr, gr, c, u, f, g0, lean, cw, kx, ky, pull_x, pull_y, gx[i], gy[i])
 
 
 @nb.njit(**_OPTS)  # not inlined: rarely taken (a radial pair far out)
@@ -349,7 +348,7 @@ def logmap_grad_rows(x, y, g, c, gx, gy, odd, serial):
 def _transport_odd(x, y, v, c, nx, ny, nv):
     """Whether a row leaves the plain range (lorentz._reference.transport's odd rows: those of
     logmap, v huge or tiny, x beyond sqrt(c)|xs| = 2^10). NaN rows are not odd."""
-    if _logmap_odd(x, y, c, nx, ny) or nv > HI2 or c * nx > 2.0 ** 20:
+    if _logmap_odd(x, y, c, nx, ny) or nv > HI2 or c * nx > 2.0**20:
         return True
     return _tiny(nv, v)
 
@@ -439,7 +438,9 @@ def _transport_row(i, x, y, v, c, out, odd):
     odd[i] = _transport_odd(xr, yr, vr, c, nx, ny, nv)
     if odd[i]:
         return
-    r, rs, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(xr, yr, vr, c, nx, ny, nv)
+    _r, rs, _x0, y0, _u, beta, ybx, use_y, k, small, radial = _transport_parts(
+        xr, yr, vr, c, nx, ny, nv
+    )
     p = 0.0
     for j in range(1, xr.shape[0]):
         s = _transport_space(xr, yr, vr, j, rs, beta, ybx, use_y, k, small, radial)
@@ -470,7 +471,9 @@ def _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd):
     gv[i, 0] = 0.0
     if odd[i]:
         return
-    r, rs, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(xr, yr, vr, c, nx, ny, nv)
+    r, rs, x0, y0, u, beta, ybx, use_y, k, small, radial = _transport_parts(
+        xr, yr, vr, c, nx, ny, nv
+    )
     ry = math.sqrt(ny)
     rys = ry if ry > 0.0 else 1.0
     f0 = np.float64(gr[0]) / y0
@@ -519,18 +522,76 @@ def _transport_grad_row(i, x, y, v, g, c, gx, gy, gv, odd):
         gv[i, j] = big_g + cv * e_x
         gx[i, j] = k * big_g - tx * w_x + cx * e_x
         gy[i, j] = k * big_g + f0 * w_y + k_l * w_x + ey * e_y
-    pull_x = rx < 2.0 ** -20 * (nd + kx * kx * nx)
-    pull_y = rr < 2.0 ** -20 * (nd + ky * ky * ny)
+    pull_x = rx < 2.0**-20 * (nd + kx * kx * nx)
+    pull_y = rr < 2.0**-20 * (nd + ky * ky * ny)
     if pull_x or pull_y:
-        _transport_grad_pulled(xr, yr, vr, gr, c, rs, rys, beta, ybx, use_y, k, small, radial, f0,
-                               q, k_l, cv, cx, ey, tx, lean_x, lean_y, kx, ky, dv,
-                               pull_x, pull_y, gx[i], gy[i], gv[i])
+        _transport_grad_pulled(
+            xr,
+            yr,
+            vr,
+            gr,
+            c,
+            rs,
+            rys,
+            beta,
+            ybx,
+            use_y,
+            k,
+            small,
+            radial,
+            f0,
+            q,
+            k_l,
+            cv,
+            cx,
+            ey,
+            tx,
+            lean_x,
+            lean_y,
+            kx,
+            ky,
+            dv,
+            pull_x,
+            pull_y,
+            gx[i],
+            gy[i],
+            gv[i],
+        )
 
 
 @nb.njit(**_OPTS)  # not inlined: rarely taken (a radial pair far out)
-def _transport_grad_pulled(xr, yr, vr, gr, c, rs, rys, beta, ybx, use_y, k, small, radial, f0, q,
-                           k_l, cv, cx, ey, tx, lean_x, lean_y, kx, ky, dv, pull_x,
-                           pull_y, gxr, gyr, gvr):
+def _transport_grad_pulled(
+    xr,
+    yr,
+    vr,
+    gr,
+    c,
+    rs,
+    rys,
+    beta,
+    ybx,
+    use_y,
+    k,
+    small,
+    radial,
+    f0,
+    q,
+    k_l,
+    cv,
+    cx,
+    ey,
+    tx,
+    lean_x,
+    lean_y,
+    kx,
+    ky,
+    dv,
+    pull_x,
+    pull_y,
+    gxr,
+    gyr,
+    gvr,
+):
     """_transport_grad_row's result again, with e_x = ys - (y0/x0) xs (pull_x) or e_y = xs -
     (x0/y0) ys (pull_y) formed by backward._pull where the plain difference of its two terms
     cancelled: _pull(xs, ys, c, -1) is e_x, _pull(ys, xs, c, -1) is e_y."""

@@ -28,7 +28,7 @@ def _ball_parts(row, c):
 def _to_poincare_row(i, x, c, out):
     """p = xs / (1 + sqrt(c) x0), x0 = sqrt(1/c + |xs|^2); (xs / x0) / (sqrt(c) + 1/x0) where
     den overflows (lorentz._reference.to_poincare). out holds space parts only."""
-    nrm, x0, den = _ball_parts(x[i], c)
+    _nrm, x0, den = _ball_parts(x[i], c)
     for j in range(1, x.shape[1]):
         a = np.float64(x[i, j])
         out[i, j - 1] = a / den if den < math.inf else (a / x0) / (math.sqrt(c) + 1.0 / x0)

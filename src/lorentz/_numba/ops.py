@@ -65,7 +65,9 @@ def dist(x, y, c: float, dtype) -> np.ndarray:
     shape = x.shape[:-1]
     n = x.shape[-1] - 1
     out = np.empty(math.prod(shape), dtype=dtype)
-    K.dist_rows(_space(x).reshape(-1, n), _space(y).reshape(-1, n), c, out, out.size * n < SERIAL_WORK)
+    K.dist_rows(
+        _space(x).reshape(-1, n), _space(y).reshape(-1, n), c, out, out.size * n < SERIAL_WORK
+    )
     return out.reshape(shape)
 
 
@@ -137,7 +139,9 @@ def knn(queries, keys, k: int, c: float, dtype):
         k0 = np.sqrt(1.0 / c + np.einsum("ij,ij->i", block, block))
         for row in range(0, n_q, rows):
             gram = qs64[row : row + rows] @ block.T
-            K.knn_tile(qs, ks[col : col + cols], gram, q0, k0, row, col, c, tol, best_u, best_i, serial)
+            K.knn_tile(
+                qs, ks[col : col + cols], gram, q0, k0, row, col, c, tol, best_u, best_i, serial
+            )
     out = np.empty((n_q, k), dtype=dtype)
     K.u_to_dist(best_u, c, out)
     # rows where fewer than k keys entered (a NaN query, NaN keys, overflowing distances: a
@@ -347,6 +351,7 @@ def _vjp(f, args, c: float, grad):
         out = f(*ts, c, xp=array_namespace(ts[0]))
         if not out.requires_grad:  # every row took a constant branch (the origin, say)
             return [np.zeros_like(a) for a in args]
-        grads = torch.autograd.grad(out, ts, torch.from_numpy(_wide(grad)).reshape(out.shape),
-                                    allow_unused=True)
+        grads = torch.autograd.grad(
+            out, ts, torch.from_numpy(_wide(grad)).reshape(out.shape), allow_unused=True
+        )
     return [np.zeros_like(a) if g is None else g.numpy() for a, g in zip(args, grads)]

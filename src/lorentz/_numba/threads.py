@@ -33,8 +33,12 @@ import os
 import numba
 
 # the user's choices, left alone
-USER_SETTINGS = ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY", "OMP_WAIT_POLICY",
-                 "GOMP_SPINCOUNT")
+USER_SETTINGS = (
+    "NUMBA_THREADING_LAYER",
+    "NUMBA_THREADING_LAYER_PRIORITY",
+    "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
+)
 # shared objects of the OpenMP runtimes (GNU, LLVM, Intel)
 RUNTIMES = ("libgomp", "libomp", "libiomp")
 
@@ -57,7 +61,8 @@ def configure() -> bool:
     global passive
     if any(k in os.environ for k in USER_SETTINGS):
         return False
-    if str(numba.config.THREADING_LAYER).lower() != "default":
+    # numba.config sets its attributes at import, out of a type checker's sight
+    if str(numba.config.THREADING_LAYER).lower() != "default":  # type: ignore[attr-defined]
         return False
     try:
         numba.threading_layer()  # raises until the pool is started

@@ -50,8 +50,9 @@ def _binary(name, forward, backward, out_shape=lambda shape: shape[:-1]):
         return x.new_empty(out_shape(x.shape))
 
     @custom_op(f"lorentz::numba_{name}_backward", mutates_args=())
-    def op_backward(x: torch.Tensor, y: torch.Tensor, c: float,
-                    grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def op_backward(
+        x: torch.Tensor, y: torch.Tensor, c: float, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         gx, gy = backward(_np(x), _np(y), c, _np(grad))
         return _t(gx), _t(gy)
 
@@ -92,8 +93,9 @@ def _(x, y, v, c):
 
 
 @custom_op("lorentz::numba_transport_backward", mutates_args=())
-def _transport_backward(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, c: float,
-                        grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _transport_backward(
+    x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, c: float, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return tuple(_t(g) for g in ops.transport_backward(_np(x), _np(y), _np(v), c, _np(grad)))
 
 
@@ -151,10 +153,18 @@ def _unary(name, forward, backward, out_shape):
 dist0 = _unary("dist0", ops.dist0, ops.dist0_backward, lambda shape: shape[:-1])
 expmap0 = _unary("expmap0", ops.expmap0, ops.expmap0_backward, lambda shape: shape)
 logmap0 = _unary("logmap0", ops.logmap0, ops.logmap0_backward, lambda shape: shape)
-to_poincare = _unary("to_poincare", ops.to_poincare, ops.to_poincare_backward,
-                     lambda shape: (*shape[:-1], shape[-1] - 1))
-from_poincare = _unary("from_poincare", ops.from_poincare, ops.from_poincare_backward,
-                       lambda shape: (*shape[:-1], shape[-1] + 1))
+to_poincare = _unary(
+    "to_poincare",
+    ops.to_poincare,
+    ops.to_poincare_backward,
+    lambda shape: (*shape[:-1], shape[-1] - 1),
+)
+from_poincare = _unary(
+    "from_poincare",
+    ops.from_poincare,
+    ops.from_poincare_backward,
+    lambda shape: (*shape[:-1], shape[-1] + 1),
+)
 
 
 # ---------------------------------------------------------------- half-aperture
@@ -172,8 +182,9 @@ def _(x, c, min_radius):
 
 
 @custom_op("lorentz::numba_half_aperture_backward", mutates_args=())
-def _half_aperture_backward(x: torch.Tensor, c: float, min_radius: float,
-                            grad: torch.Tensor) -> torch.Tensor:
+def _half_aperture_backward(
+    x: torch.Tensor, c: float, min_radius: float, grad: torch.Tensor
+) -> torch.Tensor:
     return _t(ops.half_aperture_backward(_np(x), c, min_radius, _np(grad)))
 
 
@@ -189,7 +200,11 @@ def _save_half_aperture(ctx, inputs, output):
 
 register_autograd(
     "lorentz::numba_half_aperture",
-    lambda ctx, g: (_half_aperture_backward(*ctx.saved_tensors, ctx.c, ctx.min_radius, g), None, None),
+    lambda ctx, g: (
+        _half_aperture_backward(*ctx.saved_tensors, ctx.c, ctx.min_radius, g),
+        None,
+        None,
+    ),
     setup_context=_save_half_aperture,
 )
 

@@ -51,16 +51,20 @@ def kernel(op: str, library: str, scheme: str | None = None):
     the registry passes last is not theirs to take. ``scheme`` (all-pairs kernels only)
     forces the arithmetic over the precision rule."""
     from . import ops
+
     forced = () if scheme is None else (scheme,)
     if op == "knn":  # the registry passes (queries, keys, c, k, dtype)
+
         def knn(q, keys, c, k, dtype):
             _check(scheme, dtype)
             return ops.knn(q, keys, k, c, *forced)
+
         return knn
 
     def host(*args):
         _check(scheme, args[-1])
         return getattr(ops, op)(*args[:-1], *forced)
+
     return host
 
 

@@ -66,8 +66,11 @@ def _asinhc(t):
 
 @triton.jit
 def _load_rows(ptr, rows, row_ok, cols, col_ok, stride_r, stride_k):
-    return tl.load(ptr + rows[:, None] * stride_r + cols[None, :] * stride_k,
-                   mask=row_ok[:, None] & col_ok[None, :], other=0.0).to(tl.float64)
+    return tl.load(
+        ptr + rows[:, None] * stride_r + cols[None, :] * stride_k,
+        mask=row_ok[:, None] & col_ok[None, :],
+        other=0.0,
+    ).to(tl.float64)
 
 
 @triton.jit
@@ -80,8 +83,26 @@ def _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k, BKR
 
 
 @triton.jit
-def _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb, den,
-             BM: tl.constexpr, BN: tl.constexpr, BKR: tl.constexpr):
+def _cosh_minus_one(
+    a_ptr,
+    b_ptr,
+    ra,
+    rb,
+    ma,
+    mb,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    c,
+    na,
+    nb,
+    den,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BKR: tl.constexpr,
+):
     """u of every pair of the tile by the cancellation-free form, float64: (|D|^2 + c |xs^ys|^2)
     / den with den = x0 y0 + 1/c + xs.ys, na = |xs|^2 and nb = |ys|^2 per row.
 
@@ -92,8 +113,7 @@ def _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, 
     ad = tl.zeros((BM, BN), dtype=tl.float64)
     bd = tl.zeros((BM, BN), dtype=tl.float64)
     for k0 in range(0, K, BKR):
-        a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
-                                 BKR)
+        a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k, BKR)
         dd += tl.sum(diff * diff, axis=2)
         ad += tl.sum(a[:, None, :] * diff, axis=2)
         bd += tl.sum(b[None, :, :] * diff, axis=2)
@@ -102,8 +122,7 @@ def _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, 
     perp_a = tl.zeros((BM, BN), dtype=tl.float64)
     perp_b = tl.zeros((BM, BN), dtype=tl.float64)
     for k0 in range(0, K, BKR):
-        a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
-                                 BKR)
+        a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k, BKR)
         qa = diff - along_a[:, :, None] * a[:, None, :]
         qb = diff - along_b[:, :, None] * b[None, :, :]
         perp_a += tl.sum(qa * qa, axis=2)
@@ -114,8 +133,25 @@ def _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, 
 
 
 @triton.jit
-def _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
-            BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, BKR: tl.constexpr):
+def _cosh_minus_one_tile(
+    a_ptr,
+    b_ptr,
+    ra,
+    rb,
+    ma,
+    mb,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    c,
+    tol,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    BKR: tl.constexpr,
+):
     """u = cosh(sqrt(c) d) - 1 for the rows ra of a against the rows rb of b (space parts),
     with a0 and b0, their time coordinates. float64 throughout.
 
@@ -141,40 +177,96 @@ def _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k
     b0 = tl.sqrt(inv_c + nb)
     p = a0[:, None] * b0[None, :]
     r = tl.sqrt(inv_c)
-    opposite = c * (na[:, None] * b0[None, :] / (a0[:, None] + r)
-                    + r * nb[None, :] / (b0[None, :] + r) - g)
+    opposite = c * (
+        na[:, None] * b0[None, :] / (a0[:, None] + r) + r * nb[None, :] / (b0[None, :] + r) - g
+    )
     same = c * (p - g) - 1.0
     u = tl.where(g < 0.0, opposite, same)
     slack = (K + 4) * EPS64 * c
     redo = (g >= 0.0) & (slack * p > tol * 2.0 * same) & ma[:, None] & mb[None, :]
     if tl.max(redo.to(tl.int32)) > 0:
-        exact = _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb,
-                         p + inv_c + g, BM, BN, BKR)
+        exact = _cosh_minus_one(
+            a_ptr,
+            b_ptr,
+            ra,
+            rb,
+            ma,
+            mb,
+            K,
+            sa_r,
+            sa_k,
+            sb_r,
+            sb_k,
+            c,
+            na,
+            nb,
+            p + inv_c + g,
+            BM,
+            BN,
+            BKR,
+        )
         u = tl.where(redo, exact, u)
     # rounding can leave the GEMM form a hair below 0 (padding rows, coincident points)
     return tl.maximum(u, 0.0, propagate_nan=tl.PropagateNan.ALL), a0, b0  # NaN stays NaN
 
 
 @triton.jit
-def pairwise_dist_kernel(a_ptr, b_ptr, c_ptr, out_ptr, M, N, K, sa_r, sa_k, sb_r, sb_k,
-                         so_r, so_c, tol, BM: tl.constexpr, BN: tl.constexpr,
-                         BK: tl.constexpr, BKR: tl.constexpr):
+def pairwise_dist_kernel(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    out_ptr,
+    M,
+    N,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    so_r,
+    so_c,
+    tol,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    BKR: tl.constexpr,
+):
     """out[i, j] = d(a[i], b[j]); out may be float32 or float64."""
     ra = tl.program_id(0) * BM + tl.arange(0, BM)
     rb = tl.program_id(1) * BN + tl.arange(0, BN)
     ma, mb = ra < M, rb < N
     c = tl.load(c_ptr).to(tl.float64)
-    u, a0, b0 = _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
-                        BM, BN, BK, BKR)
+    u, _a0, _b0 = _cosh_minus_one_tile(
+        a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol, BM, BN, BK, BKR
+    )
     d = _acosh1p(u) / tl.sqrt(c)
-    tl.store(out_ptr + ra[:, None] * so_r + rb[None, :] * so_c,
-             d.to(out_ptr.dtype.element_ty), mask=ma[:, None] & mb[None, :])
+    tl.store(
+        out_ptr + ra[:, None] * so_r + rb[None, :] * so_c,
+        d.to(out_ptr.dtype.element_ty),
+        mask=ma[:, None] & mb[None, :],
+    )
 
 
 @triton.jit
-def neg_dist_lse_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, M, N, K, sa_r, sa_k,
-                        sb_r, sb_k, tol, BM: tl.constexpr, BN: tl.constexpr,
-                        BK: tl.constexpr, BKR: tl.constexpr):
+def neg_dist_lse_kernel(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    scale_ptr,
+    lse_ptr,
+    M,
+    N,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    tol,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    BKR: tl.constexpr,
+):
     """lse[i] = log sum_j exp(-scale d(a[i], b[j])), streaming over b (online softmax):
     only a running maximum and sum per row, never the M x N logits."""
     ra = tl.program_id(0) * BM + tl.arange(0, BM)
@@ -187,21 +279,43 @@ def neg_dist_lse_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, M, N, K, sa_r, 
     for n0 in range(0, N, BN):
         rb = n0 + tl.arange(0, BN)
         mb = rb < N
-        u, a0, b0 = _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
-                            BM, BN, BK, BKR)
+        u, _a0, _b0 = _cosh_minus_one_tile(
+            a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol, BM, BN, BK, BKR
+        )
         logit = tl.where(mb[None, :], -scale * inv_s * _acosh1p(u), float("-inf"))
         new_max = tl.maximum(run_max, tl.max(logit, axis=1))
         run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(
-            tl.exp(logit - new_max[:, None]), axis=1)
+            tl.exp(logit - new_max[:, None]), axis=1
+        )
         run_max = new_max
     tl.store(lse_ptr + ra, run_max + tl.log(run_sum), mask=ma)
 
 
 @triton.jit
-def neg_dist_lse_grad_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, w_ptr, da_ptr,
-                             dcs_ptr, M, N, K, sa_r, sa_k, sb_r, sb_k, tol,
-                             A_OWNS_LSE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                             BK: tl.constexpr, BKR: tl.constexpr, KP: tl.constexpr):
+def neg_dist_lse_grad_kernel(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    scale_ptr,
+    lse_ptr,
+    w_ptr,
+    da_ptr,
+    dcs_ptr,
+    M,
+    N,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    tol,
+    A_OWNS_LSE: tl.constexpr,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    BKR: tl.constexpr,
+    KP: tl.constexpr,
+):
     """Gradient for the rows of ``a`` of L = sum_r w[r] lse[r], the lse of -scale d over the
     other operand; lse and w belong to the rows of ``a`` (A_OWNS_LSE) or of ``b``.
 
@@ -227,8 +341,9 @@ def neg_dist_lse_grad_kernel(a_ptr, b_ptr, c_ptr, scale_ptr, lse_ptr, w_ptr, da_
     for n0 in range(0, N, BN):
         rb = n0 + tl.arange(0, BN)
         mb = rb < N
-        u, a0, b0 = _cosh_minus_one_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol,
-                            BM, BN, BK, BKR)
+        u, a0, b0 = _cosh_minus_one_tile(
+            a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol, BM, BN, BK, BKR
+        )
         sd = _acosh1p(u)
         if A_OWNS_LSE:
             prob = w_a[:, None] * tl.exp(-scale * sd / s - lse_a[:, None])
@@ -274,22 +389,22 @@ def _chunk(ptr, rows, ok, k0, K, stride_r, stride_k, BK: tl.constexpr):
 @triton.jit
 def _store_chunk(ptr, rows, ok, kk, K, value):
     """value into columns 1 + kk of contiguous (R, K + 1) rows."""
-    tl.store(ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], value,
-             mask=ok[:, None] & (kk < K)[None, :])
+    tl.store(
+        ptr + rows[:, None] * (K + 1) + 1 + kk[None, :], value, mask=ok[:, None] & (kk < K)[None, :]
+    )
 
 
 @triton.jit
 def _sq_rows(ptr, rows, ok, K, stride_r, stride_k, BK: tl.constexpr):
     total = tl.zeros((rows.shape[0],), dtype=tl.float64)
     for k0 in range(0, K, BK):
-        a, kk = _chunk(ptr, rows, ok, k0, K, stride_r, stride_k, BK)
+        a, _kk = _chunk(ptr, rows, ok, k0, K, stride_r, stride_k, BK)
         total += tl.sum(a * a, axis=1)
     return total
 
 
 @triton.jit
-def expmap0_kernel(u_ptr, c_ptr, out_ptr, R, K, su_r, su_k, BM: tl.constexpr,
-                   BK: tl.constexpr):
+def expmap0_kernel(u_ptr, c_ptr, out_ptr, R, K, su_r, su_k, BM: tl.constexpr, BK: tl.constexpr):
     """Rows of ambient tangent vectors at the origin (time part ignored) to points:
     ys = sinhc(t) us, y0 = cosh(t)/sqrt(c), t = sqrt(c) |us|. out is (R, K + 1), contiguous."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
@@ -309,16 +424,17 @@ def _grad_dot(a_ptr, g_ptr, rows, ok, K, sa_r, sa_k, BK: tl.constexpr):
     sq = tl.zeros((rows.shape[0],), dtype=tl.float64)
     dot = tl.zeros((rows.shape[0],), dtype=tl.float64)
     for k0 in range(0, K, BK):
-        a, kk = _chunk(a_ptr, rows, ok, k0, K, sa_r, sa_k, BK)
-        g, kk = _chunk(g_ptr + 1, rows, ok, k0, K, K + 1, 1, BK)
+        a, _ = _chunk(a_ptr, rows, ok, k0, K, sa_r, sa_k, BK)
+        g, _kk = _chunk(g_ptr + 1, rows, ok, k0, K, K + 1, 1, BK)
         sq += tl.sum(a * a, axis=1)
         dot += tl.sum(g * a, axis=1)
     return sq, dot
 
 
 @triton.jit
-def expmap0_grad_kernel(u_ptr, c_ptr, g_ptr, du_ptr, dc_ptr, R, K, su_r, su_k,
-                        BM: tl.constexpr, BK: tl.constexpr):
+def expmap0_grad_kernel(
+    u_ptr, c_ptr, g_ptr, du_ptr, dc_ptr, R, K, su_r, su_k, BM: tl.constexpr, BK: tl.constexpr
+):
     """du = k gs + (g0 sqrt(c) k + (gs.us) (cosh t - k) / |us|^2) us, k = sinhc(t);
     dc = (g0 (t sinh t - cosh t) / c + (gs.us) (cosh t - k) / sqrt(c)) / (2 sqrt(c)) per row.
     (cosh t - k) / |us|^2 is formed in float64, where its cancellation costs eps64 |gs|."""
@@ -342,8 +458,7 @@ def expmap0_grad_kernel(u_ptr, c_ptr, g_ptr, du_ptr, dc_ptr, R, K, su_r, su_k,
 
 
 @triton.jit
-def logmap0_kernel(y_ptr, c_ptr, out_ptr, R, K, sy_r, sy_k, BM: tl.constexpr,
-                   BK: tl.constexpr):
+def logmap0_kernel(y_ptr, c_ptr, out_ptr, R, K, sy_r, sy_k, BM: tl.constexpr, BK: tl.constexpr):
     """Rows of points to tangent vectors at the origin: us = asinhc(t) ys, u0 = 0."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
     ok = rows < R
@@ -356,8 +471,9 @@ def logmap0_kernel(y_ptr, c_ptr, out_ptr, R, K, sy_r, sy_k, BM: tl.constexpr,
 
 
 @triton.jit
-def logmap0_grad_kernel(y_ptr, c_ptr, g_ptr, dy_ptr, dc_ptr, R, K, sy_r, sy_k,
-                        BM: tl.constexpr, BK: tl.constexpr):
+def logmap0_grad_kernel(
+    y_ptr, c_ptr, g_ptr, dy_ptr, dc_ptr, R, K, sy_r, sy_k, BM: tl.constexpr, BK: tl.constexpr
+):
     """dy = h gs + (gs.ys) (1/sqrt(1+t^2) - h) / |ys|^2 ys, h = asinhc(t);
     dc = (gs.ys) (1/sqrt(1+t^2) - h) / sqrt(c) / (2 sqrt(c)) per row."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
@@ -385,8 +501,8 @@ def _u_rows(x_ptr, y_ptr, rows, ok, K, sx_r, sx_k, sy_r, sy_k, c, BK: tl.constex
     zero = tl.zeros((rows.shape[0],), dtype=tl.float64)
     nx, ny, xy, dd, xd, yd = zero, zero, zero, zero, zero, zero
     for k0 in range(0, K, BK):
-        xs, kk = _chunk(x_ptr, rows, ok, k0, K, sx_r, sx_k, BK)
-        ys, kk = _chunk(y_ptr, rows, ok, k0, K, sy_r, sy_k, BK)
+        xs, _ = _chunk(x_ptr, rows, ok, k0, K, sx_r, sx_k, BK)
+        ys, _ = _chunk(y_ptr, rows, ok, k0, K, sy_r, sy_k, BK)
         d = xs - ys
         nx += tl.sum(xs * xs, axis=1)
         ny += tl.sum(ys * ys, axis=1)
@@ -399,8 +515,8 @@ def _u_rows(x_ptr, y_ptr, rows, ok, K, sx_r, sx_k, sy_r, sy_k, c, BK: tl.constex
     along = tl.where(nb > 0.0, tl.where(short, xd, yd) / tl.where(nb > 0.0, nb, 1.0), 0.0)
     perp = zero
     for k0 in range(0, K, BK):
-        xs, kk = _chunk(x_ptr, rows, ok, k0, K, sx_r, sx_k, BK)
-        ys, kk = _chunk(y_ptr, rows, ok, k0, K, sy_r, sy_k, BK)
+        xs, _ = _chunk(x_ptr, rows, ok, k0, K, sx_r, sx_k, BK)
+        ys, _ = _chunk(y_ptr, rows, ok, k0, K, sy_r, sy_k, BK)
         p = (xs - ys) - along[:, None] * tl.where(short[:, None], xs, ys)
         perp += tl.sum(p * p, axis=1)
     x0 = tl.sqrt(1.0 / c + nx)
@@ -412,19 +528,37 @@ def _u_rows(x_ptr, y_ptr, rows, ok, K, sx_r, sx_k, sy_r, sy_k, c, BK: tl.constex
 
 
 @triton.jit
-def dist_kernel(x_ptr, y_ptr, c_ptr, out_ptr, R, K, sx_r, sx_k, sy_r, sy_k,
-                BM: tl.constexpr, BK: tl.constexpr):
+def dist_kernel(
+    x_ptr, y_ptr, c_ptr, out_ptr, R, K, sx_r, sx_k, sy_r, sy_k, BM: tl.constexpr, BK: tl.constexpr
+):
     """out[i] = d(x[i], y[i]) for ambient rows (time parts ignored), in float64."""
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
     ok = rows < R
     c = tl.load(c_ptr).to(tl.float64)
-    u, x0, y0, ds = _u_rows(x_ptr + sx_k, y_ptr + sy_k, rows, ok, K, sx_r, sx_k, sy_r, sy_k, c, BK)
+    u, _x0, _y0, _ds = _u_rows(
+        x_ptr + sx_k, y_ptr + sy_k, rows, ok, K, sx_r, sx_k, sy_r, sy_k, c, BK
+    )
     tl.store(out_ptr + rows, _acosh1p(u) / tl.sqrt(c), mask=ok)
 
 
 @triton.jit
-def dist_grad_kernel(x_ptr, y_ptr, c_ptr, g_ptr, dx_ptr, dy_ptr, dc_ptr, R, K, sx_r, sx_k,
-                     sy_r, sy_k, BM: tl.constexpr, BK: tl.constexpr):
+def dist_grad_kernel(
+    x_ptr,
+    y_ptr,
+    c_ptr,
+    g_ptr,
+    dx_ptr,
+    dy_ptr,
+    dc_ptr,
+    R,
+    K,
+    sx_r,
+    sx_k,
+    sy_r,
+    sy_k,
+    BM: tl.constexpr,
+    BK: tl.constexpr,
+):
     """With W = g / (sqrt(c) sinh(sqrt(c) d)) (0 at x == y, NaN kept) and y0 - x0 = -D.S / (x0 + y0):
     dx = c W (D - D.S / ((x0 + y0) x0) xs), dy = c W (-D + D.S / ((x0 + y0) y0) ys), exact for
     near pairs; dc = W du/dc - g d / (2c), du/dc = (u - (x0 - y0)^2 / (2 x0 y0)) / c, per row."""

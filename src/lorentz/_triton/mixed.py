@@ -46,16 +46,20 @@ def _mul_rn(a, b, ASM: tl.constexpr):
     whose error term then no longer matches (an error of eps32 x0 y0, outside the bound).
     PTX's mul.rn is never contracted; the interpreter (ASM = False) does not contract."""
     if ASM:
-        return tl.inline_asm_elementwise("mul.rn.f32 $0, $1, $2;", "=f,f,f", [a, b],
-                                         dtype=tl.float32, is_pure=True, pack=1)
+        return tl.inline_asm_elementwise(
+            "mul.rn.f32 $0, $1, $2;", "=f,f,f", [a, b], dtype=tl.float32, is_pure=True, pack=1
+        )
     else:
         return a * b
 
 
 @triton.jit
 def _tile(ptr, rows, ok, kk, stride_r, stride_k, K):
-    return tl.load(ptr + rows[:, None] * stride_r + kk[None, :] * stride_k,
-                   mask=ok[:, None] & (kk < K)[None, :], other=0.0)
+    return tl.load(
+        ptr + rows[:, None] * stride_r + kk[None, :] * stride_k,
+        mask=ok[:, None] & (kk < K)[None, :],
+        other=0.0,
+    )
 
 
 @triton.jit
@@ -65,8 +69,21 @@ def _col(meta_ptr, rows, ok, j: tl.constexpr):
 
 
 @triton.jit
-def _g_split(pa_ptr, pb_ptr, ra, rb, ma, mb, K, sp_a, sp_b,
-             BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, KC: tl.constexpr):
+def _g_split(
+    pa_ptr,
+    pb_ptr,
+    ra,
+    rb,
+    ma,
+    mb,
+    K,
+    sp_a,
+    sp_b,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    KC: tl.constexpr,
+):
     """xs.ys / (sigma_a sigma_b) as a float-float: the level sums of one chunk are exact
     integers (times powers of two), each promoted by a Two-Sum. Piece i of a starts at
     pa_ptr + i sp_a (pointer steps: no int32 product to overflow)."""
@@ -106,8 +123,23 @@ def _g_split(pa_ptr, pb_ptr, ra, rb, ma, mb, K, sp_a, sp_b,
 
 
 @triton.jit
-def _g_half(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k,
-            BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, KC: tl.constexpr):
+def _g_half(
+    a_ptr,
+    b_ptr,
+    ra,
+    rb,
+    ma,
+    mb,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    KC: tl.constexpr,
+):
     """xs.ys as a float-float from float16/bfloat16 MMAs, float32 sums of KC coordinates."""
     hi = tl.zeros((BM, BN), dtype=tl.float32)
     lo = tl.zeros((BM, BN), dtype=tl.float32)
@@ -123,8 +155,23 @@ def _g_half(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k,
 
 
 @triton.jit
-def _exact_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c,
-                BM: tl.constexpr, BN: tl.constexpr, BKR: tl.constexpr):
+def _exact_tile(
+    a_ptr,
+    b_ptr,
+    ra,
+    rb,
+    ma,
+    mb,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    c,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BKR: tl.constexpr,
+):
     """u of every pair of the tile in float64 from the input rows, as lorentz._triton.kernels
     finishes its flagged pairs: the Lagrange form where xs.ys >= 0, the opposite-side form
     (every term >= 0) elsewhere. Row sums by 3-D slices, not an fp64 MMA (Triton 3.6 cannot
@@ -133,8 +180,7 @@ def _exact_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c,
     nb = tl.zeros((BN,), dtype=tl.float64)
     g = tl.zeros((BM, BN), dtype=tl.float64)
     for k0 in range(0, K, BKR):
-        a, b, diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k,
-                                 BKR)
+        a, b, _diff = _pair_slice(a_ptr, b_ptr, ra, rb, ma, mb, k0, K, sa_r, sa_k, sb_r, sb_k, BKR)
         na += tl.sum(a * a, axis=1)
         nb += tl.sum(b * b, axis=1)
         g += tl.sum(a[:, None, :] * b[None, :, :], axis=2)
@@ -142,20 +188,64 @@ def _exact_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c,
     a0 = tl.sqrt(inv_c + na)
     b0 = tl.sqrt(inv_c + nb)
     r = tl.sqrt(inv_c)
-    opposite = c * (na[:, None] * b0[None, :] / (a0[:, None] + r)
-                    + r * nb[None, :] / (b0[None, :] + r) - g)
-    same = _cosh_minus_one(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, na, nb,
-                    a0[:, None] * b0[None, :] + inv_c + g, BM, BN, BKR)
+    opposite = c * (
+        na[:, None] * b0[None, :] / (a0[:, None] + r) + r * nb[None, :] / (b0[None, :] + r) - g
+    )
+    same = _cosh_minus_one(
+        a_ptr,
+        b_ptr,
+        ra,
+        rb,
+        ma,
+        mb,
+        K,
+        sa_r,
+        sa_k,
+        sb_r,
+        sb_k,
+        c,
+        na,
+        nb,
+        a0[:, None] * b0[None, :] + inv_c + g,
+        BM,
+        BN,
+        BKR,
+    )
     return tl.where(g < 0.0, opposite, same)
 
 
 @triton.jit
-def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_ptr, cf_ptr,
-                               out_ptr, M, N, K, sa_r, sa_k, sb_r, sb_k, so_r, so_c, sp_a, sp_b,
-                               tol, ff_terms,
-                               SPLIT: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                               BK: tl.constexpr, KC: tl.constexpr, BKR: tl.constexpr,
-                               ASM: tl.constexpr):
+def pairwise_dist_mixed_kernel(
+    a_ptr,
+    b_ptr,
+    pa_ptr,
+    pb_ptr,
+    ma_ptr,
+    mb_ptr,
+    c_ptr,
+    cf_ptr,
+    out_ptr,
+    M,
+    N,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    so_r,
+    so_c,
+    sp_a,
+    sp_b,
+    tol,
+    ff_terms,
+    SPLIT: tl.constexpr,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    KC: tl.constexpr,
+    BKR: tl.constexpr,
+    ASM: tl.constexpr,
+):
     """out[i, j] = d(a[i], b[j]) (out float32 or float64). Row data (ma_ptr, mb_ptr, (R, 16)
     float32, lorentz._triton.precision.row_data): x0 hi and lo, the row scale, |a| (an upper
     bound), the residual norm, the piece norms and their tails, a recompute flag. cf_ptr:
@@ -171,27 +261,34 @@ def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_p
         scale = _col(ma_ptr, ra, ma, 2)[:, None] * _col(mb_ptr, rb, mb, 2)[None, :]
         g_hi, g_lo = g_hi * scale, g_lo * scale  # powers of two: exact
         # |g - xs.ys| <= |r_a| |b| + |a| |r_b| + sum over dropped products |A_i| |B_j|
-        err = (_col(ma_ptr, ra, ma, 3)[:, None] * _col(mb_ptr, rb, mb, 4)[None, :]
-               + _col(ma_ptr, ra, ma, 4)[:, None] * _col(mb_ptr, rb, mb, 3)[None, :]
-               + _col(ma_ptr, ra, ma, 5)[:, None] * _col(mb_ptr, rb, mb, 10)[None, :]
-               + _col(ma_ptr, ra, ma, 6)[:, None] * _col(mb_ptr, rb, mb, 9)[None, :]
-               + _col(ma_ptr, ra, ma, 7)[:, None] * _col(mb_ptr, rb, mb, 8)[None, :])
+        err = (
+            _col(ma_ptr, ra, ma, 3)[:, None] * _col(mb_ptr, rb, mb, 4)[None, :]
+            + _col(ma_ptr, ra, ma, 4)[:, None] * _col(mb_ptr, rb, mb, 3)[None, :]
+            + _col(ma_ptr, ra, ma, 5)[:, None] * _col(mb_ptr, rb, mb, 10)[None, :]
+            + _col(ma_ptr, ra, ma, 6)[:, None] * _col(mb_ptr, rb, mb, 9)[None, :]
+            + _col(ma_ptr, ra, ma, 7)[:, None] * _col(mb_ptr, rb, mb, 8)[None, :]
+        )
     else:
-        g_hi, g_lo = _g_half(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k,
-                             BM, BN, BK, KC)
+        g_hi, g_lo = _g_half(
+            a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, BM, BN, BK, KC
+        )
         gamma = KC * TRUNC / (1.0 - KC * TRUNC)
         # + K 2^-126: bfloat16 products below float32's normal range (flushed or subnormal)
-        err = (gamma * (_col(ma_ptr, ra, ma, 3)[:, None] * _col(mb_ptr, rb, mb, 3)[None, :])
-               + K * 2.0**-126)
+        err = (
+            gamma * (_col(ma_ptr, ra, ma, 3)[:, None] * _col(mb_ptr, rb, mb, 3)[None, :])
+            + K * 2.0**-126
+        )
     a0h = _col(ma_ptr, ra, ma, 0)
     a0l = _col(ma_ptr, ra, ma, 1)
     b0h = _col(mb_ptr, rb, mb, 0)
     b0l = _col(mb_ptr, rb, mb, 1)
     # p = x0 y0 as a float-float (Two-Prod by fma), then w = p - g - 1/c
-    p_hi = _mul_rn(tl.broadcast_to(a0h[:, None], (BM, BN)),
-                   tl.broadcast_to(b0h[None, :], (BM, BN)), ASM)
-    p_lo = (tl.fma(a0h[:, None], b0h[None, :], -p_hi)
-            + (a0h[:, None] * b0l[None, :] + a0l[:, None] * b0h[None, :]))
+    p_hi = _mul_rn(
+        tl.broadcast_to(a0h[:, None], (BM, BN)), tl.broadcast_to(b0h[None, :], (BM, BN)), ASM
+    )
+    p_lo = tl.fma(a0h[:, None], b0h[None, :], -p_hi) + (
+        a0h[:, None] * b0l[None, :] + a0l[:, None] * b0h[None, :]
+    )
     w_hi, w_lo = _two_sum(p_hi, p_lo - g_lo, -g_hi)
     w_hi, w_lo = _two_sum(w_hi, w_lo - ic_lo, -ic_hi)
     u = tl.maximum(c32 * (w_hi + w_lo), 0.0, propagate_nan=tl.PropagateNan.ALL)
@@ -201,16 +298,20 @@ def pairwise_dist_mixed_kernel(a_ptr, b_ptr, pa_ptr, pb_ptr, ma_ptr, mb_ptr, c_p
     flag = (_col(ma_ptr, ra, ma, 11)[:, None] + _col(mb_ptr, rb, mb, 11)[None, :]) > 0.0
     # d moves by at most c err / sqrt(u (u + 2)) <= c err d / (2 u): recompute when that
     # could pass tol d (the factor 1 + 2^-10 covers the float32 rounding of the test itself)
-    redo = (flag | (c32 * err * (1.0 + 2.0**-10) > tol * 2.0 * u) | (u != u))
+    redo = flag | (c32 * err * (1.0 + 2.0**-10) > tol * 2.0 * u) | (u != u)
     redo = redo & ma[:, None] & mb[None, :]
     # acosh(1 + u) = log1p(u + sqrt(u) sqrt(u + 2)): no overflow of u^2 in float32
     d = (_log1p(u + tl.sqrt(u) * tl.sqrt(u + 2.0)) / tl.sqrt(c32)).to(tl.float64)
     if tl.max(redo.to(tl.int32)) > 0:
         c64 = tl.load(c_ptr).to(tl.float64)
-        exact = _exact_tile(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c64,
-                            BM, BN, BKR)
+        exact = _exact_tile(
+            a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c64, BM, BN, BKR
+        )
         exact = tl.maximum(exact, 0.0, propagate_nan=tl.PropagateNan.ALL)
         d64 = _log1p(exact + tl.sqrt(exact) * tl.sqrt(exact + 2.0)) / tl.sqrt(c64)
         d = tl.where(redo, d64, d)
-    tl.store(out_ptr + ra[:, None] * so_r + rb[None, :] * so_c,
-             d.to(out_ptr.dtype.element_ty), mask=ma[:, None] & mb[None, :])
+    tl.store(
+        out_ptr + ra[:, None] * so_r + rb[None, :] * so_c,
+        d.to(out_ptr.dtype.element_ty),
+        mask=ma[:, None] & mb[None, :],
+    )

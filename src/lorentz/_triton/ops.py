@@ -79,8 +79,9 @@ def _scalar(c, like: torch.Tensor) -> torch.Tensor:
 
 
 @_operator("lorentz::pairwise_dist")
-def _pairwise_dist(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
-                   scheme: str = "") -> torch.Tensor:
+def _pairwise_dist(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scheme: str = ""
+) -> torch.Tensor:
     m, n = xs.shape[0], ys.shape[0]
     out = torch.empty((m, n), dtype=torch.float32, device=xs.device)
     _launch_pairwise(xs, ys, c, out, scheme)
@@ -98,10 +99,28 @@ def _launch_pairwise(xs, ys, c, out, scheme=""):
     xs, ys = _wide(xs), _wide(ys)
     m, n = xs.shape[0], ys.shape[0]
     grid = (triton.cdiv(m, BLOCK), triton.cdiv(n, BLOCK))
-    _launch(K.pairwise_dist_kernel, grid,
-        xs, ys, c, out, m, n, xs.shape[1], xs.stride(0), xs.stride(1), ys.stride(0),
-        ys.stride(1), out.stride(0), out.stride(1), TOL,
-        BM=BLOCK, BN=BLOCK, BK=BLOCK_K, BKR=BLOCK_K_EXACT)
+    _launch(
+        K.pairwise_dist_kernel,
+        grid,
+        xs,
+        ys,
+        c,
+        out,
+        m,
+        n,
+        xs.shape[1],
+        xs.stride(0),
+        xs.stride(1),
+        ys.stride(0),
+        ys.stride(1),
+        out.stride(0),
+        out.stride(1),
+        TOL,
+        BM=BLOCK,
+        BN=BLOCK,
+        BK=BLOCK_K,
+        BKR=BLOCK_K_EXACT,
+    )
 
 
 def _pairwise_setup(ctx, inputs, output):
@@ -144,8 +163,19 @@ def pairwise_dist(x, y, c, scheme=None):
 def _origin_map(kernel, a, c):
     r, n = a.shape[0], a.shape[1] - 1
     out = torch.empty((r, n + 1), dtype=torch.float32, device=a.device)
-    _launch(kernel, (triton.cdiv(r, ROWS),),
-        a, c, out, r, n, a.stride(0), a.stride(1), BM=ROWS, BK=ROW_CHUNK)
+    _launch(
+        kernel,
+        (triton.cdiv(r, ROWS),),
+        a,
+        c,
+        out,
+        r,
+        n,
+        a.stride(0),
+        a.stride(1),
+        BM=ROWS,
+        BK=ROW_CHUNK,
+    )
     return out
 
 
@@ -153,8 +183,21 @@ def _origin_map_grad(kernel, a, c, grad):
     r, n = a.shape[0], a.shape[1] - 1
     da = torch.empty((r, n + 1), dtype=torch.float64, device=a.device)
     dc = torch.empty((r,), dtype=torch.float64, device=a.device)
-    _launch(kernel, (triton.cdiv(r, ROWS),),
-        a, c, grad.contiguous(), da, dc, r, n, a.stride(0), a.stride(1), BM=ROWS, BK=ROW_CHUNK)
+    _launch(
+        kernel,
+        (triton.cdiv(r, ROWS),),
+        a,
+        c,
+        grad.contiguous(),
+        da,
+        dc,
+        r,
+        n,
+        a.stride(0),
+        a.stride(1),
+        BM=ROWS,
+        BK=ROW_CHUNK,
+    )
     return da.to(a.dtype), dc.sum().to(c.dtype).reshape(c.shape)
 
 
@@ -164,8 +207,9 @@ def _expmap0(u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
 
 @_operator("lorentz::expmap0_backward")
-def _expmap0_backward(u: torch.Tensor, c: torch.Tensor,
-                      grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _expmap0_backward(
+    u: torch.Tensor, c: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     return _origin_map_grad(K.expmap0_grad_kernel, u, c, grad)
 
 
@@ -175,8 +219,9 @@ def _logmap0(y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
 
 @_operator("lorentz::logmap0_backward")
-def _logmap0_backward(y: torch.Tensor, c: torch.Tensor,
-                      grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _logmap0_backward(
+    y: torch.Tensor, c: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     return _origin_map_grad(K.logmap0_grad_kernel, y, c, grad)
 
 
@@ -184,10 +229,16 @@ def _save_inputs(ctx, inputs, output):
     ctx.save_for_backward(*inputs)
 
 
-register_autograd("lorentz::expmap0", lambda ctx, g: _expmap0_backward(*ctx.saved_tensors, g),
-                  setup_context=_save_inputs)
-register_autograd("lorentz::logmap0", lambda ctx, g: _logmap0_backward(*ctx.saved_tensors, g),
-                  setup_context=_save_inputs)
+register_autograd(
+    "lorentz::expmap0",
+    lambda ctx, g: _expmap0_backward(*ctx.saved_tensors, g),
+    setup_context=_save_inputs,
+)
+register_autograd(
+    "lorentz::logmap0",
+    lambda ctx, g: _logmap0_backward(*ctx.saved_tensors, g),
+    setup_context=_save_inputs,
+)
 
 
 def _rows(a):
@@ -209,25 +260,60 @@ def logmap0(y, c):
 def _dist(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     r = x.shape[0]
     out = torch.empty((r,), dtype=torch.float32, device=x.device)
-    _launch(K.dist_kernel, (triton.cdiv(r, ROWS),), x, y, c, out, r, x.shape[1] - 1,
-            x.stride(0), x.stride(1), y.stride(0), y.stride(1), BM=ROWS, BK=ROW_CHUNK)
+    _launch(
+        K.dist_kernel,
+        (triton.cdiv(r, ROWS),),
+        x,
+        y,
+        c,
+        out,
+        r,
+        x.shape[1] - 1,
+        x.stride(0),
+        x.stride(1),
+        y.stride(0),
+        y.stride(1),
+        BM=ROWS,
+        BK=ROW_CHUNK,
+    )
     return out
 
 
 @_operator("lorentz::dist_backward")
-def _dist_backward(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor,
-                   grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _dist_backward(
+    x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r, n = x.shape[0], x.shape[1] - 1
     dx = torch.empty((r, n + 1), dtype=torch.float64, device=x.device)
     dy = torch.empty((r, n + 1), dtype=torch.float64, device=x.device)
     dc = torch.empty((r,), dtype=torch.float64, device=x.device)
-    _launch(K.dist_grad_kernel, (triton.cdiv(r, ROWS),), x, y, c, grad.contiguous(), dx, dy, dc,
-            r, n, x.stride(0), x.stride(1), y.stride(0), y.stride(1), BM=ROWS, BK=ROW_CHUNK)
+    _launch(
+        K.dist_grad_kernel,
+        (triton.cdiv(r, ROWS),),
+        x,
+        y,
+        c,
+        grad.contiguous(),
+        dx,
+        dy,
+        dc,
+        r,
+        n,
+        x.stride(0),
+        x.stride(1),
+        y.stride(0),
+        y.stride(1),
+        BM=ROWS,
+        BK=ROW_CHUNK,
+    )
     return dx.to(x.dtype), dy.to(y.dtype), dc.sum().to(c.dtype).reshape(c.shape)
 
 
-register_autograd("lorentz::dist", lambda ctx, g: _dist_backward(*ctx.saved_tensors, g),
-                  setup_context=_save_inputs)
+register_autograd(
+    "lorentz::dist",
+    lambda ctx, g: _dist_backward(*ctx.saved_tensors, g),
+    setup_context=_save_inputs,
+)
 
 
 def dist(x, y, c):
@@ -240,8 +326,9 @@ def dist(x, y, c):
 
 
 @_operator("lorentz::knn")
-def _knn(qs: torch.Tensor, ks: torch.Tensor, c: torch.Tensor,
-         k: int, scheme: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+def _knn(
+    qs: torch.Tensor, ks: torch.Tensor, c: torch.Tensor, k: int, scheme: str = ""
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The k best so far merged with each block of keys by a stable sort: earlier keys come
     first among equal distances, so ties keep the lower index (the numba kernel's contract).
     Distances in float64 so the order is the exact one up to float64 rounding."""
@@ -265,8 +352,9 @@ def knn(q, keys, k, c, scheme=None):
     all-pairs scheme (None: the rule)."""
     cc = _scalar(c, q)
     d, i = _knn(q[:, 1:], keys[:, 1:], cc, k, scheme or "")
-    needs = (q.requires_grad or keys.requires_grad
-             or (isinstance(c, torch.Tensor) and c.requires_grad))
+    needs = (
+        q.requires_grad or keys.requires_grad or (isinstance(c, torch.Tensor) and c.requires_grad)
+    )
     if torch.is_grad_enabled() and needs:
         d = ref.dist(q.double()[:, None, :], keys.double()[i], cc.reshape(1, 1, 1), xp=xp_torch)
         d = d[..., 0]
@@ -277,13 +365,32 @@ def knn(q, keys, k, c, scheme=None):
 
 
 @_operator("lorentz::neg_dist_lse")
-def _neg_dist_lse(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
-                  scale: torch.Tensor) -> torch.Tensor:
+def _neg_dist_lse(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
     m = xs.shape[0]
     lse = torch.empty((m,), dtype=torch.float64, device=xs.device)
-    _launch(K.neg_dist_lse_kernel, (triton.cdiv(m, BLOCK),),
-        xs, ys, c, scale, lse, m, ys.shape[0], xs.shape[1], xs.stride(0), xs.stride(1),
-        ys.stride(0), ys.stride(1), TOL, BM=BLOCK, BN=BLOCK, BK=BLOCK_K, BKR=BLOCK_K_EXACT)
+    _launch(
+        K.neg_dist_lse_kernel,
+        (triton.cdiv(m, BLOCK),),
+        xs,
+        ys,
+        c,
+        scale,
+        lse,
+        m,
+        ys.shape[0],
+        xs.shape[1],
+        xs.stride(0),
+        xs.stride(1),
+        ys.stride(0),
+        ys.stride(1),
+        TOL,
+        BM=BLOCK,
+        BN=BLOCK,
+        BK=BLOCK_K,
+        BKR=BLOCK_K_EXACT,
+    )
     return lse
 
 
@@ -292,17 +399,43 @@ def _lse_grad(a, b, c, scale, lse, w, owns):
     blocks = triton.cdiv(m, BLOCK)
     da = torch.empty((m, a.shape[1]), dtype=torch.float64, device=a.device)
     parts = torch.zeros((blocks, 2), dtype=torch.float64, device=a.device)
-    _launch(K.neg_dist_lse_grad_kernel, (blocks,),
-        a, b, c, scale, lse, w, da, parts, m, b.shape[0], a.shape[1], a.stride(0),
-        a.stride(1), b.stride(0), b.stride(1), TOL, A_OWNS_LSE=owns, BM=BLOCK, BN=BLOCK,
-        BK=BLOCK_K, BKR=BLOCK_K_EXACT, KP=_kp(a.shape[1]))
+    _launch(
+        K.neg_dist_lse_grad_kernel,
+        (blocks,),
+        a,
+        b,
+        c,
+        scale,
+        lse,
+        w,
+        da,
+        parts,
+        m,
+        b.shape[0],
+        a.shape[1],
+        a.stride(0),
+        a.stride(1),
+        b.stride(0),
+        b.stride(1),
+        TOL,
+        A_OWNS_LSE=owns,
+        BM=BLOCK,
+        BN=BLOCK,
+        BK=BLOCK_K,
+        BKR=BLOCK_K_EXACT,
+        KP=_kp(a.shape[1]),
+    )
     return da.to(a.dtype), parts[:, 0].sum(), parts[:, 1].sum()
 
 
 @_operator("lorentz::neg_dist_lse_backward")
 def _neg_dist_lse_backward(
-    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor,
-    lse: torch.Tensor, grad: torch.Tensor,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    c: torch.Tensor,
+    scale: torch.Tensor,
+    lse: torch.Tensor,
+    grad: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Two launches that each recompute the tiles: one over rows of xs (dxs, dc, dscale),
     one over rows of ys (dys). Memory is linear: no M x N buffer."""
@@ -360,24 +493,25 @@ def _mixed_tiles(xs, ys, c, scheme):
     cols = max(1, min(n, LSE_KEYS))
     rows = max(1, LSE_TILE // cols)
     for r0 in range(0, m, rows):
-        a = xs[r0:r0 + rows]
+        a = xs[r0 : r0 + rows]
         for c0 in range(0, n, cols):
-            b = ys[c0:c0 + cols]
+            b = ys[c0 : c0 + cols]
             d = torch.empty((a.shape[0], b.shape[0]), dtype=torch.float64, device=xs.device)
             _launch_pairwise(a, b, c, d, scheme)
             yield r0, c0, d
 
 
 @_operator("lorentz::neg_dist_lse_mixed")
-def _neg_dist_lse_mixed(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor,
-                        scale: torch.Tensor, scheme: str) -> torch.Tensor:
+def _neg_dist_lse_mixed(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor, scheme: str
+) -> torch.Tensor:
     parts = []
     lse = None
-    for r0, c0, d in _mixed_tiles(xs, ys, c, scheme):
+    for _r0, c0, d in _mixed_tiles(xs, ys, c, scheme):
         if c0 == 0 and lse is not None:
             parts.append(lse)
         tile = torch.logsumexp(-scale.double() * d, 1)
-        lse = tile if c0 == 0 else torch.logaddexp(lse, tile)
+        lse = tile if c0 == 0 or lse is None else torch.logaddexp(lse, tile)
     if lse is not None:
         parts.append(lse)
     if not parts:
@@ -420,8 +554,13 @@ def _pair_grads(x, y, x0, y0, c, d, gd, scheme):
 
 @_operator("lorentz::neg_dist_lse_mixed_backward")
 def _neg_dist_lse_mixed_backward(
-    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, scale: torch.Tensor,
-    lse: torch.Tensor, grad: torch.Tensor, scheme: str,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    c: torch.Tensor,
+    scale: torch.Tensor,
+    lse: torch.Tensor,
+    grad: torch.Tensor,
+    scheme: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     c64, sc = c.double(), scale.double()
     x, y = xs.double(), ys.double()
@@ -435,13 +574,16 @@ def _neg_dist_lse_mixed_backward(
         r1, c1 = r0 + d.shape[0], c0 + d.shape[1]
         ga = g64[r0:r1, None] * torch.exp(-sc * d - lse[r0:r1, None])  # dL/dlogit
         gs = gs - (ga * d).sum()
-        tx, ty, tc = _pair_grads(x[r0:r1], y[c0:c1], x0[r0:r1], y0[c0:c1], c64, d, -sc * ga,
-                                 scheme)
+        tx, ty, tc = _pair_grads(x[r0:r1], y[c0:c1], x0[r0:r1], y0[c0:c1], c64, d, -sc * ga, scheme)
         gx[r0:r1] += tx
         gy[c0:c1] += ty
         gc = gc + tc
-    return (gx.to(xs.dtype), gy.to(ys.dtype), gc.to(c.dtype).reshape(c.shape),
-            gs.to(scale.dtype).reshape(scale.shape))
+    return (
+        gx.to(xs.dtype),
+        gy.to(ys.dtype),
+        gc.to(c.dtype).reshape(c.shape),
+        gs.to(scale.dtype).reshape(scale.shape),
+    )
 
 
 def _lse_mixed_setup(ctx, inputs, output):
@@ -453,5 +595,4 @@ def _lse_mixed_grad(ctx, grad):
     return (*_neg_dist_lse_mixed_backward(*ctx.saved_tensors, grad, ctx.scheme), None)
 
 
-register_autograd("lorentz::neg_dist_lse_mixed", _lse_mixed_grad,
-                  setup_context=_lse_mixed_setup)
+register_autograd("lorentz::neg_dist_lse_mixed", _lse_mixed_grad, setup_context=_lse_mixed_setup)

@@ -49,15 +49,17 @@ def check_scheme(scheme: str, dtype: torch.dtype, name: str) -> str:
     """``scheme`` if it is one of SCHEMES and takes inputs of ``dtype``, else ValueError naming
     ``name`` (the environment variable or ``implementation``)."""
     if scheme not in SCHEMES:
-        raise ValueError(f"{name} must name one of the schemes {', '.join(SCHEMES)}; "
-                         f"got {scheme!r}")
+        raise ValueError(
+            f"{name} must name one of the schemes {', '.join(SCHEMES)}; got {scheme!r}"
+        )
     if scheme == "half" and dtype not in HALF:
         raise ValueError(f"{name}: the half scheme takes float16 or bfloat16 inputs, got {dtype}")
     return scheme
 
 
-def choose(dtype: torch.dtype, capability: tuple[int, int] | None,
-           forced: str | None = None) -> str:
+def choose(
+    dtype: torch.dtype, capability: tuple[int, int] | None, forced: str | None = None
+) -> str:
     """The scheme for inputs of ``dtype`` on a device of compute ``capability`` (None: CPU).
     ``forced`` (from ``implementation="triton:<scheme>"``) beats the environment variable,
     which beats the rule."""
@@ -82,7 +84,10 @@ def choose(dtype: torch.dtype, capability: tuple[int, int] | None,
 def capability(a: torch.Tensor) -> tuple[int, int] | None:
     """The compute capability of the CUDA device holding ``a``; None for other devices. The one
     lookup every caller goes through (tests replace it to play a given GPU on CPU tensors)."""
-    return tuple(torch.cuda.get_device_capability(a.device)) if a.is_cuda else None
+    if not a.is_cuda:
+        return None
+    major, minor = torch.cuda.get_device_capability(a.device)
+    return major, minor
 
 
 def scheme_for(a: torch.Tensor, forced: str | None = None) -> str:
@@ -146,8 +151,12 @@ def row_data(a: torch.Tensor, c: torch.Tensor, scheme: str):
     pieces16 = None
     if scheme == "split":
         pieces, sigma, resid = split_rows(a)
-        weights = sigma[None, :] * torch.tensor([2.0**(-7 - 8 * i) for i in range(PIECES)],
-                                                dtype=torch.float64, device=a.device)[:, None]
+        weights = (
+            sigma[None, :]
+            * torch.tensor(
+                [2.0 ** (-7 - 8 * i) for i in range(PIECES)], dtype=torch.float64, device=a.device
+            )[:, None]
+        )
         pn = weights * torch.sqrt((pieces * pieces).sum(2))  # (4, R)
         approx = a64 - resid
         data[:, 2] = sigma
@@ -180,8 +189,9 @@ def c_data(c: torch.Tensor) -> torch.Tensor:
     return torch.cat([c64.float(), ic_hi, (ic - ic_hi.double()).float()])
 
 
-def launch_pairwise(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, out: torch.Tensor,
-                    scheme: str, launch) -> None:
+def launch_pairwise(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, out: torch.Tensor, scheme: str, launch
+) -> None:
     """out = d(xs[i], ys[j]) by a mixed scheme; ``launch(kernel, grid, *args, **meta)``."""
     import triton
 
@@ -189,8 +199,10 @@ def launch_pairwise(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, out: to
 
     m, n, k = xs.shape[0], ys.shape[0], xs.shape[1]
     if scheme == "half" and (xs.dtype not in HALF or ys.dtype != xs.dtype):
-        raise ValueError(f"the half scheme takes float16 or bfloat16 rows of one dtype, "
-                         f"got {xs.dtype} and {ys.dtype}")
+        raise ValueError(
+            f"the half scheme takes float16 or bfloat16 rows of one dtype, "
+            f"got {xs.dtype} and {ys.dtype}"
+        )
     ma, pa = row_data(xs, c, scheme)
     mb, pb = row_data(ys, c, scheme)
     if scheme == "split":
@@ -200,12 +212,39 @@ def launch_pairwise(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, out: to
     ff_terms = (4 if scheme == "split" else 1) * chunks + 6
     tol = TOL[xs.dtype] if scheme == "half" else TOL[torch.float32]
     grid = (triton.cdiv(m, BLOCK), triton.cdiv(n, BLOCK))
-    launch(mixed.pairwise_dist_mixed_kernel, grid,
-           xs, ys, pa if pa is not None else xs, pb if pb is not None else ys, ma, mb,
-           c, c_data(c), out, m, n, k, xs.stride(0), xs.stride(1), ys.stride(0), ys.stride(1),
-           out.stride(0), out.stride(1), m * k, n * k, tol, ff_terms,
-           SPLIT=scheme == "split", BM=BLOCK, BN=BLOCK, BK=BLOCK_K, KC=kc, BKR=BLOCK_K_EXACT,
-           ASM=out.is_cuda)
+    launch(
+        mixed.pairwise_dist_mixed_kernel,
+        grid,
+        xs,
+        ys,
+        pa if pa is not None else xs,
+        pb if pb is not None else ys,
+        ma,
+        mb,
+        c,
+        c_data(c),
+        out,
+        m,
+        n,
+        k,
+        xs.stride(0),
+        xs.stride(1),
+        ys.stride(0),
+        ys.stride(1),
+        out.stride(0),
+        out.stride(1),
+        m * k,
+        n * k,
+        tol,
+        ff_terms,
+        SPLIT=scheme == "split",
+        BM=BLOCK,
+        BN=BLOCK,
+        BK=BLOCK_K,
+        KC=kc,
+        BKR=BLOCK_K_EXACT,
+        ASM=out.is_cuda,
+    )
 
 
 # ------------------------------------------------------------------ the schemes in plain torch
@@ -239,7 +278,7 @@ def _split_levels(pa: torch.Tensor, pb: torch.Tensor, kc: int):
         sl = slice(k0, k0 + kc)
         for level in range(PIECES):
             acc = sum(pa[i][:, sl] @ pb[level - i][:, sl].T for i in range(level + 1))
-            hi, lo = _two_sum(hi, lo, acc * 2.0**(-14 - 8 * level))
+            hi, lo = _two_sum(hi, lo, acc * 2.0 ** (-14 - 8 * level))
     return hi, lo
 
 
@@ -248,14 +287,15 @@ def _half_levels(a: torch.Tensor, b: torch.Tensor, kc: int):
     hi = a.new_zeros((a.shape[0], b.shape[0]))
     lo = torch.zeros_like(hi)
     for k0 in range(0, a.shape[1], kc):
-        hi, lo = _two_sum(hi, lo, a[:, k0:k0 + kc] @ b[:, k0:k0 + kc].T)
+        hi, lo = _two_sum(hi, lo, a[:, k0 : k0 + kc] @ b[:, k0 : k0 + kc].T)
     return hi, lo
 
 
 def _piece_norms(pieces: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """(4, R) |A_i|: the norm of piece i of each row times its weight."""
-    weights = torch.tensor([2.0**(-7 - 8 * i) for i in range(PIECES)], dtype=torch.float64,
-                           device=pieces.device)[:, None]
+    weights = torch.tensor(
+        [2.0 ** (-7 - 8 * i) for i in range(PIECES)], dtype=torch.float64, device=pieces.device
+    )[:, None]
     return weights * sigma[None, :] * torch.sqrt((pieces * pieces).sum(2))
 
 
@@ -284,16 +324,21 @@ def dot(a: torch.Tensor, b: torch.Tensor, scheme: str):
         g = (hi.double() + lo.double()) * (sa[:, None] * sb[None, :])
         qa, qb = _piece_norms(pa, sa), _piece_norms(pb, sb)
         nra, nrb = torch.sqrt((ra * ra).sum(1)), torch.sqrt((rb * rb).sum(1))
-        err = (na[:, None] * nrb[None, :] + nra[:, None] * nb[None, :]
-               + qa[1][:, None] * (qb[3])[None, :] + qa[2][:, None] * (qb[2] + qb[3])[None, :]
-               + qa[3][:, None] * (qb[1] + qb[2] + qb[3])[None, :]
-               + terms**2 * 2.0**-47 * (qa.sum(0)[:, None] * qb.sum(0)[None, :]))
+        err = (
+            na[:, None] * nrb[None, :]
+            + nra[:, None] * nb[None, :]
+            + qa[1][:, None] * (qb[3])[None, :]
+            + qa[2][:, None] * (qb[2] + qb[3])[None, :]
+            + qa[3][:, None] * (qb[1] + qb[2] + qb[3])[None, :]
+            + terms**2 * 2.0**-47 * (qa.sum(0)[:, None] * qb.sum(0)[None, :])
+        )
     else:
         hi, lo = _half_levels(a.float(), b.float(), kc)
         g = hi.double() + lo.double()
         gamma = kc * 2.0**-23 / (1.0 - kc * 2.0**-23)
-        err = (gamma + terms**2 * 2.0**-47 * (1 + gamma)) * (na[:, None] * nb[None, :]) \
-            + k * 2.0**-126
+        err = (gamma + terms**2 * 2.0**-47 * (1 + gamma)) * (
+            na[:, None] * nb[None, :]
+        ) + k * 2.0**-126
     return g, err * (1.0 + 2.0**-20)
 
 
@@ -313,9 +358,13 @@ def scheme_u(xs: torch.Tensor, ys: torch.Tensor, c, scheme: str, kc: int | None 
         hi, lo = _split_levels(pa.float(), pb.float(), kc)
         scale = ma[:, 2][:, None] * mb[:, 2][None, :]
         hi, lo = hi * scale, lo * scale
-        err = (ma[:, 3][:, None] * mb[:, 4][None, :] + ma[:, 4][:, None] * mb[:, 3][None, :]
-               + ma[:, 5][:, None] * mb[:, 10][None, :] + ma[:, 6][:, None] * mb[:, 9][None, :]
-               + ma[:, 7][:, None] * mb[:, 8][None, :])
+        err = (
+            ma[:, 3][:, None] * mb[:, 4][None, :]
+            + ma[:, 4][:, None] * mb[:, 3][None, :]
+            + ma[:, 5][:, None] * mb[:, 10][None, :]
+            + ma[:, 6][:, None] * mb[:, 9][None, :]
+            + ma[:, 7][:, None] * mb[:, 8][None, :]
+        )
         ff_terms = 4 * -(-k // kc) + 6
         tol = TOL[torch.float32]
     else:
@@ -358,6 +407,9 @@ def sweep_case(xs: torch.Tensor, ys: torch.Tensor, c: float, scheme: str, want: 
     slack = 1e-15 * xs.double().norm(dim=1)[:, None] * ys.double().norm(dim=1)[None, :]
     rel = (d - want).abs() / want.clamp_min(1e-300)
     through = ~redo
-    return {"pairs": rel.numel(), "flagged": float(redo.double().mean()),
-            "worst": float(rel[through].max()) if through.any() else 0.0,
-            "violations": int(((g - exact_g).abs() > err + slack).sum())}
+    return {
+        "pairs": rel.numel(),
+        "flagged": float(redo.double().mean()),
+        "worst": float(rel[through].max()) if through.any() else 0.0,
+        "violations": int(((g - exact_g).abs() > err + slack).sum()),
+    }

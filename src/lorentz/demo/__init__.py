@@ -50,16 +50,31 @@ def _at_least_one(text: str) -> int:
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m lorentz demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", choices=sorted(wordnet.FILES), default="mammals")
-    p.add_argument("--dim", type=_at_least_one, nargs="+",
-                   help="dimensions to embed in, each at least 1 (default: 2 5 10 for mammals, 10 for nouns)")
-    p.add_argument("--epochs", type=_at_least_one,
-                   help=f"training epochs, at least 1 (default {EPOCHS} by dataset, {QUICK_EPOCHS} with --quick)")
+    p.add_argument(
+        "--dim",
+        type=_at_least_one,
+        nargs="+",
+        help="dimensions to embed in, each at least 1 (default: 2 5 10 for mammals, 10 for nouns)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=_at_least_one,
+        help=f"training epochs, at least 1 (default {EPOCHS} by dataset, {QUICK_EPOCHS} with --quick)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("demo-out"),
-                   help="folder for the JSON and PNG (created if missing)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-out"),
+        help="folder for the JSON and PNG (created if missing)",
+    )
     p.add_argument("--quick", action="store_true", help="a short run (for CI): fewer epochs")
-    p.add_argument("--workers", type=_at_least_one, default=min(2, os.cpu_count() or 1),
-                   help="trainings run side by side in this many processes (default: 2, or 1 core)")
+    p.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=min(2, os.cpu_count() or 1),
+        help="trainings run side by side in this many processes (default: 2, or 1 core)",
+    )
     args = p.parse_args(argv)
     _check_out(p, args.out)
     return args
@@ -158,7 +173,9 @@ def _run_parallel(work, workers: int, bars: bool) -> list:
     context = multiprocessing.get_context("spawn")
     lock = context.RLock()  # one lock for every process's progress bar
     tqdm.set_lock(lock)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(lock,))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=(lock,)
+    )
     try:
         with _sigint_ignored():  # the workers are spawned by submit
             futures = {pool.submit(_run, job): k for k, job in enumerate(work)}
@@ -191,12 +208,18 @@ def _main(args) -> int:
     from .embedding import Settings
     from .figure import poincare_figure
 
-    epochs = args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else EPOCHS[args.dataset])
+    epochs = (
+        args.epochs
+        if args.epochs is not None
+        else (QUICK_EPOCHS if args.quick else EPOCHS[args.dataset])
+    )
     args.dim = args.dim or ([2, 5, 10] if args.dataset == "mammals" else [10])
     names, edges = wordnet.load(args.dataset)
     n = len(names)
-    print(f"WordNet {args.dataset}: {n:,} nouns, {len(edges):,} closure pairs; {epochs} epochs, seed {args.seed}",
-          flush=True)
+    print(
+        f"WordNet {args.dataset}: {n:,} nouns, {len(edges):,} closure pairs; {epochs} epochs, seed {args.seed}",
+        flush=True,
+    )
     jobs = [(geometry, dim) for dim in args.dim for geometry in ("lorentz", "euclidean")]
     workers = min(args.workers, len(jobs))
     threads = 1 if workers > 1 else 0  # 0: as torch is set
@@ -205,7 +228,10 @@ def _main(args) -> int:
     bars = sys.stderr.isatty()
     # costliest first (Lorentz, high dimension) so the workers finish together
     order = sorted(range(len(jobs)), key=lambda i: (jobs[i][0] != "lorentz", -jobs[i][1]))
-    work = [(args.dataset, *jobs[i], epochs, args.seed, threads, k % workers, bars) for k, i in enumerate(order)]
+    work = [
+        (args.dataset, *jobs[i], epochs, args.seed, threads, k % workers, bars)
+        for k, i in enumerate(order)
+    ]
     if workers == 1:
         done = []
         for job in work:
@@ -234,5 +260,8 @@ def _main(args) -> int:
         published=[dict(zip(("model", "dim", "MR", "MAP", "source"), p)) for p in PUBLISHED[args.dataset]],
     )  # fmt: skip
     (args.out / f"{args.dataset}_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out / (args.dataset + '_metrics.json')}" + (f" and {args.dataset}_2d.png" if 2 in args.dim else ""))
+    print(
+        f"\nwrote {args.out / (args.dataset + '_metrics.json')}"
+        + (f" and {args.dataset}_2d.png" if 2 in args.dim else "")
+    )
     return 0

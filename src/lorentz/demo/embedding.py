@@ -39,8 +39,9 @@ class Settings:
 class Embedding(torch.nn.Module):
     """n points of a manifold, "lorentz" (curvature -1, ambient dim + 1) or "euclidean"."""
 
-    def __init__(self, n: int, dim: int, geometry: str, generator: torch.Generator,
-                 sparse: bool = False):
+    def __init__(
+        self, n: int, dim: int, geometry: str, generator: torch.Generator, sparse: bool = False
+    ):
         super().__init__()
         self.sparse = sparse
         init = 1e-3 * (2 * torch.rand(n, dim, generator=generator, dtype=torch.float64) - 1)

@@ -109,7 +109,7 @@ def _validate_head(state) -> dict:
 def _encoder_state(state, prefix, encoder, argument):
     """The checkpoint's ``prefix.*`` tensors for ``encoder``: the same keys, shapes, and finite
     floating values, or a MERUCheckpointError listing what differs."""
-    given = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    given = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     wanted = encoder.state_dict()
     missing = sorted(prefix + k for k in wanted if k not in given)
     unexpected = sorted(prefix + k for k in given if k not in wanted)
@@ -119,7 +119,9 @@ def _encoder_state(state, prefix, encoder, argument):
         )
     for k, v in given.items():
         if not isinstance(v, torch.Tensor):
-            raise MERUCheckpointError(f"{_field(prefix + k)} must be a tensor, got {type(v).__name__}")
+            raise MERUCheckpointError(
+                f"{_field(prefix + k)} must be a tensor, got {type(v).__name__}"
+            )
         if tuple(v.shape) != tuple(wanted[k].shape):
             raise MERUCheckpointError(
                 f"{_field(prefix + k)} has shape {tuple(v.shape)}, {argument} expects "
@@ -130,11 +132,17 @@ def _encoder_state(state, prefix, encoder, argument):
     return given
 
 
-def load_meru_checkpoint(path_or_state_dict, image_encoder: nn.Module | None = None,
-                         text_encoder: nn.Module | None = None, *, curv_init: float = 1.0,
-                         learn_curv: bool = True, entail_weight: float = 0.2,
-                         text_pooling: str | None = "eot",
-                         context_length: int | None = None) -> MERUHead:
+def load_meru_checkpoint(
+    path_or_state_dict,
+    image_encoder: nn.Module | None = None,
+    text_encoder: nn.Module | None = None,
+    *,
+    curv_init: float = 1.0,
+    learn_curv: bool = True,
+    entail_weight: float = 0.2,
+    text_pooling: str | None = "eot",
+    context_length: int | None = None,
+) -> MERUHead:
     """Build a :class:`MERUHead` from a MERU or HyCoCLIP checkpoint (a file or a loaded dict).
 
     The layout is the one MERU's ``CheckpointManager`` writes: a dict with the model's state
@@ -178,24 +186,44 @@ def load_meru_checkpoint(path_or_state_dict, image_encoder: nn.Module | None = N
         )
     bad_keys = [k for k in state if not isinstance(k, str)]
     if bad_keys:
-        raise MERUCheckpointError(f"checkpoint['model'] has keys that are not strings: {bad_keys[:5]}")
-    foreign = sorted(k for k in state if k not in _HEAD_KEYS and not k.startswith(("visual.", "textual.")))
+        raise MERUCheckpointError(
+            f"checkpoint['model'] has keys that are not strings: {bad_keys[:5]}"
+        )
+    foreign = sorted(
+        k for k in state if k not in _HEAD_KEYS and not k.startswith(("visual.", "textual."))
+    )
     if foreign:
         raise MERUCheckpointError(f"checkpoint['model'] has keys MERU does not have: {foreign}")
     head_state = _validate_head(state)
     encoders = {}
     if image_encoder is not None:
-        encoders.update({"visual." + k: v for k, v in _encoder_state(
-            state, "visual.", image_encoder, "image_encoder").items()})
+        encoders.update(
+            {
+                "visual." + k: v
+                for k, v in _encoder_state(state, "visual.", image_encoder, "image_encoder").items()
+            }
+        )
     if text_encoder is not None:
-        encoders.update({"textual." + k: v for k, v in _encoder_state(
-            state, "textual.", text_encoder, "text_encoder").items()})
+        encoders.update(
+            {
+                "textual." + k: v
+                for k, v in _encoder_state(state, "textual.", text_encoder, "text_encoder").items()
+            }
+        )
     embed_dim, visual_dim = head_state["visual_proj.weight"].shape
     textual_dim = head_state["textual_proj.weight"].shape[1]
-    head = MERUHead(image_encoder or _Unused(), text_encoder or _Unused(), visual_dim,
-                    textual_dim, embed_dim, curv_init=curv_init, learn_curv=learn_curv,
-                    entail_weight=entail_weight, text_pooling=text_pooling,
-                    context_length=context_length)
+    head = MERUHead(
+        image_encoder or _Unused(),
+        text_encoder or _Unused(),
+        visual_dim,
+        textual_dim,
+        embed_dim,
+        curv_init=curv_init,
+        learn_curv=learn_curv,
+        entail_weight=entail_weight,
+        text_pooling=text_pooling,
+        context_length=context_length,
+    )
     result = head.load_state_dict({**head_state, **encoders}, strict=False)
     # everything was checked above; what load_state_dict still reports is an encoder left out
     left = [k for k in result.missing_keys if not k.startswith(("visual.", "textual."))]

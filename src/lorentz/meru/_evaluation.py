@@ -40,8 +40,11 @@ def zero_shot_classification(head, images, labels, class_prompts):
     pred = scores.argmax(dim=1)
     correct = (pred == labels).double()  # counts exact in the mean
     per_class = [correct[labels == k].mean() for k in torch.unique(labels)]
-    return {"top1": float(correct.mean()), "macro": float(torch.stack(per_class).mean()),
-            "predictions": pred}
+    return {
+        "top1": float(correct.mean()),
+        "macro": float(torch.stack(per_class).mean()),
+        "predictions": pred,
+    }
 
 
 @torch.no_grad()
@@ -64,5 +67,7 @@ def retrieval_recall(image, text, text_image, *, curv=1.0, ks=(1, 5, 10)):
     out = {}
     for k in ks:
         out[f"image_to_text@{k}"] = float((owner[:, :k] == rows).any(dim=1).double().mean())
-        out[f"text_to_image@{k}"] = float((t2i[:, :k] == torch.as_tensor(text_image)[:, None]).any(dim=1).double().mean())
+        out[f"text_to_image@{k}"] = float(
+            (t2i[:, :k] == torch.as_tensor(text_image)[:, None]).any(dim=1).double().mean()
+        )
     return out

@@ -29,7 +29,9 @@ def _checked(curv, **arrays):
         if a.ndim == 0:
             raise ValueError(f"{name} must have shape (..., n), got a 0-d array")
     if isinstance(curv, (bool, np.bool_)):
-        raise TypeError("curv must be a positive real number or a real floating-point array, got bool")
+        raise TypeError(
+            "curv must be a positive real number or a real floating-point array, got bool"
+        )
     if isinstance(curv, (int, float, np.integer, np.floating)):
         if not (math.isfinite(float(curv)) and float(curv) >= sys.float_info.min):
             # a subnormal curv passes curv > 0 but overflows 1/curv

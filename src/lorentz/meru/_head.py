@@ -91,25 +91,41 @@ class MERUHead(nn.Module):
         ``context_length`` attribute (77 in MERU), else no limit.
     """
 
-    def __init__(self, image_encoder: nn.Module, text_encoder: nn.Module, visual_dim: int,
-                 textual_dim: int, embed_dim: int, *, curv_init: float = 1.0,
-                 learn_curv: bool = True, entail_weight: float = 0.2,
-                 pixel_mean=(0.485, 0.456, 0.406), pixel_std=(0.229, 0.224, 0.225),
-                 text_pooling: str | None = "eot", context_length: int | None = None):
+    def __init__(
+        self,
+        image_encoder: nn.Module,
+        text_encoder: nn.Module,
+        visual_dim: int,
+        textual_dim: int,
+        embed_dim: int,
+        *,
+        curv_init: float = 1.0,
+        learn_curv: bool = True,
+        entail_weight: float = 0.2,
+        pixel_mean=(0.485, 0.456, 0.406),
+        pixel_std=(0.229, 0.224, 0.225),
+        text_pooling: str | None = "eot",
+        context_length: int | None = None,
+    ):
         super().__init__()
         _check_positive("curv_init", curv_init)
         if not isinstance(learn_curv, bool):
             raise TypeError(f"learn_curv must be a bool, got {type(learn_curv).__name__}")
         if isinstance(entail_weight, bool) or not isinstance(entail_weight, (int, float)):
-            raise TypeError(f"entail_weight must be a real number, got {type(entail_weight).__name__}")
+            raise TypeError(
+                f"entail_weight must be a real number, got {type(entail_weight).__name__}"
+            )
         if not (math.isfinite(entail_weight) and entail_weight >= 0):
             raise ValueError(f"entail_weight must be finite and >= 0, got {entail_weight}")
         if text_pooling not in _POOLINGS:
             raise ValueError(f"text_pooling must be 'eot' or None, got {text_pooling!r}")
         if context_length is None:
             context_length = getattr(text_encoder, "context_length", None)
-        if context_length is not None and (isinstance(context_length, bool) or not isinstance(
-                context_length, int) or context_length < 2):
+        if context_length is not None and (
+            isinstance(context_length, bool)
+            or not isinstance(context_length, int)
+            or context_length < 2
+        ):
             raise ValueError(f"context_length must be an integer >= 2, got {context_length!r}")
         self.visual = image_encoder
         self.textual = text_encoder
@@ -156,7 +172,11 @@ class MERUHead(nn.Module):
         """Projected image features before alpha scaling and exp_map0."""
         images = (images - self.pixel_mean) / self.pixel_std
         feats = self.visual(images)
-        if not isinstance(feats, torch.Tensor) or feats.ndim != 2 or feats.shape[0] != images.shape[0]:
+        if (
+            not isinstance(feats, torch.Tensor)
+            or feats.ndim != 2
+            or feats.shape[0] != images.shape[0]
+        ):
             got = tuple(feats.shape) if isinstance(feats, torch.Tensor) else type(feats).__name__
             raise EncoderOutputError(
                 f"image_encoder must return features of shape (B, visual_dim) = "
@@ -170,7 +190,9 @@ class MERUHead(nn.Module):
             return pad_tokens(tokens, self.context_length, device=device)
         if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2:
             got = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
-            raise ValueError(f"tokens must be a (B, T) integer tensor or a list of 1-D tensors, got {got}")
+            raise ValueError(
+                f"tokens must be a (B, T) integer tensor or a list of 1-D tensors, got {got}"
+            )
         if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
             raise TypeError(f"tokens must hold integer token ids, got {tokens.dtype}")
         if self.context_length is not None and tokens.shape[1] > self.context_length:
@@ -187,20 +209,29 @@ class MERUHead(nn.Module):
         b, t = tokens.shape
         got = tuple(feats.shape) if isinstance(feats, torch.Tensor) else type(feats).__name__
         if self.text_pooling == "eot":
-            if not isinstance(feats, torch.Tensor) or feats.ndim != 3 or tuple(feats.shape[:2]) != (b, t):
+            if (
+                not isinstance(feats, torch.Tensor)
+                or feats.ndim != 3
+                or tuple(feats.shape[:2]) != (b, t)
+            ):
                 raise EncoderOutputError(
                     f"text_encoder must return per-token features (B, T, textual_dim) = "
                     f"({b}, {t}, {self.textual_proj.in_features}) with text_pooling='eot', got "
                     f"{got}; an encoder that pools itself needs text_pooling=None"
                 )
             # the end-of-text token has the largest id in MERU's vocabulary
-            return feats[torch.arange(b, device=feats.device), tokens.argmax(dim=-1).to(feats.device)]
+            return feats[
+                torch.arange(b, device=feats.device), tokens.argmax(dim=-1).to(feats.device)
+            ]
         if not isinstance(feats, torch.Tensor) or feats.ndim != 2 or feats.shape[0] != b:
             raise EncoderOutputError(
                 f"text_encoder must return pooled features (B, textual_dim) = "
                 f"({b}, {self.textual_proj.in_features}) with text_pooling=None, got {got}"
-                + ("; a per-token output such as MERU's needs text_pooling='eot'"
-                   if isinstance(feats, torch.Tensor) and feats.ndim == 3 else "")
+                + (
+                    "; a per-token output such as MERU's needs text_pooling='eot'"
+                    if isinstance(feats, torch.Tensor) and feats.ndim == 3
+                    else ""
+                )
             )
         return feats
 
@@ -239,8 +270,13 @@ class MERUHead(nn.Module):
             b = image.shape[0]
             targets = torch.arange(b, device=image.device) + dist.get_rank() * b
             text, all_image = gather(text), gather(image)
-        common = {"curv": self.curv.exp(), "logit_scale": self.logit_scale.exp(),
-                  "entail_weight": self.entail_weight, "targets": targets, "all_image": all_image}
+        common = {
+            "curv": self.curv.exp(),
+            "logit_scale": self.logit_scale.exp(),
+            "entail_weight": self.entail_weight,
+            "targets": targets,
+            "all_image": all_image,
+        }
         if boxes is None:
             return meru_loss(image, text, **common)
         return hycoclip_loss(image, text, box_image, box_text, **common)

@@ -9,9 +9,9 @@ import numpy as np
 
 import lorentz
 
+from .. import _registry
 from .._allpairs_autodiff import ops as allpairs_ops
 from .._arguments import _check_dtype, compute_dtype, is_concrete, namespace
-from .. import _registry
 
 
 def _contrastive(image, text, targets, all_image, scale, curv, xp, fused, scheme=None):
@@ -27,19 +27,26 @@ def _contrastive(image, text, targets, all_image, scale, curv, xp, fused, scheme
 
     pair = point(caption)
     pos = -scale * lorentz.dist(point(image), pair, c=curv)
-    pos_back = pos if all_image is None else -scale * lorentz.dist(
-        pair, point(xp.take(all_image, targets, axis=0)), c=curv)
+    pos_back = (
+        pos
+        if all_image is None
+        else -scale * lorentz.dist(pair, point(xp.take(all_image, targets, axis=0)), c=curv)
+    )
     if fused:
         ops = _triton_ops()
         forward = ops.neg_dist_lse(image, text, curv, scale, scheme)
-        back = ops.neg_dist_lse(caption, image if all_image is None else all_image, curv, scale,
-                                scheme)
+        back = ops.neg_dist_lse(
+            caption, image if all_image is None else all_image, curv, scale, scheme
+        )
     else:
         ops = allpairs_ops(xp)
         forward, by_text = ops.neg_dist_lse(image, text, curv, scale)
         # without gathered images the captions' logits are columns of the same tiles
-        back = (xp.take(by_text, targets, axis=0) if all_image is None
-                else ops.neg_dist_lse(caption, all_image, curv, scale)[0])
+        back = (
+            xp.take(by_text, targets, axis=0)
+            if all_image is None
+            else ops.neg_dist_lse(caption, all_image, curv, scale)[0]
+        )
     return 0.5 * (xp.mean(forward - pos) + xp.mean(back - pos_back))
 
 
@@ -76,8 +83,9 @@ def _use_triton(implementation, xp, curv, image) -> bool:
             f"'triton:<scheme>'), got {implementation!r}"
         )
     try:
-        chosen = _registry.select("neg_dist_lse", implementation, xp, curv, image.dtype,
-                                  getattr(image, "device", None))
+        chosen = _registry.select(
+            "neg_dist_lse", implementation, xp, curv, image.dtype, getattr(image, "device", None)
+        )
     except ValueError as e:
         raise ValueError(f"meru_loss: {e}") from None
     return chosen == "triton"
@@ -108,21 +116,39 @@ def _scalar(name, value, xp):
         size = math.prod(value.shape)
         floating = xp.isdtype(value.dtype, "real floating")
     except (AttributeError, TypeError):
-        raise TypeError(f"{name} must be a positive float or a 0-d array, got "
-                        f"{type(value).__name__}") from None
+        raise TypeError(
+            f"{name} must be a positive float or a 0-d array, got {type(value).__name__}"
+        ) from None
     if size != 1 or not floating:
-        raise ValueError(f"{name} must be one real floating-point value, got shape "
-                         f"{tuple(value.shape)} and dtype {value.dtype}")
+        raise ValueError(
+            f"{name} must be one real floating-point value, got shape "
+            f"{tuple(value.shape)} and dtype {value.dtype}"
+        )
     if is_concrete(value) and not bool(xp.all(xp.isfinite(value) & (value > 0))):
         raise ValueError(f"{name} must be finite and > 0")
-    if name == "curv" and is_concrete(value) and not bool(
-            xp.all(value >= xp.finfo(value.dtype).smallest_normal)):
+    if (
+        name == "curv"
+        and is_concrete(value)
+        and not bool(xp.all(value >= xp.finfo(value.dtype).smallest_normal))
+    ):
         raise ValueError("curv must be finite and > 0 with 1/curv finite")
     return value
 
 
-def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None,
-              all_image=None, boxes=None, eta_inter=1.0, eta_intra=1.0, implementation=None):
+def meru_loss(
+    image,
+    text,
+    *,
+    curv,
+    logit_scale,
+    entail_weight=0.2,
+    targets=None,
+    all_image=None,
+    boxes=None,
+    eta_inter=1.0,
+    eta_intra=1.0,
+    implementation=None,
+):
     r"""MERU's loss on space-only embeddings; returns ``{"loss", "contrastive", "entailment"}``.
 
     contrastive = (CE(-s d(image, text), targets) + CE(-s d(text[targets], all_image), targets)) / 2
@@ -187,7 +213,9 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     own = xp.arange(b, device=getattr(image, "device", None))
     if targets is None:
         if text.shape[0] < b:
-            raise ValueError(f"without targets, text needs at least B = {b} rows, got {text.shape[0]}")
+            raise ValueError(
+                f"without targets, text needs at least B = {b} rows, got {text.shape[0]}"
+            )
         targets = own
     elif tuple(targets.shape) != (b,):
         raise ValueError(f"targets must have shape ({b},), got {tuple(targets.shape)}")
@@ -213,8 +241,9 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         return lorentz.from_space(xp.astype(a, wide), c=curv)
 
     pi, pt = point(image), point(text)
-    contrastive = _contrastive(image, text, targets, all_image, logit_scale, curv, xp, fused,
-                               scheme)
+    contrastive = _contrastive(
+        image, text, targets, all_image, logit_scale, curv, xp, fused, scheme
+    )
     caption = xp.take(pt, targets, axis=0)
     entailment = _entailment(caption, pi, eta_inter, curv, xp)
     if boxes is not None:
@@ -224,8 +253,16 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
         images = image if all_image is None else all_image
         contrastive = 0.5 * contrastive + 0.25 * (
             _one_direction(box_image, text, targets, logit_scale, curv, xp, fused, scheme)
-            + _one_direction(box_text, images, targets if all_image is not None else own,
-                             logit_scale, curv, xp, fused, scheme)
+            + _one_direction(
+                box_text,
+                images,
+                targets if all_image is not None else own,
+                logit_scale,
+                curv,
+                xp,
+                fused,
+                scheme,
+            )
         )
         bi, bt = point(box_image), point(box_text)
         # HyCoCLIP halves the sum of its four cone terms (not their mean)
@@ -244,9 +281,21 @@ def meru_loss(image, text, *, curv, logit_scale, entail_weight=0.2, targets=None
     }
 
 
-def hycoclip_loss(image, text, box_image, box_text, *, curv, logit_scale, entail_weight=0.2,
-                  targets=None, all_image=None, eta_inter=0.7, eta_intra=1.2,
-                  implementation=None):
+def hycoclip_loss(
+    image,
+    text,
+    box_image,
+    box_text,
+    *,
+    curv,
+    logit_scale,
+    entail_weight=0.2,
+    targets=None,
+    all_image=None,
+    eta_inter=0.7,
+    eta_intra=1.2,
+    implementation=None,
+):
     r"""HyCoCLIP's loss (Pal et al., ICLR 2025) on space-only embeddings; returns
     ``{"loss", "contrastive", "entailment"}``.
 
@@ -265,7 +314,16 @@ def hycoclip_loss(image, text, box_image, box_text, *, curv, logit_scale, entail
     (1.2, box over whole) are HyCoCLIP's aperture scales; other arguments as in
     :func:`meru_loss`.
     """
-    return meru_loss(image, text, curv=curv, logit_scale=logit_scale,
-                     entail_weight=entail_weight, targets=targets, all_image=all_image,
-                     boxes=(box_image, box_text), eta_inter=eta_inter, eta_intra=eta_intra,
-                     implementation=implementation)
+    return meru_loss(
+        image,
+        text,
+        curv=curv,
+        logit_scale=logit_scale,
+        entail_weight=entail_weight,
+        targets=targets,
+        all_image=all_image,
+        boxes=(box_image, box_text),
+        eta_inter=eta_inter,
+        eta_intra=eta_intra,
+        implementation=implementation,
+    )

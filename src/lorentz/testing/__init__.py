@@ -27,7 +27,14 @@ from ._contract import BOUND, MAX_NORM
 from ._contract import check as check_accuracy
 from ._points import lift
 
-_STRATEGIES = ("curvatures", "directions", "near_points", "point_pairs", "points", "tangent_vectors")
+_STRATEGIES = (
+    "curvatures",
+    "directions",
+    "near_points",
+    "point_pairs",
+    "points",
+    "tangent_vectors",
+)
 
 __all__ = [
     "BOUND",

@@ -40,8 +40,8 @@ class Op:
 OPS = {
     name: Op(name, getattr(lorentz, name), getattr(mpref, op.oracle), op.inputs, op.angle)
     for name, op in OPERATIONS.items()
-    if op.oracle and op.inputs in ("point", "pair", "distinct", "tangent0", "tangent",
-                                   "transport", "ball")
+    if op.oracle
+    and op.inputs in ("point", "pair", "distinct", "tangent0", "tangent", "transport", "ball")
 }
 
 
@@ -90,8 +90,9 @@ def measure(op: Op, out, args, c, dtype) -> tuple[float, float]:
     bound = BOUND[dtype]
     if err > bound:  # only then is the answer's own sensitivity worth its cost
         # a ball point has no time coordinate: every component is an input
-        moved = mpref.movement(lambda *a: op.ref(*a, c), args, ulp(dtype), absolute=op.angle,
-                               ambient=op.kind != "ball")
+        moved = mpref.movement(
+            lambda *a: op.ref(*a, c), args, ulp(dtype), absolute=op.angle, ambient=op.kind != "ball"
+        )
         bound = max(bound, 4 * moved)
     return err, bound
 
@@ -104,8 +105,16 @@ def _pt(dtype, c, *xs):
 
 
 # near pairs far out, where the textbook acosh(-c<x,y>) loses everything
-FAR_NEAR_32 = ("float32", 1.0, (_pt("float32", 1.0, 1000.0, 0.0), _pt("float32", 1.0, 1000.0, 0.001)))
-FAR_NEAR_64 = ("float64", 0.37, (_pt("float64", 0.37, 9000.0, 1.0), _pt("float64", 0.37, 9000.0, 1.0 + 1e-6)))
+FAR_NEAR_32 = (
+    "float32",
+    1.0,
+    (_pt("float32", 1.0, 1000.0, 0.0), _pt("float32", 1.0, 1000.0, 0.001)),
+)
+FAR_NEAR_64 = (
+    "float64",
+    0.37,
+    (_pt("float64", 0.37, 9000.0, 1.0), _pt("float64", 0.37, 9000.0, 1.0 + 1e-6)),
+)
 
 # a near pair at moderate radius, and a radial step outward: acos and the
 # textbook log lose most digits on both
@@ -115,4 +124,8 @@ RADIAL_32 = ("float32", 1.0, (_pt("float32", 1.0, 20.0, 0.0), _pt("float32", 1.0
 RADIAL_64 = ("float64", 1.0, (_pt("float64", 1.0, 20.0, 0.0), _pt("float64", 1.0, 20.5, 0.0)))
 
 # points one tiny normal number apart: the reference itself must not round 1 + u to 1
-TINY_64 = ("float64", 1.0, (_pt("float64", 1.0, 0.0, 2.2250738585072014e-308, 1.0), _pt("float64", 1.0, 0.0, 0.0, 1.0)))
+TINY_64 = (
+    "float64",
+    1.0,
+    (_pt("float64", 1.0, 0.0, 2.2250738585072014e-308, 1.0), _pt("float64", 1.0, 0.0, 0.0, 1.0)),
+)

@@ -24,8 +24,10 @@ def point_sets(draw, dtypes=("float32", "float64"), fixed=False):
     count = 3 if fixed else draw(st.integers(1, 4))
     base = draw(points(n, c=c, dtype="float64", max_norm=MAX_NORM[dtype]))[1:]
     if draw(st.booleans()):
-        rows = [draw(points(n, c=c, dtype="float64", max_norm=MAX_NORM[dtype]))[1:]
-                for _ in range(count)]
+        rows = [
+            draw(points(n, c=c, dtype="float64", max_norm=MAX_NORM[dtype]))[1:]
+            for _ in range(count)
+        ]
     else:
         spread = 10.0 ** draw(st.floats(-7, 0)) * max(1.0, float(np.linalg.norm(base)))
         rows = [base + spread * draw(st.floats(0, 1)) * draw(directions(n)) for _ in range(count)]

@@ -65,60 +65,176 @@ def _kw(kw, *names):
 
 L = lorentz
 MERU = lorentz.meru
-OPS = {op.name: op for op in [
-    Op("check_point", lambda a, kw: L.check_point(a["x"], **kw), (("x", "point"),),
-       refuses_nonfinite=True),
-    Op("check_tangent", lambda a, kw: L.check_tangent(a["x"], a["u"], **kw),
-       (("x", "point"), ("u", "tangent")), refuses_nonfinite=True),
-    Op("dist", lambda a, kw: L.dist(a["x"], a["y"], **kw), (("x", "point"), ("y", "point")),
-       ("c", "keepdim", "implementation"), bounded=True),
-    Op("dist0", lambda a, kw: L.dist0(a["x"], **kw), (("x", "point"),),
-       ("c", "keepdim", "implementation"), bounded=True),
-    Op("expmap", lambda a, kw: L.expmap(a["x"], a["u"], **kw), (("x", "point"), ("u", "tangent"))),
-    Op("expmap0", lambda a, kw: L.expmap0(a["u"], **kw), (("u", "tangent0"),),
-       ("c", "implementation")),
-    Op("exterior_angle", lambda a, kw: L.exterior_angle(a["x"], a["y"], **kw),
-       (("x", "point"), ("y", "point")), ("c", "keepdim"), bounded=True),
-    Op("from_poincare", lambda a, kw: L.from_poincare(a["p"], **kw), (("p", "ball"),),
-       ("c", "implementation"), refuses_nonfinite=True),
-    Op("from_space", lambda a, kw: L.from_space(a["xs"], **kw), (("xs", "space"),)),
-    Op("half_aperture", lambda a, kw: L.half_aperture(a["x"], **kw), (("x", "point"),),
-       ("c", "min_radius", "keepdim", "implementation"), bounded=True),
-    Op("inner", lambda a, kw: L.inner(a["x"], a["y"], **kw), (("x", "point"), ("y", "point")),
-       ("keepdim",)),
-    Op("knn", lambda a, kw: L.knn(a["queries"], a["keys"], kw.pop("k"), **kw),
-       (("queries", "point"), ("keys", "point_m")), ("c", "k", "implementation"), bounded=True,
-       keys_drop_nan=True),
-    Op("logmap", lambda a, kw: L.logmap(a["x"], a["y"], **kw), (("x", "point"), ("y", "point"))),
-    Op("logmap0", lambda a, kw: L.logmap0(a["y"], **kw), (("y", "point"),),
-       ("c", "implementation"), bounded=True),
-    Op("norm", lambda a, kw: L.norm(a["u"], **kw), (("u", "tangent0"),), ("keepdim",)),
-    Op("pairwise_dist", lambda a, kw: L.pairwise_dist(a["x"], a["y"], **kw),
-       (("x", "point"), ("y", "point_m")), ("c", "implementation"), bounded=True),
-    Op("project", lambda a, kw: L.project(a["x"], **kw), (("x", "point"),)),
-    Op("project_tangent", lambda a, kw: L.project_tangent(a["x"], a["u"], **kw),
-       (("x", "point"), ("u", "tangent"))),
-    Op("to_poincare", lambda a, kw: L.to_poincare(a["x"], **kw), (("x", "point"),),
-       ("c", "implementation"), bounded=True),
-    Op("to_space", lambda a, kw: L.to_space(a["x"], **kw), (("x", "point"),), ()),
-    Op("transport", lambda a, kw: L.transport(a["x"], a["y"], a["v"], **kw),
-       (("x", "point"), ("y", "point"), ("v", "tangent"))),
-    # MERU's functions: space parts, the curvature called curv
-    Op("meru.exp_map0", lambda a, kw: MERU.exp_map0(a["x"], **kw), (("x", "space"),),
-       ("curv",), "curv"),
-    Op("meru.log_map0", lambda a, kw: MERU.log_map0(a["x"], **kw), (("x", "space"),),
-       ("curv",), "curv", bounded=True),
-    Op("meru.pairwise_dist", lambda a, kw: MERU.pairwise_dist(a["x"], a["y"], **kw),
-       (("x", "space"), ("y", "space_m")), ("curv",), "curv", bounded=True),
-    Op("meru.pairwise_inner", lambda a, kw: MERU.pairwise_inner(a["x"], a["y"], **kw),
-       (("x", "space"), ("y", "space_m")), ("curv",), "curv"),
-    Op("meru.oxy_angle", lambda a, kw: MERU.oxy_angle(a["x"], a["y"], **kw),
-       (("x", "space"), ("y", "space")), ("curv",), "curv", bounded=True),
-    Op("meru.half_aperture", lambda a, kw: MERU.half_aperture(a["x"], **kw), (("x", "space"),),
-       ("curv", "min_radius"), "curv", bounded=True),
-    Op("meru.meru_loss", lambda a, kw: MERU.meru_loss(a["image"], a["text"], **kw),
-       (("image", "space"), ("text", "space_m")), ("curv", "logit_scale"), "curv", bounded=True),
-]}
+OPS = {
+    op.name: op
+    for op in [
+        Op(
+            "check_point",
+            lambda a, kw: L.check_point(a["x"], **kw),
+            (("x", "point"),),
+            refuses_nonfinite=True,
+        ),
+        Op(
+            "check_tangent",
+            lambda a, kw: L.check_tangent(a["x"], a["u"], **kw),
+            (("x", "point"), ("u", "tangent")),
+            refuses_nonfinite=True,
+        ),
+        Op(
+            "dist",
+            lambda a, kw: L.dist(a["x"], a["y"], **kw),
+            (("x", "point"), ("y", "point")),
+            ("c", "keepdim", "implementation"),
+            bounded=True,
+        ),
+        Op(
+            "dist0",
+            lambda a, kw: L.dist0(a["x"], **kw),
+            (("x", "point"),),
+            ("c", "keepdim", "implementation"),
+            bounded=True,
+        ),
+        Op(
+            "expmap",
+            lambda a, kw: L.expmap(a["x"], a["u"], **kw),
+            (("x", "point"), ("u", "tangent")),
+        ),
+        Op(
+            "expmap0",
+            lambda a, kw: L.expmap0(a["u"], **kw),
+            (("u", "tangent0"),),
+            ("c", "implementation"),
+        ),
+        Op(
+            "exterior_angle",
+            lambda a, kw: L.exterior_angle(a["x"], a["y"], **kw),
+            (("x", "point"), ("y", "point")),
+            ("c", "keepdim"),
+            bounded=True,
+        ),
+        Op(
+            "from_poincare",
+            lambda a, kw: L.from_poincare(a["p"], **kw),
+            (("p", "ball"),),
+            ("c", "implementation"),
+            refuses_nonfinite=True,
+        ),
+        Op("from_space", lambda a, kw: L.from_space(a["xs"], **kw), (("xs", "space"),)),
+        Op(
+            "half_aperture",
+            lambda a, kw: L.half_aperture(a["x"], **kw),
+            (("x", "point"),),
+            ("c", "min_radius", "keepdim", "implementation"),
+            bounded=True,
+        ),
+        Op(
+            "inner",
+            lambda a, kw: L.inner(a["x"], a["y"], **kw),
+            (("x", "point"), ("y", "point")),
+            ("keepdim",),
+        ),
+        Op(
+            "knn",
+            lambda a, kw: L.knn(a["queries"], a["keys"], kw.pop("k"), **kw),
+            (("queries", "point"), ("keys", "point_m")),
+            ("c", "k", "implementation"),
+            bounded=True,
+            keys_drop_nan=True,
+        ),
+        Op(
+            "logmap", lambda a, kw: L.logmap(a["x"], a["y"], **kw), (("x", "point"), ("y", "point"))
+        ),
+        Op(
+            "logmap0",
+            lambda a, kw: L.logmap0(a["y"], **kw),
+            (("y", "point"),),
+            ("c", "implementation"),
+            bounded=True,
+        ),
+        Op("norm", lambda a, kw: L.norm(a["u"], **kw), (("u", "tangent0"),), ("keepdim",)),
+        Op(
+            "pairwise_dist",
+            lambda a, kw: L.pairwise_dist(a["x"], a["y"], **kw),
+            (("x", "point"), ("y", "point_m")),
+            ("c", "implementation"),
+            bounded=True,
+        ),
+        Op("project", lambda a, kw: L.project(a["x"], **kw), (("x", "point"),)),
+        Op(
+            "project_tangent",
+            lambda a, kw: L.project_tangent(a["x"], a["u"], **kw),
+            (("x", "point"), ("u", "tangent")),
+        ),
+        Op(
+            "to_poincare",
+            lambda a, kw: L.to_poincare(a["x"], **kw),
+            (("x", "point"),),
+            ("c", "implementation"),
+            bounded=True,
+        ),
+        Op("to_space", lambda a, kw: L.to_space(a["x"], **kw), (("x", "point"),), ()),
+        Op(
+            "transport",
+            lambda a, kw: L.transport(a["x"], a["y"], a["v"], **kw),
+            (("x", "point"), ("y", "point"), ("v", "tangent")),
+        ),
+        # MERU's functions: space parts, the curvature called curv
+        Op(
+            "meru.exp_map0",
+            lambda a, kw: MERU.exp_map0(a["x"], **kw),
+            (("x", "space"),),
+            ("curv",),
+            "curv",
+        ),
+        Op(
+            "meru.log_map0",
+            lambda a, kw: MERU.log_map0(a["x"], **kw),
+            (("x", "space"),),
+            ("curv",),
+            "curv",
+            bounded=True,
+        ),
+        Op(
+            "meru.pairwise_dist",
+            lambda a, kw: MERU.pairwise_dist(a["x"], a["y"], **kw),
+            (("x", "space"), ("y", "space_m")),
+            ("curv",),
+            "curv",
+            bounded=True,
+        ),
+        Op(
+            "meru.pairwise_inner",
+            lambda a, kw: MERU.pairwise_inner(a["x"], a["y"], **kw),
+            (("x", "space"), ("y", "space_m")),
+            ("curv",),
+            "curv",
+        ),
+        Op(
+            "meru.oxy_angle",
+            lambda a, kw: MERU.oxy_angle(a["x"], a["y"], **kw),
+            (("x", "space"), ("y", "space")),
+            ("curv",),
+            "curv",
+            bounded=True,
+        ),
+        Op(
+            "meru.half_aperture",
+            lambda a, kw: MERU.half_aperture(a["x"], **kw),
+            (("x", "space"),),
+            ("curv", "min_radius"),
+            "curv",
+            bounded=True,
+        ),
+        Op(
+            "meru.meru_loss",
+            lambda a, kw: MERU.meru_loss(a["image"], a["text"], **kw),
+            (("image", "space"), ("text", "space_m")),
+            ("curv", "logit_scale"),
+            "curv",
+            bounded=True,
+        ),
+    ]
+}
 
 
 # ------------------------------------------------------------------ cases
@@ -136,29 +252,46 @@ class Case:
     implementations: tuple = (None,)
 
     def __repr__(self):
-        return (f"{self.op.name}({self.hostile or '-'}: {self.what}; kwargs={self.kwargs}; "
-                f"delivery={self.delivery})")
+        return (
+            f"{self.op.name}({self.hostile or '-'}: {self.what}; kwargs={self.kwargs}; "
+            f"delivery={self.delivery})"
+        )
 
 
 # how a valid array can be delivered (per backend, where the dtype exists)
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 # deliveries that no function may accept, and what each is
 REFUSED = {
-    "list": "a Python list", "string": "a string", "none": "None", "pyfloat": "a Python float",
-    "int64": "an integer array", "bool": "a boolean array", "0d": "a 0-d array",
-    "short": "a last dimension of 1", "lastdim": "a last dimension one short",
-    "rows": "a batch shape that does not broadcast", "foreign": "an array of another library",
+    "list": "a Python list",
+    "string": "a string",
+    "none": "None",
+    "pyfloat": "a Python float",
+    "int64": "an integer array",
+    "bool": "a boolean array",
+    "0d": "a 0-d array",
+    "short": "a last dimension of 1",
+    "lastdim": "a last dimension one short",
+    "rows": "a batch shape that does not broadcast",
+    "foreign": "an array of another library",
 }
 # a valid, an invalid and an ill-typed value of each keyword
 GOOD_C = (1.0, 0.25, 4.0, 1e-300, 1e300)
 BAD_C = (math.nan, math.inf, -math.inf, -1.0, 0.0, 5e-324, 1e-310)
 ILL_C = (True, "1", [1.0], 1 + 0j, None)
-KW_VALID = {"keepdim": (True, False), "implementation": (None, "reference", "numba"),
-            "k": (1, 2, np.int64(2)), "min_radius": (0.1, 0.5, np.float32(0.1)),
-            "logit_scale": (10.0, 1.0)}
-KW_BAD = {"keepdim": (0, 1, None, "yes"), "implementation": ("NUMBA", 1, "cuda"),
-          "k": (0, -1, True, 2.5, M + 1), "min_radius": (0.0, -1.0, math.nan, math.inf, True, "x"),
-          "logit_scale": (True, "x", None)}
+KW_VALID = {
+    "keepdim": (True, False),
+    "implementation": (None, "reference", "numba"),
+    "k": (1, 2, np.int64(2)),
+    "min_radius": (0.1, 0.5, np.float32(0.1)),
+    "logit_scale": (10.0, 1.0),
+}
+KW_BAD = {
+    "keepdim": (0, 1, None, "yes"),
+    "implementation": ("NUMBA", 1, "cuda"),
+    "k": (0, -1, True, 2.5, M + 1),
+    "min_radius": (0.0, -1.0, math.nan, math.inf, True, "x"),
+    "logit_scale": (True, "x", None),
+}
 # values a keyword may take that are no refusal: a multiplier of 0 or below is defined, and the
 # NaN policy applies to a NaN
 KW_VALUES = {"logit_scale": (math.nan, math.inf, 1e300, 0.0, -1.0)}
@@ -228,9 +361,15 @@ def _draw_case(draw, op: Op) -> Case:
     kinds = dict(op.arrays)
     arrays = [name for name, _ in op.arrays]
     knobs = [k for k in op.kwargs if k != op.curv]
-    family = draw(st.sampled_from(
-        ["value"] * 4 + ["delivery"] * 2 + ["refused"] * 2
-        + (["c"] * 2 if op.curv in op.kwargs else []) + (["kw"] if knobs else [])))
+    family = draw(
+        st.sampled_from(
+            ["value"] * 4
+            + ["delivery"] * 2
+            + ["refused"] * 2
+            + (["c"] * 2 if op.curv in op.kwargs else [])
+            + (["kw"] if knobs else [])
+        )
+    )
     c = 1.0
     what, hostile, must_refuse = "", "", False
     kwargs: dict = {}
@@ -262,7 +401,9 @@ def _draw_case(draw, op: Op) -> Case:
         a = values[hostile]
         if change in ("nan", "inf", "-inf"):
             a = a.copy()
-            a[row, draw(st.integers(a.shape[1] - N, a.shape[1] - 1))] = float(change.replace("nan", "NaN"))
+            a[row, draw(st.integers(a.shape[1] - N, a.shape[1] - 1))] = float(
+                change.replace("nan", "NaN")
+            )
         elif change in ("huge", "tiny"):
             # no subnormal tangent vector: XLA flushes subnormals to zero, so on jax it would be
             # another vector (one that is tangent, where the subnormal one is not)
@@ -291,8 +432,13 @@ def _draw_case(draw, op: Op) -> Case:
         same_rows = several and not any(kinds[a].endswith("_m") for a in arrays)
         # each form where it is invalid whatever the values: a last dimension of 1 is a valid
         # space part, one short only differs from another array's, rows only from same rows
-        options = [k for k in REFUSED if (k != "short" or kinds[hostile] not in ("space", "space_m", "ball"))
-                   and (k not in ("lastdim", "foreign") or several) and (k != "rows" or same_rows)]
+        options = [
+            k
+            for k in REFUSED
+            if (k != "short" or kinds[hostile] not in ("space", "space_m", "ball"))
+            and (k not in ("lastdim", "foreign") or several)
+            and (k != "rows" or same_rows)
+        ]
         delivery[hostile] = draw(st.sampled_from(options))
         what = REFUSED[delivery[hostile]]
         must_refuse = True
@@ -336,7 +482,9 @@ def deliver(case: Case, name: str, backend: str, xp):
     form = case.delivery[name]
     v = case.values[name]
     if form in DTYPES:
-        if (backend == "numpy" and form == "bfloat16") or (backend == "array_api_strict" and form in ("float16", "bfloat16")):
+        if (backend == "numpy" and form == "bfloat16") or (
+            backend == "array_api_strict" and form in ("float16", "bfloat16")
+        ):
             raise Skip
         return xp.asarray(v, dtype=getattr(xp, form)), _as_dtype(v, form)
     if form in ("masked", "masked_some"):
@@ -462,14 +610,21 @@ def compare(case: Case, got: dict, want: dict, dtype: str, got_raw, inputs: dict
                 return f"{key}: rows {np.flatnonzero(hit_w & ~hit_g).tolist()} finite, not the reference's"
             g, w = g[~hit_w], w[~hit_w]
         if not np.array_equal(np.isnan(g), np.isnan(w)):
-            return (f"{key}: NaN at {np.argwhere(np.isnan(g)).tolist()}, "
-                    f"reference at {np.argwhere(np.isnan(w)).tolist()}")
-        if not np.array_equal(np.where(np.isinf(g), np.sign(g), 0),
-                              np.where(np.isinf(w), np.sign(w), 0)):
-            return (f"{key}: inf at {np.argwhere(np.isinf(g)).tolist()}, "
-                    f"reference at {np.argwhere(np.isinf(w)).tolist()}")
+            return (
+                f"{key}: NaN at {np.argwhere(np.isnan(g)).tolist()}, "
+                f"reference at {np.argwhere(np.isnan(w)).tolist()}"
+            )
+        if not np.array_equal(
+            np.where(np.isinf(g), np.sign(g), 0), np.where(np.isinf(w), np.sign(w), 0)
+        ):
+            return (
+                f"{key}: inf at {np.argwhere(np.isinf(g)).tolist()}, "
+                f"reference at {np.argwhere(np.isinf(w)).tolist()}"
+            )
         ok = np.isfinite(w)
-        scale = np.abs(w) + (np.max(np.where(ok, np.abs(w), 0), axis=-1, keepdims=True) if w.ndim else 0)
+        scale = np.abs(w) + (
+            np.max(np.where(ok, np.abs(w), 0), axis=-1, keepdims=True) if w.ndim else 0
+        )
         with np.errstate(over="ignore", invalid="ignore"):
             bad = ok & ~(np.abs(g - w) <= rtol * scale + 1e-300)
         if np.any(bad):
@@ -489,8 +644,9 @@ def compare(case: Case, got: dict, want: dict, dtype: str, got_raw, inputs: dict
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             c = reference_kwargs(case).get("c", 1.0)
-            table = lorentz.pairwise_dist(inputs["queries"], inputs["keys"], c=c,
-                                          implementation="reference")
+            table = lorentz.pairwise_dist(
+                inputs["queries"], inputs["keys"], c=c, implementation="reference"
+            )
         picked = np.take_along_axis(table, i, axis=1)
         ok = ~np.isnan(d)
         if not np.allclose(np.where(ok, picked, 0), np.where(ok, d, 0), rtol=rtol, atol=0):

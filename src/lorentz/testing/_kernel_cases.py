@@ -21,7 +21,9 @@ def points(space, c=1.0, dtype=np.float64):
 def inputs(kind: str, dtype, c: float):
     """(x, y) point sets of shapes (N, n+1), (M, n+1) for each kind of test input."""
     if kind == "random":
-        return points(rng.normal(size=(37, 5)), c, dtype), points(rng.normal(size=(29, 5)), c, dtype)
+        return points(rng.normal(size=(37, 5)), c, dtype), points(
+            rng.normal(size=(29, 5)), c, dtype
+        )
     if kind == "near-duplicate":
         base = rng.normal(size=(20, 6)) * 3
         moved = base + 1e-6 * rng.normal(size=base.shape)
@@ -33,7 +35,9 @@ def inputs(kind: str, dtype, c: float):
         near = base * (1 + 1e-5) + 1e-3 * rng.normal(size=base.shape)
         return points(base, c, dtype), points(np.concatenate([base, near]), c, dtype)
     if kind == "n=1":
-        return points(rng.normal(size=(9, 1)) * 5, c, dtype), points(rng.normal(size=(7, 1)) * 5, c, dtype)
+        return points(rng.normal(size=(9, 1)) * 5, c, dtype), points(
+            rng.normal(size=(7, 1)) * 5, c, dtype
+        )
     if kind == "one row":
         return points(rng.normal(size=(1, 3)), c, dtype), points(rng.normal(size=(8, 3)), c, dtype)
     if kind == "one column":
@@ -43,12 +47,23 @@ def inputs(kind: str, dtype, c: float):
         y = np.asfortranarray(points(rng.normal(size=(12, 4)), c, dtype))[::2]
         return x, y
     if kind == "fortran":
-        return (np.asfortranarray(points(rng.normal(size=(10, 4)), c, dtype)),
-                np.asfortranarray(points(rng.normal(size=(11, 4)), c, dtype)))
+        return (
+            np.asfortranarray(points(rng.normal(size=(10, 4)), c, dtype)),
+            np.asfortranarray(points(rng.normal(size=(11, 4)), c, dtype)),
+        )
     raise ValueError(kind)
 
 
-KINDS = ["random", "near-duplicate", "far", "n=1", "one row", "one column", "non-contiguous", "fortran"]
+KINDS = [
+    "random",
+    "near-duplicate",
+    "far",
+    "n=1",
+    "one row",
+    "one column",
+    "non-contiguous",
+    "fortran",
+]
 DTYPES = [np.float32, np.float64]
 
 
@@ -81,11 +96,24 @@ def hard_rows(dtype, c):
     far = 1e3 if dtype == np.float32 else 1e4
     base = gen.normal(size=(6, 5))
     base = far * base / np.linalg.norm(base, axis=1, keepdims=True)
-    x = [base, base[:2], np.zeros((2, 5)), 1e-30 * gen.normal(size=(2, 5)),
-         1e-8 * gen.normal(size=(2, 5)), far * np.eye(5)[:2], gen.normal(size=(2, 5))]
-    y = [base + 1e-3 * gen.normal(size=base.shape), base[:2], np.stack([np.zeros(5), base[0]]),
-         1e-30 * gen.normal(size=(2, 5)), 1e-8 * gen.normal(size=(2, 5)),
-         -far * np.eye(5)[:2], 1e-8 * gen.normal(size=(2, 5))]
+    x = [
+        base,
+        base[:2],
+        np.zeros((2, 5)),
+        1e-30 * gen.normal(size=(2, 5)),
+        1e-8 * gen.normal(size=(2, 5)),
+        far * np.eye(5)[:2],
+        gen.normal(size=(2, 5)),
+    ]
+    y = [
+        base + 1e-3 * gen.normal(size=base.shape),
+        base[:2],
+        np.stack([np.zeros(5), base[0]]),
+        1e-30 * gen.normal(size=(2, 5)),
+        1e-8 * gen.normal(size=(2, 5)),
+        -far * np.eye(5)[:2],
+        1e-8 * gen.normal(size=(2, 5)),
+    ]
     return points(np.concatenate(x), c, dtype), points(np.concatenate(y), c, dtype)
 
 

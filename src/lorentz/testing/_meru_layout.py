@@ -195,45 +195,72 @@ def expand(name: str) -> dict[str, tuple[tuple[int, ...], str]]:
     return out
 
 
-def layout(*, vision_width, vision_depth, patch, image, text_width, text_layers, vocab,
-           context, embed_dim) -> dict[str, tuple[tuple[int, ...], str]]:
+def layout(
+    *, vision_width, vision_depth, patch, image, text_width, text_layers, vocab, context, embed_dim
+) -> dict[str, tuple[tuple[int, ...], str]]:
     """The same layout at any size, by the rules read above (shapes as functions of the widths);
     the tests check that it reproduces RELEASED exactly before using it for small models."""
     v, t = vision_width, text_width
     tokens = 1 + (image // patch) ** 2
     out = {
-        "logit_scale": ((), F32), "curv": ((), F32), "visual_alpha": ((), F32),
-        "textual_alpha": ((), F32), "pixel_mean": ((3, 1, 1), F32),
-        "pixel_std": ((3, 1, 1), F32), "visual_proj.weight": ((embed_dim, v), F32),
+        "logit_scale": ((), F32),
+        "curv": ((), F32),
+        "visual_alpha": ((), F32),
+        "textual_alpha": ((), F32),
+        "pixel_mean": ((3, 1, 1), F32),
+        "pixel_std": ((3, 1, 1), F32),
+        "visual_proj.weight": ((embed_dim, v), F32),
         "textual_proj.weight": ((embed_dim, t), F32),
-        "visual.cls_token": ((1, 1, v), F32), "visual.pos_embed": ((1, tokens, v), F32),
+        "visual.cls_token": ((1, 1, v), F32),
+        "visual.pos_embed": ((1, tokens, v), F32),
         "visual.patch_embed.proj.weight": ((v, 3, patch, patch), F32),
         "visual.patch_embed.proj.bias": ((v,), F32),
     }
     for i in range(vision_depth):
         p = f"visual.blocks.{i}."
-        out.update({
-            p + "norm1.weight": ((v,), F32), p + "norm1.bias": ((v,), F32),
-            p + "attn.qkv.weight": ((3 * v, v), F32), p + "attn.qkv.bias": ((3 * v,), F32),
-            p + "attn.proj.weight": ((v, v), F32), p + "attn.proj.bias": ((v,), F32),
-            p + "norm2.weight": ((v,), F32), p + "norm2.bias": ((v,), F32),
-            p + "mlp.fc1.weight": ((4 * v, v), F32), p + "mlp.fc1.bias": ((4 * v,), F32),
-            p + "mlp.fc2.weight": ((v, 4 * v), F32), p + "mlp.fc2.bias": ((v,), F32),
-        })
-    out.update({"visual.norm.weight": ((v,), F32), "visual.norm.bias": ((v,), F32),
-                "textual.token_embed.weight": ((vocab, t), F32),
-                "textual.posit_embed": ((context, t), F32),
-                "textual.attn_mask": ((context, context), BOOL)})
+        out.update(
+            {
+                p + "norm1.weight": ((v,), F32),
+                p + "norm1.bias": ((v,), F32),
+                p + "attn.qkv.weight": ((3 * v, v), F32),
+                p + "attn.qkv.bias": ((3 * v,), F32),
+                p + "attn.proj.weight": ((v, v), F32),
+                p + "attn.proj.bias": ((v,), F32),
+                p + "norm2.weight": ((v,), F32),
+                p + "norm2.bias": ((v,), F32),
+                p + "mlp.fc1.weight": ((4 * v, v), F32),
+                p + "mlp.fc1.bias": ((4 * v,), F32),
+                p + "mlp.fc2.weight": ((v, 4 * v), F32),
+                p + "mlp.fc2.bias": ((v,), F32),
+            }
+        )
+    out.update(
+        {
+            "visual.norm.weight": ((v,), F32),
+            "visual.norm.bias": ((v,), F32),
+            "textual.token_embed.weight": ((vocab, t), F32),
+            "textual.posit_embed": ((context, t), F32),
+            "textual.attn_mask": ((context, context), BOOL),
+        }
+    )
     for i in range(text_layers):
         p = f"textual.resblocks.{i}."
-        out.update({
-            p + "attn.in_proj_weight": ((3 * t, t), F32), p + "attn.in_proj_bias": ((3 * t,), F32),
-            p + "attn.out_proj.weight": ((t, t), F32), p + "attn.out_proj.bias": ((t,), F32),
-            p + "ln_1.weight": ((t,), F32), p + "ln_1.bias": ((t,), F32),
-            p + "mlp.c_fc.weight": ((4 * t, t), F32), p + "mlp.c_fc.bias": ((4 * t,), F32),
-            p + "mlp.c_proj.weight": ((t, 4 * t), F32), p + "mlp.c_proj.bias": ((t,), F32),
-            p + "ln_2.weight": ((t,), F32), p + "ln_2.bias": ((t,), F32),
-        })
+        out.update(
+            {
+                p + "attn.in_proj_weight": ((3 * t, t), F32),
+                p + "attn.in_proj_bias": ((3 * t,), F32),
+                p + "attn.out_proj.weight": ((t, t), F32),
+                p + "attn.out_proj.bias": ((t,), F32),
+                p + "ln_1.weight": ((t,), F32),
+                p + "ln_1.bias": ((t,), F32),
+                p + "mlp.c_fc.weight": ((4 * t, t), F32),
+                p + "mlp.c_fc.bias": ((4 * t,), F32),
+                p + "mlp.c_proj.weight": ((t, 4 * t), F32),
+                p + "mlp.c_proj.bias": ((t,), F32),
+                p + "ln_2.weight": ((t,), F32),
+                p + "ln_2.bias": ((t,), F32),
+            }
+        )
     out.update({"textual.ln_final.weight": ((t,), F32), "textual.ln_final.bias": ((t,), F32)})
     return out
 
@@ -243,5 +270,12 @@ RELEASED_SIZES = {
     "meru_vit_b": {"vision_width": 768, "vision_depth": 12},
     "meru_vit_l": {"vision_width": 1024, "vision_depth": 24},
 }
-COMMON_SIZES = {"patch": 16, "image": 224, "text_width": 512, "text_layers": 12,
-                "vocab": 49408, "context": 77, "embed_dim": 512}
+COMMON_SIZES = {
+    "patch": 16,
+    "image": 224,
+    "text_width": 512,
+    "text_layers": 12,
+    "vocab": 49408,
+    "context": 77,
+    "embed_dim": 512,
+}

@@ -10,15 +10,25 @@ from collections.abc import Callable
 from .._registry import OPERATIONS
 
 # which named arrays each kind of inputs takes
-ARGUMENTS = {"point": ("x",), "pair": ("x", "y"), "distinct": ("x", "y"), "tangent0": ("v",),
-             "tangent": ("x", "u"), "transport": ("x", "y", "u"), "rows": ("x", "y")}
+ARGUMENTS = {
+    "point": ("x",),
+    "pair": ("x", "y"),
+    "distinct": ("x", "y"),
+    "tangent0": ("v",),
+    "tangent": ("x", "u"),
+    "transport": ("x", "y", "u"),
+    "rows": ("x", "y"),
+}
 
 
 def registered(*, exclude=()) -> list[str]:
     """The registered operations whose inputs are read from named arrays (not the Poincare
     ball's, nor those needing an argument beyond their arrays), in the registry's order."""
-    return [name for name, op in OPERATIONS.items()
-            if op.public and op.inputs in ARGUMENTS and name not in exclude and not op.extra_required]
+    return [
+        name
+        for name, op in OPERATIONS.items()
+        if op.public and op.inputs in ARGUMENTS and name not in exclude and not op.extra_required
+    ]
 
 
 def caller(name: str) -> Callable:

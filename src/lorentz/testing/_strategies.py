@@ -45,7 +45,7 @@ def curvatures(min_value: float = 0.1, max_value: float = 10.0):
 def directions(draw, n: int):
     """Unit vectors in R^n (float64)."""
     raw = np.array(draw(st.lists(st.floats(-1, 1), min_size=n, max_size=n)), dtype=np.float64)
-    nrm = np.linalg.norm(raw)
+    nrm = float(np.linalg.norm(raw))
     if nrm < 1e-3:
         raw = np.eye(n)[draw(st.integers(0, n - 1))]
         nrm = 1.0
@@ -59,23 +59,43 @@ def _lift(xs: np.ndarray, c: float, dtype) -> np.ndarray:
 
 
 @st.composite
-def points(draw, n: int | None = None, *, c: float = 1.0, dtype="float64",
-           min_norm: float = 1e-6, max_norm: float = 1e3, allow_zero: bool = True, xp=None):
+def points(
+    draw,
+    n: int | None = None,
+    *,
+    c: float = 1.0,
+    dtype="float64",
+    min_norm: float = 1e-6,
+    max_norm: float = 1e3,
+    allow_zero: bool = True,
+    xp=None,
+):
     """One point, shape (n+1,), with space norm log-uniform in [min_norm, max_norm] (or, one
     time in ten with ``allow_zero``, exactly 0: the origin).
 
     ``n`` (space dimension) is drawn from 1..8 when None.
     """
     n = draw(st.integers(1, 8)) if n is None else n
-    r = draw(_sometimes_zero(_log_uniform(min_norm, max_norm)) if allow_zero
-             else _log_uniform(min_norm, max_norm))
+    r = draw(
+        _sometimes_zero(_log_uniform(min_norm, max_norm))
+        if allow_zero
+        else _log_uniform(min_norm, max_norm)
+    )
     dt = _dtype(dtype)
     return _convert(_lift(r * draw(directions(n)), c, dt), xp, dtype)
 
 
 @st.composite
-def near_points(draw, x, *, c: float = 1.0, dtype="float64", min_step: float = 1e-7,
-                max_step: float = 1.0, xp=None):
+def near_points(
+    draw,
+    x,
+    *,
+    c: float = 1.0,
+    dtype="float64",
+    min_step: float = 1e-7,
+    max_step: float = 1.0,
+    xp=None,
+):
     """A point whose space part is x's moved by a log-uniform step in a random direction:
     near pairs at every distance from the rounding level up, radial and tangential."""
     xs = np.asarray(x, dtype=np.float64)[1:]
@@ -85,15 +105,24 @@ def near_points(draw, x, *, c: float = 1.0, dtype="float64", min_step: float = 1
 
 
 @st.composite
-def point_pairs(draw, n: int | None = None, *, c: float = 1.0, dtype="float64",
-                max_norm: float = 1e3, distinct: bool = False, xp=None):
+def point_pairs(
+    draw,
+    n: int | None = None,
+    *,
+    c: float = 1.0,
+    dtype="float64",
+    max_norm: float = 1e3,
+    distinct: bool = False,
+    xp=None,
+):
     """(x, y): y is independent of x, a near point, or (unless ``distinct``) x itself;
     with ``distinct`` neither point is the origin either."""
     x = draw(points(n, c=c, dtype=dtype, max_norm=max_norm, allow_zero=not distinct))
     kind = draw(st.sampled_from(["independent", "near", "near"] + ["same"] * (not distinct)))
     if kind == "independent":
-        y = draw(points(x.shape[0] - 1, c=c, dtype=dtype, max_norm=max_norm,
-                        allow_zero=not distinct))
+        y = draw(
+            points(x.shape[0] - 1, c=c, dtype=dtype, max_norm=max_norm, allow_zero=not distinct)
+        )
     elif kind == "near":
         y = draw(near_points(x, c=c, dtype=dtype))
     else:
@@ -102,8 +131,16 @@ def point_pairs(draw, n: int | None = None, *, c: float = 1.0, dtype="float64",
 
 
 @st.composite
-def tangent_vectors(draw, x, *, c: float = 1.0, dtype="float64", min_norm: float = 1e-6,
-                    max_norm: float = 50.0, xp=None):
+def tangent_vectors(
+    draw,
+    x,
+    *,
+    c: float = 1.0,
+    dtype="float64",
+    min_norm: float = 1e-6,
+    max_norm: float = 50.0,
+    xp=None,
+):
     """A tangent vector at ``x`` with Lorentz norm log-uniform in [min_norm, max_norm] (or,
     one time in ten, exactly 0).
 

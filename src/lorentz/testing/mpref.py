@@ -303,7 +303,9 @@ def busemann(x, v, c=1.0):
         xs, vs = _v(x)[1:], _v(v)[1:]
         sc = mp.sqrt(c)
         # sqrt(c) x0 = sqrt(1 + c |xs|^2): exactly 1 at the origin, where B = 0
-        return mp.log(mp.sqrt(1 + c * _dot(xs, xs)) - sc * _dot(xs, vs) / mp.sqrt(_dot(vs, vs))) / sc
+        return (
+            mp.log(mp.sqrt(1 + c * _dot(xs, xs)) - sc * _dot(xs, vs) / mp.sqrt(_dot(vs, vs))) / sc
+        )
 
 
 def hyperplane_dist(x, w, c=1.0):
@@ -370,8 +372,11 @@ def wrapped_normal_log_prob(z, mean, scale, c=1.0):
         n = len(vs)
         t = sc * _dist_mp(p, q, c)
         logdet = mp.log(mp.sinh(t) / t) if t else mpf(0)
-        gauss = (-mpf(n) / 2 * mp.log(2 * mp.pi) - mp.fsum(mp.log(a) for a in s)
-                 - mp.fsum((a / b) ** 2 for a, b in zip(vs, s)) / 2)
+        gauss = (
+            -mpf(n) / 2 * mp.log(2 * mp.pi)
+            - mp.fsum(mp.log(a) for a in s)
+            - mp.fsum((a / b) ** 2 for a, b in zip(vs, s)) / 2
+        )
         return gauss - (n - 1) * logdet
 
 
@@ -405,7 +410,7 @@ def frechet_mean(points, weights=None, c=1.0, tol=None):
                 d = mp.asinh(r)
                 lg = [d / r * t for t in Q] if r else [mpf(0)] * n
                 f1 = d / mp.tanh(d) if d else mpf(1)
-                f2 = (1 - f1) / d ** 2 if d else mpf(-1) / 3
+                f2 = (1 - f1) / d**2 if d else mpf(-1) / 3
                 for i in range(n):
                     g[i] += w * lg[i] / W
                     H[i, i] += w * f1 / W
