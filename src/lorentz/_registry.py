@@ -124,16 +124,20 @@ def select(op: str, implementation, xp, c, dtype, device=None, arrays=()) -> str
     (ValueError naming what is missing when it cannot run), else the dask kernels for dask
     arrays, Triton for CUDA tensors, numba for numpy arrays and torch CPU tensors, and the
     reference otherwise."""
-    if implementation not in CHOICES:
-        raise ValueError(
-            f"implementation must be one of None, 'reference', 'numba', 'triton'; "
-            f"got {implementation!r}"
-        )
+    return _choose(OPERATIONS[op], implementation, xp, c, dtype, device, arrays)
+
+
+def _choose(operation: Operation, implementation, xp, c, dtype, device, arrays) -> str:
     if implementation == "reference":
         return "reference"
-    operation = OPERATIONS[op]
+    op = operation.name
     shape_reason = operation.kernels_take(*arrays) if operation.kernels_take and arrays else None
     if implementation is not None:
+        if implementation not in CHOICES:
+            raise ValueError(
+                f"implementation must be one of None, 'reference', 'numba', 'triton'; "
+                f"got {implementation!r}"
+            )
         missing = shape_reason or _missing(implementation, op, xp, c, dtype, device)
         if missing:
             raise ValueError(f"implementation={implementation!r} cannot run here: {missing}")
@@ -186,12 +190,18 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
     """Validate, choose an implementation, run it, and return the result in the inputs'
     library, device and dtype: the path every public operation takes."""
     op = OPERATIONS[name]
-    implementation, scheme = split_scheme(implementation, name)
+    scheme = None
+    if isinstance(implementation, str) and ":" in implementation:
+        implementation, scheme = split_scheme(implementation, name)
     xp, values, c, dtype, _ = prepare(c, rows=op.rows, min_dim=op.min_dim, cast=False, **arrays)
     if op.validate is not None:
         op.validate(xp, c, *values, *extra)
     device = getattr(values[0], "device", None)
-    chosen = select(name, implementation, xp, c, dtype, device, values)
+    chosen = (
+        "reference"
+        if implementation == "reference"
+        else _choose(op, implementation, xp, c, dtype, device, values)
+    )
     if op.before is not None:
         op.before(chosen, xp, dtype, *values)
     if chosen != "reference":

@@ -30,6 +30,17 @@ KERNELS = {
 _installed: bool | None = None
 
 
+_dtype_names: dict = {}
+
+
+def _dtype_name(dtype) -> str:
+    """ "float32" for numpy's and torch's float32 alike (str of a numpy dtype is slow: once)."""
+    name = _dtype_names.get(dtype)
+    if name is None:
+        name = _dtype_names[dtype] = str(dtype).rsplit(".", 1)[-1]
+    return name
+
+
 def why_not(op, xp, c, dtype, device) -> str | None:
     """Why the numba kernels cannot take these inputs, or None when they can."""
     global _installed
@@ -41,7 +52,7 @@ def why_not(op, xp, c, dtype, device) -> str | None:
         return "the numba kernels take numpy arrays" + (
             " or torch CPU tensors" if op in KERNELS["torch"] else ""
         )
-    if str(dtype).rsplit(".", 1)[-1] not in ("float32", "float64"):
+    if _dtype_name(dtype) not in ("float32", "float64"):
         return f"the numba kernels take float32 or float64, got {dtype}"
     if not isinstance(c, float):
         return "the numba kernels take a scalar c"
