@@ -36,12 +36,12 @@ class Op:
     angle: bool = False
 
 
-# every registered operation with an mpmath oracle and inputs drawn one case at a time
+# every registered public operation with an mpmath oracle and no argument beyond its arrays;
+# an all-pairs one ("rows") is measured on one pair, as a 1 x 1 call
 OPS = {
     name: Op(name, getattr(lorentz, name), getattr(mpref, op.oracle), op.inputs, op.angle)
     for name, op in OPERATIONS.items()
-    if op.oracle
-    and op.inputs in ("point", "pair", "distinct", "tangent0", "tangent", "transport", "ball")
+    if op.oracle and op.public and not op.extra_required
 }
 
 
@@ -63,8 +63,9 @@ def cases(draw, name: str, dtypes=("float32", "float64")):
         p = np.array(mpref.to_poincare(draw(points(**kw)), c), dtype=np.float64).astype(dtype)
         assume(c * float(np.sum(p.astype(np.float64) ** 2)) < 1)
         return dtype, c, (p,)
-    if kind in ("pair", "distinct"):
-        return dtype, c, draw(point_pairs(**kw, distinct=kind == "distinct"))
+    if kind in ("pair", "distinct", "rows"):
+        distinct = kind == "distinct" or (kind == "rows" and OPS[name].angle)
+        return dtype, c, draw(point_pairs(**kw, distinct=distinct))
     if kind == "tangent0":
         zero = np.zeros(draw(st.integers(2, 9)), dtype=dtype)
         u = draw(tangent_vectors(zero, c=c, dtype=dtype, max_norm=MAX_SCALED_DIST / math.sqrt(c)))
