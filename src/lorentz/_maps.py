@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from . import _reference as ref
-from ._arguments import finish, prepare
 from ._registry import call
 from ._typing import Array
 
@@ -29,8 +27,7 @@ def project(x: Array, *, c: float | Array = 1.0) -> Array:
     >>> lorentz.project(np.array([0.0, 0.0, 0.0])).tolist()
     [1.0, 0.0, 0.0]
     """
-    xp, (x,), c, dtype, _ = prepare(c, x=x)
-    return finish(xp, ref.project(x, c, xp=xp), dtype)
+    return call("project", c=c, x=x)
 
 
 def project_tangent(x: Array, u: Array, *, c: float | Array = 1.0) -> Array:
@@ -62,8 +59,7 @@ def project_tangent(x: Array, u: Array, *, c: float | Array = 1.0) -> Array:
     >>> lorentz.project_tangent(np.array([1.0, 0.0]), np.array([5.0, 2.0])).tolist()
     [0.0, 2.0]
     """
-    xp, (x, u), c, dtype, _ = prepare(c, x=x, u=u)
-    return finish(xp, ref.project_tangent(x, u, c, xp=xp), dtype)
+    return call("project_tangent", c=c, x=x, u=u)
 
 
 def expmap0(u: Array, *, c: float | Array = 1.0, implementation: str | None = None) -> Array:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from . import _reference as ref
-from ._arguments import finish, prepare
+from ._arguments import prepare
 from ._registry import call
 from ._typing import Array
 
@@ -120,5 +119,4 @@ def from_space(xs: Array, *, c: float | Array = 1.0) -> Array:
     >>> lorentz.from_space(np.array([0.0, 0.0])).tolist()
     [1.0, 0.0, 0.0]
     """
-    xp, (xs,), c, dtype, _ = prepare(c, min_dim=1, xs=xs)
-    return finish(xp, ref.from_space(xs, c, xp=xp), dtype)
+    return call("from_space", c=c, xs=xs)

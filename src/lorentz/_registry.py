@@ -270,6 +270,8 @@ OPERATIONS = _operations(
         validate=allpairs.knn_args,
         extra=("k",),
     ),
+    Operation("project", ref.project, ("x",), "point", group="Projections"),
+    Operation("project_tangent", ref.project_tangent, ("x", "u"), "tangent", group="Projections"),
     Operation("expmap0", ref.expmap0, ("u",), "tangent0", "expmap0"),
     Operation("logmap0", ref.logmap0, ("y",), "point", "logmap0"),
     Operation("expmap", ref.expmap, ("x", "u"), "tangent", "expmap"),
@@ -309,6 +311,14 @@ OPERATIONS = _operations(
         validate=allpairs.scalar_only("pairwise_exterior_angle"),
         kernels_take=allpairs.two_d,
         before=pairs.fits("pairwise_exterior_angle"),
+    ),
+    Operation(
+        "from_space",
+        ref.from_space,
+        ("xs",),
+        "space",
+        group="Models and coordinates",
+        min_dim=1,
     ),
     Operation(
         "to_poincare",
