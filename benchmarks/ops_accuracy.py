@@ -7,21 +7,20 @@ public code (transcribed in the tests) fail. Prints the tables of docs/operation
 
 import argparse
 import math
-import sys
 
 import numpy as np
-
-sys.path.insert(0, "tests")
-from test_busemann import textbook as busemann_textbook
-from test_centroid import textbook as centroid_textbook
-from test_frechet import lou_et_al
-from test_hyperplanes import hyperbolic_cv_lorentz_mlr
-from test_pairwise_ops import hycoclip_oxy_angle_eval
 
 import lorentz
 from lorentz.testing import mpref
 from lorentz.testing._builders import tight_cluster
 from lorentz.testing._contract import BOUND, error, movement
+from lorentz.testing._peers import (
+    busemann_textbook,
+    centroid_textbook,
+    hycoclip_oxy_angle_eval,
+    hyperbolic_cv_lorentz_mlr,
+    lou_et_al,
+)
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 

@@ -14,6 +14,7 @@ from lorentz.testing import mpref
 from lorentz.testing._backends import asarray
 from lorentz.testing._builders import point_sets, tight_cluster
 from lorentz.testing._contract import check
+from lorentz.testing._peers import centroid_textbook as textbook
 
 
 @settings(max_examples=25)
@@ -29,18 +30,6 @@ def test_centroid_accuracy(xp, data):
             out, lambda p, v: mpref.centroid(p, v, c), (x, w), ("point", "vector"), dtype
         )
     target(err / bound)
-
-
-def textbook(x, c):
-    """HyperbolicCV's / fully-hyperbolic-nn's normalisation, in the input dtype."""
-    a = x.sum(axis=-2)
-    with np.errstate(all="ignore"):
-        return _textbook(a, c)
-
-
-def _textbook(a, c):
-    lip = -a[0] * a[0] + (a[1:] * a[1:]).sum()
-    return a / np.sqrt(np.abs(lip) * c)
 
 
 def test_tight_cluster_15_from_the_origin_in_float32():

@@ -14,18 +14,19 @@ from mpmath import mp
 
 import lorentz
 from lorentz.testing import mpref
-from lorentz.testing._backends import asarray
+from lorentz.testing._backends import asarray, load_backend
 from lorentz.testing._builders import point_sets, tight_cluster
 from lorentz.testing._contract import BOUND, check
+from lorentz.testing._peers import lou_et_al
 
 
+# not jax: eager jax compiles each new shape (18 s for 8 examples);
+# test_jax_jit_runs_max_iter_steps checks jax against numpy instead
+@pytest.mark.parametrize("backend", ["numpy", "torch", "array_api_strict"])
 @settings(max_examples=8)
 @given(case=point_sets())
-def test_frechet_mean_accuracy_and_vanishing_gradient(xp, case):
-    if xp.__name__.startswith("jax"):
-        # eager jax compiles each new shape (18 s for 8 examples): test_jax_jit_runs_max_iter_steps
-        # checks jax against numpy instead
-        pytest.skip("jax: compared with numpy in test_jax_jit_runs_max_iter_steps")
+def test_frechet_mean_accuracy_and_vanishing_gradient(backend, case):
+    xp = load_backend(backend)
     dtype, c, x, w = case
     out = lorentz.frechet_mean(asarray(xp, x), None if w is None else asarray(xp, w), c=c)
     assert str(out.dtype).rsplit(".", 1)[-1] == dtype
@@ -49,31 +50,6 @@ def test_frechet_mean_accuracy_and_vanishing_gradient(xp, case):
         * max(1.0, math.sqrt(c) * float(np.linalg.norm(mu[1:])))
     )
     assert gnorm * math.sqrt(c) <= max(BOUND[dtype], allowed), (gnorm, allowed)
-
-
-def lou_et_al(x, w, max_iter=1000, rtol=1e-6, atol=1e-6):
-    """Lou et al.'s frechet_hyperboloid_forward (K = -1), transcribed in numpy, in x's dtype."""
-
-    def ldot(u, v):
-        m = u * v
-        return np.sum(m, axis=-1, keepdims=True) - 2 * m[..., :1]
-
-    def darcosh(t):
-        cond = t < 1 + 1e-7
-        safe = np.where(cond, 2.0, t).astype(t.dtype)
-        return np.where(cond, 2.0, 2 * np.arccosh(safe) / np.sqrt(safe**2 - 1)).astype(t.dtype)
-
-    mu = x[..., 0, :].copy()
-    prev = mu
-    for _ in range(max_iter):
-        inner = -ldot(x, mu[..., None, :])
-        u = (w[..., None] * darcosh(inner) * x).sum(axis=-2)
-        mu = u / np.sqrt(-ldot(u, u))
-        dist = np.linalg.norm(mu - prev, axis=-1)
-        if (dist < atol).all() or (dist / np.linalg.norm(prev, axis=-1) < rtol).all():
-            break
-        prev = mu
-    return mu
 
 
 def test_lou_et_al_fails_in_float32_where_ours_keeps_the_contract():

@@ -13,6 +13,7 @@ import lorentz
 from lorentz.testing import curvatures, directions, mpref, points
 from lorentz.testing._backends import asarray
 from lorentz.testing._contract import check
+from lorentz.testing._peers import hyperbolic_cv_lorentz_mlr
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 
@@ -87,18 +88,6 @@ def test_mlr_logits_accuracy(xp, case):
         dtype,
     )
     target(err / bound)
-
-
-def hyperbolic_cv_lorentz_mlr(x, a, z, k):
-    """HyperbolicCV's LorentzMLR.forward (manifold parameter k = 1/c), transcribed in numpy."""
-    sqrt_mk = 1 / np.sqrt(k)
-    norm_z = np.linalg.norm(z, axis=-1)
-    w_t = np.sinh(sqrt_mk * a) * norm_z
-    w_s = np.cosh(sqrt_mk * a[:, None]) * z
-    beta = np.sqrt(-(w_t**2) + np.linalg.norm(w_s, axis=-1) ** 2)
-    alpha = -w_t * x[..., :1] + np.cosh(sqrt_mk * a) * (x[..., 1:] @ z.T)
-    d = np.sqrt(k) * np.abs(np.arcsinh(sqrt_mk * alpha / beta))
-    return np.sign(alpha) * beta * d
 
 
 def test_matches_hyperbolic_cv_on_the_same_weights():

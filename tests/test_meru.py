@@ -27,48 +27,14 @@ from lorentz.meru import (
 )
 from lorentz.testing import _meru_layout as meru_layout
 from lorentz.testing._meru_models import TinyImage, TinyText
-
-
-# -- MERU's formulas, transcribed here as the parity target (torch, space components), from
-# meru/lorentz.py of facebookresearch/meru at 6d4430055f58354539f68668175135256f99d47f -------
-def meru_pairwise_inner(x, y, curv=1.0):
-    xt = torch.sqrt(1 / curv + torch.sum(x**2, dim=-1, keepdim=True))
-    yt = torch.sqrt(1 / curv + torch.sum(y**2, dim=-1, keepdim=True))
-    return x @ y.T - xt @ yt.T
-
-
-def meru_pairwise_dist(x, y, curv=1.0, eps=1e-8):
-    return (
-        torch.acosh(torch.clamp(-curv * meru_pairwise_inner(x, y, curv), min=1 + eps)) / curv**0.5
-    )
-
-
-def meru_exp_map0(x, curv=1.0, eps=1e-8):
-    r = curv**0.5 * torch.norm(x, dim=-1, keepdim=True)
-    return torch.sinh(torch.clamp(r, min=eps, max=math.asinh(2**15))) * x / torch.clamp(r, min=eps)
-
-
-def meru_log_map0(x, curv=1.0, eps=1e-8):
-    rt = torch.sqrt(1 + curv * torch.sum(x**2, dim=-1, keepdim=True))
-    d = torch.acosh(torch.clamp(rt, min=1 + eps))
-    return d * x / torch.clamp(curv**0.5 * torch.norm(x, dim=-1, keepdim=True), min=eps)
-
-
-def meru_half_aperture(x, curv=1.0, min_radius=0.1, eps=1e-8):
-    a = 2 * min_radius / (torch.norm(x, dim=-1) * curv**0.5 + eps)
-    return torch.asin(torch.clamp(a, min=-1 + eps, max=1 - eps))
-
-
-def meru_oxy_angle(x, y, curv=1.0, eps=1e-8):
-    xt = torch.sqrt(1 / curv + torch.sum(x**2, dim=-1))
-    yt = torch.sqrt(1 / curv + torch.sum(y**2, dim=-1))
-    cxy = curv * (torch.sum(x * y, dim=-1) - xt * yt)
-    num = yt + cxy * xt
-    den = torch.sqrt(torch.clamp(cxy**2 - 1, min=eps))
-    return torch.acos(
-        torch.clamp(num / (torch.norm(x, dim=-1) * den + eps), min=-1 + eps, max=1 - eps)
-    )
-
+from lorentz.testing._peers import (
+    meru_exp_map0,
+    meru_half_aperture,
+    meru_log_map0,
+    meru_oxy_angle,
+    meru_pairwise_dist,
+    meru_pairwise_inner,
+)
 
 gen = torch.Generator().manual_seed(0)
 

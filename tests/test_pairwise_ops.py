@@ -13,6 +13,7 @@ import lorentz
 from lorentz.testing import curvatures, mpref, near_points, points, to_numpy
 from lorentz.testing._backends import asarray
 from lorentz.testing._contract import check
+from lorentz.testing._peers import hycoclip_oxy_angle_eval
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
 
@@ -90,17 +91,6 @@ def test_pairwise_sqdist_accuracy(xp, data):
 def _pt(dtype, *xs):
     xs = np.array(xs, dtype=dtype)
     return np.concatenate([[np.sqrt(1 + np.sum(xs.astype(np.float64) ** 2))], xs]).astype(dtype)
-
-
-def hycoclip_oxy_angle_eval(x, y, curv=1.0, eps=1e-8):
-    """HyCoCLIP's oxy_angle_eval (space parts in, (M, N) out), transcribed in numpy."""
-    x_time = np.sqrt(1 / curv + np.sum(x**2, axis=-1, keepdims=True))
-    y_time = np.sqrt(1 / curv + np.sum(y**2, axis=-1, keepdims=True))
-    c_xyl = curv * (y @ x.T - y_time @ x_time.T)
-    acos_numer = y_time + c_xyl * x_time.T
-    acos_denom = np.sqrt(np.clip(c_xyl**2 - 1, eps, None))
-    acos_input = acos_numer / (np.linalg.norm(x, axis=-1, keepdims=True).T * acos_denom + eps)
-    return np.arccos(np.clip(acos_input, -1 + eps, 1 - eps))
 
 
 def test_near_pairs_where_hycoclip_and_the_gemm_form_fail():
