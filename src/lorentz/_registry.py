@@ -14,14 +14,13 @@ declare themselves behind one contract (``IMPLEMENTATIONS``):
   ``dtype`` or the compute dtype (the dispatch casts).
   Importing the package imports nothing heavy: its kernels load on first use.
 
-Public functions are a docstring and a call to :func:`call`; tests, benchmarks, the self-check
-and the API reference read this table, so an operation added here is tested, benchmarked and
-documented without editing them.
+Each registered public function is a docstring and a call to :func:`call`; tests,
+benchmarks, the self-check and the API reference read this table, so an operation added here
+is tested, benchmarked and documented without editing them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -352,8 +351,3 @@ OPERATIONS = _operations(
         public=False,
     ),
 )
-
-
-def work(batch: tuple, last: int) -> int:
-    """Elements of a batch of rows (for sizing decisions)."""
-    return math.prod(batch) * last
