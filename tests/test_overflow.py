@@ -452,7 +452,7 @@ def _mp_grad_dist(x, y, c):
                 q = [mp.sqrt(1 / cc + mp.fsum(mp.mpf(float(a)) ** 2 for a in y[1:]))] + [
                     mp.mpf(float(a)) for a in y[1:]
                 ]
-                moved.append(mpref._acosh1p(mpref._u(p, q, cc)) / mp.sqrt(cc))
+                moved.append(mpref._acosh1p(mpref._cosh_minus_one(p, q, cc)) / mp.sqrt(cc))
             out.append(float((moved[0] - moved[1]) / (2 * h)))
     return np.array(out)
 
