@@ -7,6 +7,8 @@ Leading dimensions broadcast; inputs are never modified; outputs keep the librar
 device of the inputs.
 """
 
+# the registry first: it imports the modules whose public functions call it
+from . import _registry  # noqa: F401
 from ._barycenters import centroid, frechet_mean, frechet_variance
 from ._cones import exterior_angle, half_aperture
 from ._geodesic import geodesic

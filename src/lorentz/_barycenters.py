@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from . import _reference as ref
-from ._arguments import _broadcast, as_dtype, finish, is_concrete, prepare, to_work
+from . import _registry
+from ._arguments import _broadcast, as_dtype, is_concrete, prepare, to_work
 from ._boosts import boost
 from ._guarded import asinhc, sinhc, sq, sqrt0
 from ._params import vectors
@@ -128,9 +129,18 @@ def centroid(
     >>> np.round(lorentz.centroid(x), 12).tolist()
     [1.0, 0.0, 0.0]
     """
+    return _registry.call("centroid", c=c, extra=(axis,), x=x, weights=weights)
+
+
+def centroid_bind(c, axis, *, x, weights):
+    """The registry's preparation of centroid's arguments."""
     xp, xs, w, c, dtype = _prepare_set(x, weights, c, axis, "the centroid")
-    ms = centroid_ref(xs, w, c, xp=xp)[..., 0, :]
-    return finish(xp, ref.from_space(ms, c, xp=xp), dtype)  # c: a float or shape (1,)
+    return xp, (xs, w), c, dtype, ()
+
+
+def centroid_point(xs, w, c, *, xp):
+    """The centroid as a point (..., n+1) from centroid_ref's space part."""
+    return ref.from_space(centroid_ref(xs, w, c, xp=xp)[..., 0, :], c, xp=xp)
 
 
 # ---------------------------------------------------------------- Fréchet mean
@@ -210,6 +220,14 @@ def frechet_ref(xs, w, c, *, xp, tol, max_iter):
     return M / sc, steps, last, var
 
 
+def _frechet_bind(what):
+    def bind(c, axis, tol, max_iter, *, x, weights):
+        """The registry's preparation of the Fréchet mean's and variance's arguments."""
+        return _frechet(x, weights, c, axis, tol, max_iter, what)
+
+    return bind
+
+
 def _frechet(x, weights, c, axis, tol, max_iter, what):
     if max_iter is not None and (
         isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1
@@ -228,7 +246,23 @@ def _frechet(x, weights, c, axis, tol, max_iter, what):
         # traced, every step is compiled: 8 (4 to 6 reach rounding from the centroid in the
         # tests; 32 unrolled steps took 9 s to compile under jax.jit)
         max_iter = 32 if is_concrete(xs) else 8
-    return xp, frechet_ref(xs, w, cc, xp=xp, tol=float(tol), max_iter=max_iter), cc, dtype
+    return xp, (xs, w), cc, dtype, (float(tol), max_iter)
+
+
+frechet_mean_bind = _frechet_bind("the Fréchet mean")
+frechet_variance_bind = _frechet_bind("the Fréchet variance")
+
+
+def frechet_point(xs, w, c, tol, max_iter, *, xp):
+    """The Fréchet mean as a point (..., n+1)."""
+    ms = frechet_ref(xs, w, c, xp=xp, tol=tol, max_iter=max_iter)[0]
+    return ref.from_space(ms[..., 0, :], c, xp=xp)
+
+
+def frechet_var(xs, w, c, tol, max_iter, *, xp):
+    """The Fréchet variance (...): the weighted mean squared distance to the mean."""
+    var = frechet_ref(xs, w, c, xp=xp, tol=tol, max_iter=max_iter)[3]
+    return (var[..., 0, :] / c)[..., 0]
 
 
 def frechet_mean(
@@ -293,8 +327,9 @@ def frechet_mean(
     >>> np.round(lorentz.frechet_mean(x), 12).tolist() == [1.0, 0.0, 0.0]
     True
     """
-    xp, (ms, _, _, _), cc, dtype = _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet mean")
-    return finish(xp, ref.from_space(ms[..., 0, :], cc, xp=xp), dtype)
+    return _registry.call(
+        "frechet_mean", c=c, extra=(axis, tol, max_iter), x=x, weights=weights
+    )
 
 
 def frechet_variance(
@@ -326,7 +361,6 @@ def frechet_variance(
     >>> round(float(lorentz.frechet_variance(x)), 12)
     1.0
     """
-    xp, (_, _, _, var), cc, dtype = _frechet(
-        x, weights, c, axis, tol, max_iter, "the Fréchet variance"
+    return _registry.call(
+        "frechet_variance", c=c, extra=(axis, tol, max_iter), x=x, weights=weights
     )
-    return finish(xp, var[..., 0, :] / cc, dtype, False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from . import _reference as ref
-from ._arguments import compute_dtype, finish, is_concrete, prepare
+from . import _registry
+from ._arguments import compute_dtype, is_concrete, prepare
 from ._params import real
 from ._typing import Array
 
@@ -21,7 +22,7 @@ def _sinh_ratio(p, delta, *, xp):
     return xp.where(small, p * (1.0 + (p * p - 1.0) * ds * ds / 6.0), big)
 
 
-def geodesic_ref(x, y, t, c, *, xp):
+def geodesic_ref(x, y, c, t, *, xp):
     """gamma(t) for 0 <= t <= 1 from the closed form, else exp/log from the nearer end.
 
     Inside: gamma(t)_s = (sinh((1-t) delta) xs + sinh(t delta) ys) / sinh(delta), two
@@ -98,8 +99,14 @@ def geodesic(x: Array, y: Array, t: float | Array, *, c: float | Array = 1.0) ->
     >>> np.round(lorentz.geodesic(x, y, 0.5), 12).tolist() == [1.0, 0.0, 0.0]
     True
     """
-    xp, (x, y), c, dtype, batch = prepare(c, x=x, y=y)
+    return _registry.call("geodesic", c=c, extra=(t,), x=x, y=y)
+
+
+def bind(c, t, **arrays):
+    """The registry's preparation of geodesic's arguments: the end points, then ``t`` (a
+    float, or an array broadcasting against their batch shape, which joins the dtype)."""
+    xp, (x, y), c, dtype, batch = prepare(c, **arrays)
     t, tdtype = real("t", t, xp, batch, compute_dtype(xp, getattr(x, "device", None)))
     if tdtype is not None:
         dtype = xp.result_type(dtype, tdtype)
-    return finish(xp, geodesic_ref(x, y, t, c, xp=xp), dtype)
+    return xp, (x, y), c, dtype, (t,)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 
-from ._arguments import finish, flag, is_concrete, prepare
+from . import _registry
+from ._arguments import flag, is_concrete
 from ._guarded import dot, sq
 from ._typing import Array
 
 
-def busemann_ref(xs, vs, c, *, xp):
+def busemann_ref(x, v, c, *, xp):
     """sqrt(c) B = log(sqrt(c) (x0 - xs.v)), v = vs/|vs|, without its cancellations.
 
     With P = sqrt(c) xs.v, R = sqrt(c)|xs_perp| (the part across v), h = sqrt(1 + P^2) and
@@ -20,6 +21,7 @@ def busemann_ref(xs, vs, c, *, xp):
     a difference only where B itself is near 0. Textbook x0 - xs.v loses everything far out
     along v (x0 ~ xs.v); log of a number near 1 loses B near the origin."""
     sc = math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
+    xs, vs = x[..., 1:], v[..., 1:]
     v = vs / xp.sqrt(sq(vs, xp=xp))
     p = dot(xs, v, xp=xp)
     perp = xs - p * v
@@ -75,8 +77,11 @@ def busemann(x: Array, direction: Array, *, c: float | Array = 1.0, keepdim: boo
     -2.0
     """
     keepdim = flag("keepdim", keepdim)
-    xp, (x, v), c, dtype, _ = prepare(c, x=x, direction=direction)
-    vs = v[..., 1:]
+    return _registry.call("busemann", c=c, keepdim=keepdim, x=x, direction=direction)
+
+
+def ideal_point(xp, c, x, direction):
+    """The registry's check of busemann's arguments: a direction with a nonzero space part."""
+    vs = direction[..., 1:]
     if is_concrete(vs) and bool(xp.any(sq(vs, xp=xp) == 0)):
         raise ValueError("direction must have a nonzero space part (it names an ideal point)")
-    return finish(xp, busemann_ref(x[..., 1:], vs, c, xp=xp), dtype, keepdim)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from ._arguments import finish, flag, is_concrete, prepare, to_work
+from . import _registry
+from ._arguments import flag, is_concrete, prepare, to_work
 from ._guarded import dot, sinh, sq
 from ._params import vectors
 from ._typing import Array
@@ -70,16 +71,19 @@ def hyperplane_dist(
     -1.0
     """
     keepdim = flag("keepdim", keepdim)
-    xp, (x, w), c, dtype, _ = prepare(c, x=x, normal=normal)
+    return _registry.call("hyperplane_dist", c=c, keepdim=keepdim, x=x, normal=normal)
+
+
+def space_like(xp, c, x, w):
+    """The registry's check of hyperplane_dist's normal: space-like, <w,w>_L > 0."""
     if is_concrete(w):
         lw = sq(w[..., 1:], xp=xp) - w[..., :1] * w[..., :1]
         if bool(xp.any(lw <= 0)):
             raise ValueError("normal must be space-like, <w,w>_L > 0 (it names a hyperplane)")
-    return finish(xp, hyperplane_dist_ref(x, w, c, xp=xp), dtype, keepdim)
 
 
-def mlr_logits_ref(xs, a, z, c, *, xp):
-    """(..., K) logits from space parts xs (..., n), a (K,), z (K, n): |z| asinh(S) / sqrt(c),
+def mlr_logits_ref(x, a, z, c, *, xp):
+    """(..., K) logits of points x (..., n+1), a (K,), z (K, n): |z| asinh(S) / sqrt(c),
 
         S = sqrt(c) alpha / |z| = sinh(b - A) - sqrt(c) sinh(A) r^2 / (x0 + x0'),
 
@@ -90,7 +94,7 @@ def mlr_logits_ref(xs, a, z, c, *, xp):
     sc = _sc(c, xp)
     zn = xp.sqrt(sq(z, xp=xp))  # (K, 1)
     zh = z / zn
-    X = xs[..., None, :]  # (..., 1, n)
+    X = x[..., None, 1:]  # (..., 1, n)
     p = dot(X, zh, xp=xp)  # (..., K, 1)
     r2 = sq(X - p * zh, xp=xp)
     x0 = xp.sqrt(1.0 / c + sq(X, xp=xp))
@@ -145,6 +149,12 @@ def mlr_logits(x: Array, a: Array, z: Array, *, c: float | Array = 1.0) -> Array
     >>> np.round(lorentz.mlr_logits(x, np.array([0.0, 1.0]), np.array([[1.0, 0.0], [2.0, 0.0]])), 9).tolist()
     [[2.0, 2.0]]
     """
+    return _registry.call("mlr_logits", c=c, x=x, a=a, z=z)
+
+
+def mlr_bind(c, *, x, a, z):
+    """The registry's preparation of mlr_logits' arguments: points, offsets (K,) and space
+    directions (K, n), nonzero; c a scalar."""
     xp, (xw,), cc, dtype, _ = prepare(c, cast=False, x=x)
     if not isinstance(cc, float) and cc.ndim > 1:
         raise ValueError(f"c must be a scalar for mlr_logits, got shape {tuple(cc.shape[:-1])}")
@@ -160,4 +170,4 @@ def mlr_logits(x: Array, a: Array, z: Array, *, c: float | Array = 1.0) -> Array
     xw, a, z = to_work(xp, xw, a, z)
     if is_concrete(z) and bool(xp.any(sq(z, xp=xp) == 0)):
         raise ValueError("z has a zero row: its class has no hyperplane")
-    return finish(xp, mlr_logits_ref(xw[..., 1:], a, z, cc, xp=xp), dtype)
+    return xp, (xw, a, z), cc, dtype, ()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from . import _reference as ref
-from ._arguments import finish, flag, prepare
+from ._arguments import flag
 from ._registry import call
 from ._typing import Array
 
@@ -34,9 +33,7 @@ def inner(x: Array, y: Array, *, keepdim: bool = False) -> Array:
     >>> float(lorentz.inner(np.array([1.0, 0.0]), np.array([1.0, 0.0])))
     -1.0
     """
-    keepdim = flag("keepdim", keepdim)
-    xp, (x, y), _, dtype, _ = prepare(1.0, x=x, y=y)
-    return finish(xp, ref.inner(x, y, xp=xp), dtype, keepdim)
+    return call("inner", c=1.0, keepdim=flag("keepdim", keepdim), x=x, y=y)
 
 
 def norm(u: Array, *, keepdim: bool = False) -> Array:
@@ -65,9 +62,7 @@ def norm(u: Array, *, keepdim: bool = False) -> Array:
     >>> float(lorentz.norm(np.array([0.0, 3.0, 4.0])))
     5.0
     """
-    keepdim = flag("keepdim", keepdim)
-    xp, (u,), _, dtype, _ = prepare(1.0, u=u)
-    return finish(xp, ref.norm(u, xp=xp), dtype, keepdim)
+    return call("norm", c=1.0, keepdim=flag("keepdim", keepdim), u=u)
 
 
 def dist(

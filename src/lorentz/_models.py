@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ._arguments import prepare
 from ._registry import call
 from ._typing import Array
 
@@ -94,8 +93,7 @@ def to_space(x: Array) -> Array:
     >>> lorentz.to_space(np.array([1.0, 0.0, 0.0])).tolist()
     [0.0, 0.0]
     """
-    prepare(1.0, cast=False, x=x)
-    return x[..., 1:]
+    return call("to_space", c=1.0, x=x)
 
 
 def from_space(xs: Array, *, c: float | Array = 1.0) -> Array:

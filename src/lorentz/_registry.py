@@ -25,9 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import _allpairs_autodiff as allpairs
+from . import _barycenters as barycenters
 from . import _dask, _numba, _triton
+from . import _geodesic as geodesic
+from . import _horospheres as horospheres
+from . import _hyperplanes as hyperplanes
 from . import _pairwise as pairs
 from . import _reference as ref
+from . import _wrapped_normal as wrapped_normal
 from ._arguments import as_dtype, finish, prepare, to_work
 from ._validation import inside_ball
 
@@ -41,7 +46,10 @@ class Operation:
     ``inputs`` names the kind of inputs the accuracy tests draw: "point", "pair" (two
     points), "distinct" (two different points), "tangent0" (a tangent vector at the origin),
     "tangent" (a point and a tangent vector there), "transport" (two points and a tangent
-    vector at the first), "ball" (a Poincare-ball point), "rows" (two sets of points).
+    vector at the first), "ball" (a Poincare-ball point), "rows" (two sets of points),
+    "ambient" (vectors read as given, no curvature); the operations that bind their own
+    arguments name theirs ("geodesic", "set", "ideal", "hyperplane", "classes", "wrapped
+    normal") and are tested in their own modules.
     ``oracle`` is the function of :mod:`lorentz.testing.mpref` with the same arguments then
     ``c``; ``angle`` measures its error in radians rather than relatively; ``reduces`` drops
     the last axis (the operation takes ``keepdim``).
@@ -67,6 +75,13 @@ class Operation:
     extra: tuple[str, ...] = field(default=())
     # a public function of lorentz (else an internal step that dispatches through here)
     public: bool = True
+    # prepares the arguments itself, for operations that take more than arrays of points and
+    # vectors (weights, an axis, a fraction t, a scale): bind(c, *extra, **arrays) returns
+    # (xp, arrays in the compute dtype, c, output dtype, extra), validated; replaces prepare,
+    # validate and the cast
+    bind: Callable | None = None
+    # the reference takes c (the ambient bilinear form and its norm do not)
+    curved: bool = True
 
     @property
     def extra_required(self) -> bool:
@@ -192,9 +207,14 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
     scheme = None
     if isinstance(implementation, str) and ":" in implementation:
         implementation, scheme = split_scheme(implementation, name)
-    xp, values, c, dtype, _ = prepare(c, rows=op.rows, min_dim=op.min_dim, cast=False, **arrays)
-    if op.validate is not None:
-        op.validate(xp, c, *values, *extra)
+    if op.bind is not None:
+        xp, values, c, dtype, extra = op.bind(c, *extra, **arrays)
+    else:
+        xp, values, c, dtype, _ = prepare(
+            c, rows=op.rows, min_dim=op.min_dim, cast=False, **arrays
+        )
+        if op.validate is not None:
+            op.validate(xp, c, *values, *extra)
     device = getattr(values[0], "device", None)
     chosen = (
         "reference"
@@ -208,9 +228,9 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
         if keepdim:  # only operations with one output take keepdim
             out = out[..., None]
         return _in_dtype(xp, out, dtype)
-    if op.cast:
+    if op.cast and op.bind is None:
         values = to_work(xp, *values)
-    out = op.reference(*values, c, *extra, xp=xp)
+    out = op.reference(*values, *((c,) if op.curved else ()), *extra, xp=xp)
     if isinstance(out, tuple):  # (values, indices)
         return (finish(xp, out[0], dtype, keepdim), *out[1:])
     return finish(xp, out, dtype, keepdim)
@@ -226,7 +246,12 @@ def _operations(*ops: Operation) -> dict[str, Operation]:
     return {op.name: op for op in ops}
 
 
+GEODESICS = "Geodesics, barycenters and distributions"
+
 OPERATIONS = _operations(
+    # the ambient bilinear form and its norm: every component as given, no curvature
+    Operation("inner", ref.inner, ("x", "y"), "ambient", reduces=True, group="Metric", curved=False),
+    Operation("norm", ref.norm, ("u",), "ambient", reduces=True, group="Metric", curved=False),
     Operation("dist", ref.dist, ("x", "y"), "pair", "dist", reduces=True, group="Metric"),
     Operation("dist0", ref.dist0, ("x",), "point", "dist0", reduces=True, group="Metric"),
     Operation(
@@ -336,6 +361,90 @@ OPERATIONS = _operations(
         group="Models and coordinates",
         min_dim=1,
         validate=inside_ball,
+    ),
+    Operation(
+        "to_space",
+        ref.to_space,
+        ("x",),
+        "ambient",
+        group="Models and coordinates",
+        cast=False,
+        curved=False,
+    ),
+    # operations with more than arrays of points and vectors: each binds its own arguments
+    Operation(
+        "geodesic",
+        geodesic.geodesic_ref,
+        ("x", "y", "t"),
+        "geodesic",
+        group=GEODESICS,
+        bind=geodesic.bind,
+    ),
+    Operation(
+        "centroid",
+        barycenters.centroid_point,
+        ("x", "weights", "axis"),
+        "set",
+        group=GEODESICS,
+        bind=barycenters.centroid_bind,
+    ),
+    Operation(
+        "frechet_mean",
+        barycenters.frechet_point,
+        ("x", "weights", "axis", "tol", "max_iter"),
+        "set",
+        group=GEODESICS,
+        bind=barycenters.frechet_mean_bind,
+    ),
+    Operation(
+        "frechet_variance",
+        barycenters.frechet_var,
+        ("x", "weights", "axis", "tol", "max_iter"),
+        "set",
+        group=GEODESICS,
+        bind=barycenters.frechet_variance_bind,
+    ),
+    Operation(
+        "busemann",
+        horospheres.busemann_ref,
+        ("x", "direction"),
+        "ideal",
+        reduces=True,
+        group=GEODESICS,
+        validate=horospheres.ideal_point,
+    ),
+    Operation(
+        "hyperplane_dist",
+        hyperplanes.hyperplane_dist_ref,
+        ("x", "normal"),
+        "hyperplane",
+        reduces=True,
+        group=GEODESICS,
+        validate=hyperplanes.space_like,
+    ),
+    Operation(
+        "mlr_logits",
+        hyperplanes.mlr_logits_ref,
+        ("x", "a", "z"),
+        "classes",
+        group=GEODESICS,
+        bind=hyperplanes.mlr_bind,
+    ),
+    Operation(
+        "wrapped_normal_sample",
+        wrapped_normal.sample_ref,
+        ("mean", "scale", "noise"),
+        "wrapped normal",
+        group=GEODESICS,
+        bind=wrapped_normal.sample_bind,
+    ),
+    Operation(
+        "wrapped_normal_log_prob",
+        wrapped_normal.log_prob_ref,
+        ("z", "mean", "scale"),
+        "wrapped normal",
+        group=GEODESICS,
+        bind=wrapped_normal.log_prob_bind,
     ),
     # MERU's contrastive term: the log-sum-exp over all pairs of -scale d, streamed over tiles
     # (lorentz.meru's losses pick their implementation here)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 from . import _reference as ref
-from ._arguments import _broadcast, finish, is_concrete, prepare, to_work
+from . import _registry
+from ._arguments import _broadcast, is_concrete, prepare, to_work
 from ._boosts import boost
 from ._guarded import sinhc, sq
 from ._params import vectors
@@ -125,10 +126,16 @@ def wrapped_normal_sample(
     >>> bool(np.allclose(z, mu))
     True
     """
+    return _registry.call("wrapped_normal_sample", c=c, mean=mean, scale=scale, noise=noise)
+
+
+def sample_bind(c, *, mean, scale, noise):
+    """The registry's preparation of wrapped_normal_sample's arguments: the mean, then the
+    scale and noise (..., n) of its library broadcasting against it."""
     xp, (m,), cc, dtype, batch = prepare(c, x=mean)
     (s, e), dtype = _space_args(xp, mean.shape[-1] - 1, batch, dtype, scale=scale, noise=noise)
     _check_scale(xp, s)
-    return finish(xp, sample_ref(m, s, e, cc, xp=xp), dtype)
+    return xp, (m, s, e), cc, dtype, ()
 
 
 def wrapped_normal_log_prob(
@@ -176,7 +183,13 @@ def wrapped_normal_log_prob(
     >>> round(float(lorentz.wrapped_normal_log_prob(o, o, np.ones(2))), 12)  # -log(2 pi)
     -1.837877066409
     """
+    return _registry.call("wrapped_normal_log_prob", c=c, keepdim=False, z=z, mean=mean, scale=scale)
+
+
+def log_prob_bind(c, *, z, mean, scale):
+    """The registry's preparation of wrapped_normal_log_prob's arguments: the points and the
+    mean, then the scale (..., n) broadcasting against them."""
     xp, (zw, m), cc, dtype, batch = prepare(c, z=z, mean=mean)
     (s,), dtype = _space_args(xp, mean.shape[-1] - 1, batch, dtype, scale=scale)
     _check_scale(xp, s)
-    return finish(xp, log_prob_ref(zw, m, s, cc, xp=xp), dtype, False)
+    return xp, (zw, m, s), cc, dtype, ()
