@@ -116,8 +116,7 @@ def centroid(
     The sum is taken in the frame of a base point (a Lorentz boost, under which the centroid
     is equivariant), where it has no cancellation: first the first point, then the result of
     that pass. Directly, :math:`-\langle a,a\rangle_L = a_0^2 - |a_s|^2` cancels like the
-    textbook distance; a tight cluster 15 from the origin loses every digit in float32 (see
-    docs/operations.md). Relative error <= 2e-6 (float32) / 1e-12 (float64), or 4x the
+    textbook distance (docs/operations.md). Relative error <= 2e-6 (float32) / 1e-12 (float64), or 4x the
     answer's movement under one rounding of the inputs; finite gradients, also for a single
     point or coincident points. Negative weights, or weights summing to 0, raise
     ``ValueError`` (when values are concrete).
@@ -314,10 +313,8 @@ def frechet_mean(
     \hat l_i\hat l_i^T)`. Then one more Newton step from the result held constant: its
     derivative is the implicit-function derivative. At the result the Riemannian gradient
     of the weighted sum of squared distances vanishes to the accuracy contract (relative
-    error of the mean <= 2e-6 float32 / 1e-12 float64 against mpmath). Lou et al.'s
-    published code (the fixed point of :math:`\mu \propto \sum_i w_i\,
-    \frac{\delta_i}{\sinh\delta_i} x_i`, normalised by :math:`\sqrt{-\langle a,a\rangle_L}`)
-    returns NaN in float32 for tight clusters far out. A set that does not converge in
+    error of the mean <= 2e-6 float32 / 1e-12 float64 against mpmath; Lou et al.'s iteration
+    is compared in docs/operations.md). A set that does not converge in
     ``max_iter`` steps is returned as reached (no warning).
 
     Examples

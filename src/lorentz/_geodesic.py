@@ -89,8 +89,9 @@ def geodesic(x: Array, y: Array, t: float | Array, *, c: float | Array = 1.0) ->
     :math:`\delta = \sqrt{c}\,d(x,y)` (e.g. Ganea et al., NeurIPS 2018): two non-negative
     weights, no cancellation. Outside (extrapolation), :func:`expmap` of :func:`logmap` from
     the nearer end. MERU's and HyCoCLIP's traversal scripts interpolate linearly in the
-    tangent space at the origin instead, which is not the geodesic. Relative error <= 2e-6 (float32) / 1e-12 (float64), or 4x the
-    answer's movement under one rounding of the inputs; finite gradients at ``x == y``.
+    tangent space at the origin instead, which is not the geodesic. Relative error <= 2e-6
+    (float32) / 1e-12 (float64), or 4x the answer's movement under one rounding of the
+    inputs; finite gradients at ``x == y``.
 
     Examples
     --------

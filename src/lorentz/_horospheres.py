@@ -63,10 +63,9 @@ def busemann(x: Array, direction: Array, *, c: float | Array = 1.0, keepdim: boo
     With :math:`P = \sqrt{c}\,x_s\cdot\hat v`, :math:`R` the part of :math:`\sqrt{c}\,x_s`
     across :math:`\hat v`, :math:`h = \sqrt{1+P^2}`, :math:`X_0 = \sqrt{c}\,x_0`:
     :math:`\sqrt{c}\,B = -\operatorname{asinh}P + \operatorname{log1p}(e^{\operatorname{asinh}P}
-    R^2/(X_0 + h))`. The textbook :math:`x_0 - x_s\cdot\hat v` cancels far out along
-    :math:`\hat v`: at :math:`|x_s| = 10^4` on the ray, float64, it is 4e-8 off (the contract is
-    1e-12); this form keeps relative error <= 2e-6 (float32) / 1e-12 (float64), or 4x the
-    answer's movement under one rounding of the inputs. A zero direction raises
+    R^2/(X_0 + h))`, where the textbook :math:`x_0 - x_s\cdot\hat v` cancels far out along
+    :math:`\hat v` (docs/operations.md). Relative error <= 2e-6 (float32) / 1e-12 (float64),
+    or 4x the answer's movement under one rounding of the inputs. A zero direction raises
     ``ValueError`` (when values are concrete).
 
     Examples

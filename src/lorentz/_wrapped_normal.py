@@ -173,8 +173,8 @@ def wrapped_normal_log_prob(
     (:func:`logmap`, :func:`transport`): the result keeps the contract (2e-6 / 1e-12 relative,
     or 4x the answer's movement under one rounding of the inputs), finite with finite
     gradients for means and points out to space norms of 1e3 in float32 and at ``z == mean``.
-    The density integrates to 1 (2-D quadrature) and matches
-    :func:`wrapped_normal_sample` (Kolmogorov-Smirnov), tests/test_wrapped_normal.py.
+    It is the density of :func:`wrapped_normal_sample` (how this is checked:
+    docs/operations.md).
 
     Examples
     --------

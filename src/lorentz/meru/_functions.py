@@ -87,9 +87,8 @@ def pairwise_inner(x, y, curv=1.0):
     Its derivative with respect to a differentiable ``curv`` (the space parts held fixed, time
     parts x0 = sqrt(1/curv + |x|^2) following it) is taken from the closed form
     d<x,y>_L/dcurv = (y0/x0 + x0/y0) / (2 curv^2), a sum of positive terms, rather than
-    through the distance: differentiating cosh(sqrt(curv) d(curv))/curv subtracts two nearly
-    equal terms for points far from the origin (measured in float32: 2e-5 relative at
-    |x| = 8, growing with the radius; the closed form keeps ~1e-7).
+    through the distance, where differentiating cosh(sqrt(curv) d(curv))/curv subtracts two
+    nearly equal terms for points far from the origin (the measurement: docs/meru.md).
     """
     xp, curv = _checked(curv, x=x, y=y)
     if not _curv_has_derivative(curv):
