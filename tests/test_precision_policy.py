@@ -208,6 +208,11 @@ def test_opcheck_and_compile_by_scheme(monkeypatch, scheme, dtype):
     c = torch.tensor(0.9, dtype=torch.float64, device=DEVICE)
     torch.library.opcheck(torch.ops.lorentz.pairwise_dist.default, (x[:, 1:], y[:, 1:], c))
     torch.library.opcheck(torch.ops.lorentz.knn.default, (x[:, 1:], y[:, 1:], c, 3))
+    d = torch.ops.lorentz.pairwise_dist(x[:, 1:], y[:, 1:], c, scheme)
+    torch.library.opcheck(
+        torch.ops.lorentz.pairwise_dist_mixed_backward.default,
+        (x[:, 1:], y[:, 1:], c, d, torch.ones_like(d), scheme),
+    )
     backend = "inductor" if DEVICE == "cuda" else "aot_eager"
 
     def f(a, b):
@@ -296,6 +301,36 @@ def test_reference_on_a_gpu_follows_the_rule(monkeypatch, capability, dtype, sch
     assert rel.max() <= tol, rel.max()
 
 
+@pytest.mark.parametrize(
+    "capability, dtype, scheme", [((8, 9), F32, "split"), ((9, 0), BF16, "half")]
+)
+def test_reference_knn_on_a_gpu_follows_the_rule(monkeypatch, capability, dtype, scheme):
+    """knn(implementation="reference") on a simulated device ranks by the rule's scheme (it
+    ranked by float64 GEMMs on every device): float32 the same neighbours as float64 here,
+    half inputs their distances within the half contract of the float64 ones (the ranking's
+    tolerance is the scheme's, 1/8 eps, as the Triton kernels')."""
+    monkeypatch.delenv(precision.ENV, raising=False)
+    gen = torch.Generator().manual_seed(15)
+    xs = 0.3 * torch.randn(40, 64, generator=gen, dtype=torch.float64)
+    step = 1e-4 * torch.randn(10, 64, generator=gen, dtype=torch.float64)
+    ys = torch.cat(
+        [xs[:10] * (1 + step), 0.3 * torch.randn(200, 64, generator=gen, dtype=torch.float64)]
+    )
+    xs, ys = xs.to(dtype), ys.to(dtype)
+    x, y = lorentz.from_space(xs.double()), lorentz.from_space(ys.double())
+    d_ref, i_ref = lorentz.knn(x, y, 5, implementation="reference")
+    calls = play_gpu(monkeypatch, capability)
+    x, y = x.to(dtype), y.to(dtype)
+    x[:, 1:], y[:, 1:] = xs, ys
+    d, i = lorentz.knn(x, y, 5, implementation="reference")
+    assert calls == [scheme]
+    if dtype == F32:
+        assert torch.equal(i, i_ref)
+        assert torch.all((d.double() - d_ref).abs() <= BOUND["float32"] * d_ref)
+    else:
+        assert torch.all((d.double() - d_ref).abs() <= 0.63 * torch.finfo(dtype).eps * d_ref)
+
+
 def test_reference_loss_on_a_gpu_follows_the_rule(monkeypatch):
     """meru_loss(implementation="reference") on a simulated sm_89: the all-pairs log-sum-exps
     take the split scheme's tiles; the loss within 2e-6 of the float64 one."""
@@ -312,6 +347,125 @@ def test_reference_loss_on_a_gpu_follows_the_rule(monkeypatch):
     got = meru_loss(image, text, curv=1.0, logit_scale=10.0, implementation="reference")["loss"]
     assert calls and set(calls) == {"split"}
     assert abs(got.double() - want) <= 2e-6 * want
+
+
+# ------------------------------------------------------------------ backward passes by scheme
+
+
+def count_dots(monkeypatch):
+    """The schemes of the gradient products taken (precision.dot)."""
+    calls = []
+    real = precision.dot
+    monkeypatch.setattr(
+        precision, "dot", lambda a, b, scheme: (calls.append(scheme), real(a, b, scheme))[1]
+    )
+    return calls
+
+
+def backward_case(dtype):
+    """Rows and weights for sum(G * pairwise_dist(x, y)): MERU-like rows with near copies, far
+    rows (float32: norms to 30), one pair at distance 0; the points as ``dtype`` (their space
+    parts the rounded ones) and in float64 from those same space parts."""
+    gen = torch.Generator().manual_seed(13)
+    far = 30.0 if dtype == F32 else 1.0
+    xs = torch.cat(
+        [
+            0.3 * torch.randn(24, 64, generator=gen, dtype=torch.float64),
+            far * torch.randn(8, 64, generator=gen, dtype=torch.float64),
+        ]
+    )
+    step = 1e-5 * torch.randn(6, 64, generator=gen, dtype=torch.float64)
+    ys = torch.cat(
+        [
+            xs[:6] * (1 + step),
+            0.5 * torch.randn(20, 64, generator=gen, dtype=torch.float64),
+            xs[6:7],
+        ]
+    )
+    xs, ys = xs.to(dtype), ys.to(dtype)
+    x64, y64 = lorentz.from_space(xs.double()), lorentz.from_space(ys.double())
+    x, y = x64.to(dtype), y64.to(dtype)
+    x[:, 1:], y[:, 1:] = xs, ys
+    return x, y, x64, y64, torch.randn(32, 27, generator=gen, dtype=torch.float64)
+
+
+def pairwise_grads(x, y, weights, **kw):
+    x, y = x.clone().requires_grad_(), y.clone().requires_grad_()
+    (lorentz.pairwise_dist(x, y, **kw).double() * weights).sum().backward()
+    return x.grad.double(), y.grad.double()
+
+
+def assert_grads_close(got, want, tol):
+    """Each gradient finite and within ``tol`` of the largest component of ``want``'s."""
+    for g, w in zip(got, want, strict=True):
+        assert torch.isfinite(g).all()
+        err = (g - w).abs().max() / w.abs().max()
+        assert err <= tol, err
+
+
+@pytest.mark.parametrize("scheme, dtype", [("split", F32), ("half", F16), ("half", BF16)])
+def test_triton_backward_follows_the_scheme(monkeypatch, scheme, dtype):
+    """pairwise_dist(implementation="triton:<scheme>")'s backward pass forms its products by
+    the scheme's arithmetic (it was float64 GEMMs under every scheme), near pairs and the
+    pair at distance 0 exactly. float32: within the contract (2e-6) of the largest component
+    of the exact gradient (2.0e-7 here). Half inputs: within 1/8 eps (the scheme's share) of
+    the float64 kernel's gradient (0.012 eps here) and within 1 eps of the exact one, where
+    the float64 kernel is itself 0.73 eps (float16) off: d is returned in the inputs' dtype,
+    so the incoming gradient is rounded there (0.5 eps), and so is the result."""
+    x, y, x64, y64, weights = backward_case(dtype)
+    want = pairwise_grads(x64, y64, weights, implementation="reference")
+    x, y, weights = x.to(DEVICE), y.to(DEVICE), weights.to(DEVICE)
+    calls = count_dots(monkeypatch)
+    got = [g.cpu() for g in pairwise_grads(x, y, weights, implementation=f"triton:{scheme}")]
+    assert calls == [scheme, scheme]
+    if dtype == F32:
+        assert_grads_close(got, want, BOUND["float32"])
+    else:
+        eps = torch.finfo(dtype).eps
+        kernel64 = pairwise_grads(x, y, weights, implementation="triton:float64")
+        assert_grads_close(got, [g.cpu() for g in kernel64], 0.125 * eps)
+        assert_grads_close(got, want, eps)
+
+
+@pytest.mark.parametrize(
+    "capability, dtype, scheme",
+    [
+        ((8, 9), F32, "split"),
+        ((9, 0), BF16, "half"),
+        ((8, 6), F16, "half"),
+        ((9, 0), F32, "float64"),
+    ],
+)
+def test_reference_backward_on_a_gpu_follows_the_rule(monkeypatch, capability, dtype, scheme):
+    """pairwise_dist(implementation="reference")'s backward pass on a simulated device: the
+    rule's scheme forms the gradient products (float64 GEMMs where it picks float64), and moves
+    the gradient by at most its share of the contract from the float64 GEMMs' on the same
+    inputs (float32: 2e-6; half inputs: 1/8 eps, their reference gradient being itself within
+    1.05 eps of the exact one, from d returned in their dtype)."""
+    monkeypatch.delenv(precision.ENV, raising=False)
+    x, y, _, _, weights = backward_case(dtype)
+    want = pairwise_grads(x, y, weights, implementation="reference")
+    play_gpu(monkeypatch, capability)
+    calls = count_dots(monkeypatch)
+    got = pairwise_grads(x, y, weights, implementation="reference")
+    assert calls == ([scheme, scheme] if scheme != "float64" else [])
+    assert_grads_close(
+        got, want, BOUND["float32"] if dtype == F32 else 0.125 * torch.finfo(dtype).eps
+    )
+
+
+@pytest.mark.parametrize("implementation", ["triton:split", "reference"])
+def test_backward_by_scheme_keeps_nan(monkeypatch, implementation):
+    """A NaN coordinate reaches the gradients of its row and of every row it is paired with:
+    the split pieces read NaN as 0, so the products are set NaN for non-finite rows."""
+    x, y, _, _, weights = backward_case(F32)
+    x[3, 5] = torch.nan
+    play_gpu(monkeypatch, (8, 9))
+    gx, gy = pairwise_grads(
+        x.to(DEVICE), y.to(DEVICE), weights.to(DEVICE), implementation=implementation
+    )
+    assert torch.isnan(gx[3]).any() and torch.isfinite(gx[torch.arange(32) != 3]).all()
+    assert torch.isnan(gy).any(1).all()
 
 
 # ------------------------------------------------------------------ emulation, larger sweeps

@@ -105,11 +105,17 @@ def sides(xs, ys, c, *, xp):
         Side(xs, c, xp=xp, work=work, left=True),
         Side(ys, c, xp=xp, work=work, left=False),
     )
+    follow_rule(right, xs, ys, xp=xp)
+    return left, right, work, tol(xp, xs.dtype)
+
+
+def follow_rule(right: Side, xs, ys, *, xp) -> None:
+    """Set the GEMM scheme of ``right`` for torch rows ``xs``, ``ys`` of one dtype by the
+    precision rule (lorentz._triton.precision: float64 but on CUDA devices)."""
     if is_torch(xp) and xs.dtype == ys.dtype:
         from ._triton import precision  # torch only; imports no triton
 
         right.scheme, right.dtype = precision.reference_scheme(xs), xs.dtype
-    return left, right, work, tol(xp, xs.dtype)
 
 
 def threshold(x0, ymax, n: int, c, tolerance: float, *, xp):
@@ -351,18 +357,27 @@ def tile_grads(gd, sd, xs, x0, right: Side, c, tolerance, *, xp):
     u - (x0 - y0)^2 / (2 x0 y0) = cosh(sd) - x0 / (2 y0) - y0 / (2 x0) sums by matrix-vector
     products (those pairs have u >= T, so the cancellation costs eps (1 + u) / u, at most
     2e-9 relative); the flagged pairs take the exact form.
+
+    On a CUDA device whose precision rule picks "split" or "half" (``right.scheme``), the
+    two gradient GEMMs take that scheme's arithmetic (precision.dot, as the Triton kernels'
+    backward pass), and the pairs with sqrt(c) d < precision.NEAR are flagged too.
     """
     s = _sqrt(c)
     y0, ys = right.x0, right.s
     ymax = xp.max(y0, axis=-2, keepdims=True)
     cand = sd < scaled_dist(threshold(x0, ymax, xs.shape[-1], c, tolerance, xp=xp), sd.dtype, xp=xp)
+    if right.scheme != "float64":
+        from ._triton import precision
+
+        cand = cand | (sd < precision.NEAR)
     # W sqrt(c) for the GEMM pairs; a flagged pair's inf or NaN (d = 0) is dropped by the where
     wg = xp.where(cand, 0.0, gd / xp.sinh(sd))
     wt = xp.matrix_transpose(wg)
-    w_y0, wt_x0 = _matmul(wg, y0, xp=xp), _matmul(wt, x0, xp=xp)
+    w_y0, w_ys = _products(wg, y0, ys, right.scheme, xp=xp)
+    wt_x0, wt_xs = _products(wt, x0, xs, right.scheme, xp=xp)
     k = c / s
-    gxs = k * (xs * (w_y0 / x0) - _matmul(wg, ys, xp=xp))
-    gys = k * (ys * (wt_x0 / y0) - _matmul(wt, xs, xp=xp))
+    gxs = k * (xs * (w_y0 / x0) - w_ys)
+    gys = k * (ys * (wt_x0 / y0) - wt_xs)
     gc = (
         _vdot(wg, xp.cosh(sd), xp=xp)
         - 0.5 * xp.sum(x0 * _matmul(wg, 1.0 / y0, xp=xp))
@@ -398,6 +413,22 @@ def tile_grads(gd, sd, xs, x0, right: Side, c, tolerance, *, xp):
         cand, (xp.reshape(gxs, (nb * r, n)), xp.reshape(gys, (nb * m, n)), gc), step, xp=xp
     )
     return xp.reshape(gx, xs.shape), xp.reshape(gy, ys.shape), gc
+
+
+def _products(w, t, s, scheme: str, *, xp):
+    """(w @ t, w @ s) over (B, ., .) stacks: GEMMs in the work dtype, or by a mixed scheme's
+    arithmetic (lorentz._triton.precision.dot; torch only) one batch at a time."""
+    if scheme == "float64":
+        return _matmul(w, t, xp=xp), _matmul(w, s, xp=xp)
+    from ._triton import precision
+
+    out = xp.stack(
+        [
+            precision.dot(w[b], xp.matrix_transpose(xp.concat([t[b], s[b]], axis=-1)), scheme)[0]
+            for b in range(w.shape[0])
+        ]
+    )
+    return out[..., :1], out[..., 1:]
 
 
 def _vdot(a, b, *, xp):
@@ -516,7 +547,9 @@ def knn_indices(qs, ks, k: int, c, *, xp):
     ranked by u (monotone in d: no logarithm per pair; by sqrt(c) d for blocks of queries
     whose u may overflow), tile by tile with a stable merge (running best first)."""
     work = compute_dtype(xp, getattr(qs, "device", None))
-    # ranks as an exact sort up to one float32 ulp (the numba kernel's contract), 2e-13 in float64
+    # ranks as an exact sort up to one float32 ulp (the numba kernel's contract), 2e-13 in
+    # float64; on a CUDA device whose precision rule picks "split" or "half", up to that
+    # scheme's tolerance, as the Triton kernels rank
     tolerance = 2.0**-23 if qs.dtype != xp.float64 else TOL64
     n_q, n_k = qs.shape[0], ks.shape[0]
     rows = max(1, min(n_q, KNN_ROWS))
@@ -537,6 +570,7 @@ def knn_indices(qs, ks, k: int, c, *, xp):
                 work=work,
                 left=False,
             )
+            follow_rule(right, qs, ks, xp=xp)
             q_s, q_0, q_gemm = q_rows
             u = tile_dist(q_s, q_0, q_gemm, right, c, tolerance, keys, xp=xp)
             vals, idx = smallest_k(u[0, ...], min(k, u.shape[2]), xp=xp)

@@ -88,6 +88,12 @@ def _pairwise_dist(
     return out
 
 
+def _scheme(xs, ys, scheme=""):
+    """The scheme for these rows: ``scheme`` when forced, else the precision rule's for the
+    device and the dtype the kernels read (float32 for mixed dtypes)."""
+    return precision.scheme_for(_wide(xs) if xs.dtype != ys.dtype else xs, scheme or None)
+
+
 def _launch_pairwise(xs, ys, c, out, scheme=""):
     """By ``scheme`` ("": the one lorentz._triton.precision chooses for this device and dtype)."""
     if xs.dtype != ys.dtype:
@@ -125,13 +131,19 @@ def _launch_pairwise(xs, ys, c, out, scheme=""):
 
 def _pairwise_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs[:3], output)
+    ctx.scheme = _scheme(inputs[0], inputs[1], inputs[3])
 
 
 def _pairwise_backward(ctx, grad):
     """From the saved distances: with W = dL/du = grad / (sqrt(c) sinh(sqrt(c) d)),
-    dx = c (xs/x0 (W y0) - W ys) and dy likewise, two GEMMs in float64 (their cancellation
-    for near pairs costs eps64 |ys| / d relative: below float32's rounding for d > 1e-8)."""
+    dx = c (xs/x0 (W y0) - W ys) and dy likewise, two GEMMs by the forward pass's scheme:
+    in float64 under "float64" (their cancellation for near pairs costs eps64 |ys| / d
+    relative: below float32's rounding for d > 1e-8); under "split" and "half" by that
+    scheme's arithmetic (precision.dot), the near pairs added exactly (_pair_grads, as the
+    loss's backward pass)."""
     xs, ys, c, d = ctx.saved_tensors
+    if ctx.scheme != "float64":
+        return (*_pairwise_mixed_backward(xs, ys, c, d, grad, ctx.scheme), None)
     x, y, c64 = xs.double(), ys.double(), c.double()
     s = torch.sqrt(c64)
     x0 = torch.sqrt(1.0 / c64 + (x * x).sum(1))
@@ -147,6 +159,28 @@ def _pairwise_backward(ctx, grad):
     du_dc = (u - gap * gap / (2.0 * x0[:, None] * y0[None, :])) / c64
     dc = (w * du_dc - g * sd / (2.0 * c64 * s)).sum()
     return dx.to(xs.dtype), dy.to(ys.dtype), dc.to(c.dtype).reshape(c.shape), None
+
+
+# an operator of its own: its near pairs (a data-dependent set) would stop a traced backward
+@custom_op("lorentz::pairwise_dist_mixed_backward", mutates_args=())
+def _pairwise_mixed_backward(
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    c: torch.Tensor,
+    d: torch.Tensor,
+    grad: torch.Tensor,
+    scheme: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x, y, c64 = xs.double(), ys.double(), c.double()
+    x0 = torch.sqrt(1.0 / c64 + (x * x).sum(1))
+    y0 = torch.sqrt(1.0 / c64 + (y * y).sum(1))
+    dx, dy, dc = _pair_grads(x, y, x0, y0, c64, d.double(), grad.double(), scheme)
+    return dx.to(xs.dtype), dy.to(ys.dtype), dc.to(c.dtype).reshape(c.shape)
+
+
+@_pairwise_mixed_backward.register_fake
+def _(xs, ys, c, d, grad, scheme):
+    return torch.empty_like(xs), torch.empty_like(ys), torch.empty_like(c)
 
 
 register_autograd("lorentz::pairwise_dist", _pairwise_backward, setup_context=_pairwise_setup)
@@ -484,7 +518,7 @@ def neg_dist_lse(xs, ys, c, scale, scheme=None):
 
 LSE_KEYS = 4096  # keys per tile
 LSE_TILE = 1 << 22  # elements per tile (float64: 32 MiB)
-NEAR = 2.0**-4
+NEAR = precision.NEAR
 
 
 def _mixed_tiles(xs, ys, c, scheme):

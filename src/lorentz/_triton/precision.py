@@ -43,6 +43,9 @@ PIECES = 4
 # rows outside this range of scales are recomputed exactly: the float-float parts of their
 # sums would leave float32's normal range
 SCALE_RANGE = (2.0**-30, 2.0**50)
+# backward passes by a mixed scheme: pairs nearer than this (sqrt(c) d) are left out of the
+# gradient products, whose GEMM form cancels by |y| / d for them, and added exactly
+NEAR = 2.0**-4
 
 
 def check_scheme(scheme: str, dtype: torch.dtype, name: str) -> str:
@@ -312,6 +315,13 @@ def dot(a: torch.Tensor, b: torch.Tensor, scheme: str):
     if scheme == "float64":
         g = a.double() @ b.double().T
         return g, torch.zeros_like(g)
+    g, err = _dot_by_scheme(a, b, scheme)
+    # the pieces read NaN and inf as 0: a product with a non-finite row is NaN
+    bad = (~torch.isfinite(a).all(1))[:, None] | (~torch.isfinite(b).all(1))[None, :]
+    return torch.where(bad, torch.nan, g), err
+
+
+def _dot_by_scheme(a: torch.Tensor, b: torch.Tensor, scheme: str):
     k = a.shape[1]
     kc = _chunk(scheme, k)
     terms = -(-k // kc) * (PIECES if scheme == "split" else 1)
