@@ -408,15 +408,17 @@ def test_without_gpu_or_interpreter_the_other_implementations_work():
 
 
 @pytest.mark.slow
-def test_kernels_compile_for_a_gpu():
-    """The interpreter runs any Python: compile every kernel for sm_90 (H100/H200) to a cubin,
+@pytest.mark.parametrize("arch", ["80", "90", "100"])
+def test_kernels_compile_for_a_gpu(arch):
+    """The interpreter runs any Python: compile every kernel to a cubin for the GPUs whose
+    float64 rate the precision rule relies on (sm_80 A100, sm_90 H100/H200, sm_100 B200),
     which needs no GPU, so that what is tested here is also valid compiled Triton."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [os.path.dirname(__file__), env.get("PYTHONPATH")])
     )
     script = os.path.join(os.path.dirname(__file__), "triton_sm90.py")
-    out = subprocess.run([sys.executable, script, "90"], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, script, arch], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     from lorentz._triton import COMPILED
 
