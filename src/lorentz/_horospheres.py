@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from . import _registry
-from ._arguments import flag, is_concrete
+from ._arguments import flag, is_concrete, to_work
 from ._guarded import dot, sq
 from ._typing import Array
 
@@ -80,7 +80,8 @@ def busemann(x: Array, direction: Array, *, c: float | Array = 1.0, keepdim: boo
 
 
 def ideal_point(xp, c, x, direction):
-    """The registry's check of busemann's arguments: a direction with a nonzero space part."""
-    vs = direction[..., 1:]
+    """The registry's check of busemann's arguments: a direction with a nonzero space part (its
+    squared length in the compute dtype, where a tiny half-precision one does not underflow)."""
+    (vs,) = to_work(xp, direction[..., 1:])
     if is_concrete(vs) and bool(xp.any(sq(vs, xp=xp) == 0)):
         raise ValueError("direction must have a nonzero space part (it names an ideal point)")

@@ -75,8 +75,10 @@ def hyperplane_dist(
 
 
 def space_like(xp, c, x, w):
-    """The registry's check of hyperplane_dist's normal: space-like, <w,w>_L > 0."""
+    """The registry's check of hyperplane_dist's normal: space-like, <w,w>_L > 0 (in the
+    compute dtype, as the distance reads it)."""
     if is_concrete(w):
+        (w,) = to_work(xp, w)
         lw = sq(w[..., 1:], xp=xp) - w[..., :1] * w[..., :1]
         if bool(xp.any(lw <= 0)):
             raise ValueError("normal must be space-like, <w,w>_L > 0 (it names a hyperplane)")

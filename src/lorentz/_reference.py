@@ -95,12 +95,12 @@ def time(xs, c, *, xp, nx=None):
     return xp.where(big, xp.hypot(xp.zeros_like(r) + 1.0 / _sqrt(c, xp=xp), r), x0)
 
 
-@_quiet
 def to_space(x, *, xp):
     """The space part: a view where the library has views, no arithmetic."""
     return x[..., 1:]
 
 
+@_quiet
 def from_space(xs, c, *, xp):
     return xp.concat([time(xs, c, xp=xp), xs], axis=-1)
 

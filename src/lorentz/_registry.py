@@ -218,7 +218,7 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
     device = getattr(values[0], "device", None)
     chosen = (
         "reference"
-        if implementation == "reference"
+        if implementation == "reference" or (implementation is None and name in REFERENCE_ONLY)
         else _choose(op, implementation, xp, c, dtype, device, values)
     )
     if op.before is not None:
@@ -459,4 +459,9 @@ OPERATIONS = _operations(
         extra=("scale",),
         public=False,
     ),
+)
+
+# the operations no implementation package has kernels for: the reference, without a choice
+REFERENCE_ONLY = frozenset(
+    name for name in OPERATIONS if not any(has_kernel(impl, name) for impl in IMPLEMENTATIONS)
 )
