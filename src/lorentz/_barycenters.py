@@ -219,14 +219,6 @@ def frechet_ref(xs, w, c, *, xp, tol, max_iter):
     return M / sc, steps, last, var
 
 
-def _frechet_bind(what):
-    def bind(c, axis, tol, max_iter, *, x, weights):
-        """The registry's preparation of the Fréchet mean's and variance's arguments."""
-        return _frechet(x, weights, c, axis, tol, max_iter, what)
-
-    return bind
-
-
 def _frechet(x, weights, c, axis, tol, max_iter, what):
     if max_iter is not None and (
         isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1
@@ -248,8 +240,14 @@ def _frechet(x, weights, c, axis, tol, max_iter, what):
     return xp, (xs, w), cc, dtype, (float(tol), max_iter)
 
 
-frechet_mean_bind = _frechet_bind("the Fréchet mean")
-frechet_variance_bind = _frechet_bind("the Fréchet variance")
+def frechet_mean_bind(c, axis, tol, max_iter, *, x, weights):
+    """The registry's preparation of frechet_mean's arguments."""
+    return _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet mean")
+
+
+def frechet_variance_bind(c, axis, tol, max_iter, *, x, weights):
+    """The registry's preparation of frechet_variance's arguments."""
+    return _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet variance")
 
 
 def frechet_point(xs, w, c, tol, max_iter, *, xp):
@@ -324,9 +322,7 @@ def frechet_mean(
     >>> np.round(lorentz.frechet_mean(x), 12).tolist() == [1.0, 0.0, 0.0]
     True
     """
-    return _registry.call(
-        "frechet_mean", c=c, extra=(axis, tol, max_iter), x=x, weights=weights
-    )
+    return _registry.call("frechet_mean", c=c, extra=(axis, tol, max_iter), x=x, weights=weights)
 
 
 def frechet_variance(

@@ -210,9 +210,7 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
     if op.bind is not None:
         xp, values, c, dtype, extra = op.bind(c, *extra, **arrays)
     else:
-        xp, values, c, dtype, _ = prepare(
-            c, rows=op.rows, min_dim=op.min_dim, cast=False, **arrays
-        )
+        xp, values, c, dtype, _ = prepare(c, rows=op.rows, min_dim=op.min_dim, cast=False, **arrays)
         if op.validate is not None:
             op.validate(xp, c, *values, *extra)
     device = getattr(values[0], "device", None)
@@ -250,7 +248,9 @@ GEODESICS = "Geodesics, barycenters and distributions"
 
 OPERATIONS = _operations(
     # the ambient bilinear form and its norm: every component as given, no curvature
-    Operation("inner", ref.inner, ("x", "y"), "ambient", reduces=True, group="Metric", curved=False),
+    Operation(
+        "inner", ref.inner, ("x", "y"), "ambient", reduces=True, group="Metric", curved=False
+    ),
     Operation("norm", ref.norm, ("u",), "ambient", reduces=True, group="Metric", curved=False),
     Operation("dist", ref.dist, ("x", "y"), "pair", "dist", reduces=True, group="Metric"),
     Operation("dist0", ref.dist0, ("x",), "point", "dist0", reduces=True, group="Metric"),

@@ -183,7 +183,9 @@ def wrapped_normal_log_prob(
     >>> round(float(lorentz.wrapped_normal_log_prob(o, o, np.ones(2))), 12)  # -log(2 pi)
     -1.837877066409
     """
-    return _registry.call("wrapped_normal_log_prob", c=c, keepdim=False, z=z, mean=mean, scale=scale)
+    return _registry.call(
+        "wrapped_normal_log_prob", c=c, keepdim=False, z=z, mean=mean, scale=scale
+    )
 
 
 def log_prob_bind(c, *, z, mean, scale):
