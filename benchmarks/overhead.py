@@ -2,6 +2,7 @@
 directly in numpy or torch, side by side in one run on one machine.
 
     python benchmarks/overhead.py [--write]
+    PYTHONPATH=<tree>/src python benchmarks/overhead.py --operations
 
 (a) is ``lorentz.dist(x, y)`` as users call it (validation, namespace look-up, dispatch);
 (b) is lorentz's reference formula (``_reference.cosh_minus_one`` and ``_scaled_dist``: the
@@ -19,6 +20,7 @@ import math
 import os
 import platform
 import statistics
+import timeit
 
 import numpy as np
 import torch
@@ -71,12 +73,42 @@ def per_call(fa, fb, rounds, number):
     return statistics.median(a), statistics.median(b)
 
 
+def operations(number: int = 500, repeat: int = 40) -> None:
+    """Microseconds per call of public functions on one small input: the least of ``repeat``
+    loops of ``number`` calls (the least, not the median: two trees are compared in two
+    processes, ``PYTHONPATH=<tree>/src``, so alternating rounds are not possible)."""
+    x = lorentz.expmap0(np.array([0.0, 0.3, 0.2]))
+    y = lorentz.expmap0(np.array([0.0, -0.1, 0.4]))
+    calls = {
+        "inner": lambda: lorentz.inner(x, y),
+        "norm": lambda: lorentz.norm(x),
+        "to_space": lambda: lorentz.to_space(x),
+        "geodesic": lambda: lorentz.geodesic(x, y, 0.3),
+        "busemann": lambda: lorentz.busemann(x, y),
+        "hyperplane_dist": lambda: lorentz.hyperplane_dist(x, np.array([0.1, 1.0, 0.0])),
+        "centroid": lambda: lorentz.centroid(np.stack([x, y])),
+        "dist": lambda: lorentz.dist(x, y),
+    }
+    print(lorentz.__file__)
+    for name, f in calls.items():
+        t = min(timeit.repeat(f, number=number, repeat=repeat)) / number
+        print(f"{name}: {1e6 * t:.1f} us", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument(
+        "--operations",
+        action="store_true",
+        help="per-call times of functions without kernels (compare two trees by PYTHONPATH)",
+    )
     ap.add_argument("--rounds", type=int, default=25)
     ap.add_argument("--number", type=int, default=100, help="calls per timed loop")
     ap.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     args = ap.parse_args()
+    if args.operations:
+        operations()
+        return
     rng = np.random.default_rng(0)
     cases = [
         ("numpy", "float64", None, np.asarray, numpy_dist),

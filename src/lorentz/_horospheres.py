@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from . import _registry
-from ._arguments import flag, is_concrete, to_work
+from ._arguments import flag, is_concrete, prepare
 from ._guarded import dot, sq
 from ._typing import Array
 
@@ -79,9 +79,12 @@ def busemann(x: Array, direction: Array, *, c: float | Array = 1.0, keepdim: boo
     return _registry.call("busemann", c=c, keepdim=keepdim, x=x, direction=direction)
 
 
-def ideal_point(xp, c, x, direction):
-    """The registry's check of busemann's arguments: a direction with a nonzero space part (its
-    squared length in the compute dtype, where a tiny half-precision one does not underflow)."""
-    (vs,) = to_work(xp, direction[..., 1:])
+def bind(c, *, x, direction):
+    """The registry's preparation of busemann's arguments: a direction with a nonzero space
+    part (its squared length in the compute dtype, where a tiny half-precision one does not
+    underflow)."""
+    xp, (x, direction), c, dtype, _ = prepare(c, x=x, direction=direction)
+    vs = direction[..., 1:]
     if is_concrete(vs) and bool(xp.any(sq(vs, xp=xp) == 0)):
         raise ValueError("direction must have a nonzero space part (it names an ideal point)")
+    return xp, (x, direction), c, dtype, ()

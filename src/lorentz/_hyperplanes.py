@@ -74,14 +74,15 @@ def hyperplane_dist(
     return _registry.call("hyperplane_dist", c=c, keepdim=keepdim, x=x, normal=normal)
 
 
-def space_like(xp, c, x, w):
-    """The registry's check of hyperplane_dist's normal: space-like, <w,w>_L > 0 (in the
-    compute dtype, as the distance reads it)."""
+def bind(c, *, x, normal):
+    """The registry's preparation of hyperplane_dist's arguments: a space-like normal,
+    <w,w>_L > 0 in the compute dtype, as the distance reads it."""
+    xp, (x, w), c, dtype, _ = prepare(c, x=x, normal=normal)
     if is_concrete(w):
-        (w,) = to_work(xp, w)
         lw = sq(w[..., 1:], xp=xp) - w[..., :1] * w[..., :1]
         if bool(xp.any(lw <= 0)):
             raise ValueError("normal must be space-like, <w,w>_L > 0 (it names a hyperplane)")
+    return xp, (x, w), c, dtype, ()
 
 
 def mlr_logits_ref(x, a, z, c, *, xp):

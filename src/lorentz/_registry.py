@@ -213,12 +213,11 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
         xp, values, c, dtype, _ = prepare(c, rows=op.rows, min_dim=op.min_dim, cast=False, **arrays)
         if op.validate is not None:
             op.validate(xp, c, *values, *extra)
-    device = getattr(values[0], "device", None)
-    chosen = (
-        "reference"
-        if implementation == "reference" or (implementation is None and name in REFERENCE_ONLY)
-        else _choose(op, implementation, xp, c, dtype, device, values)
-    )
+    if implementation == "reference" or (implementation is None and name in REFERENCE_ONLY):
+        chosen = "reference"
+    else:
+        device = getattr(values[0], "device", None)
+        chosen = _choose(op, implementation, xp, c, dtype, device, values)
     if op.before is not None:
         op.before(chosen, xp, dtype, *values)
     if chosen != "reference":
@@ -228,7 +227,10 @@ def call(name: str, implementation=None, *, c, keepdim=None, extra=(), **arrays)
         return _in_dtype(xp, out, dtype)
     if op.cast and op.bind is None:
         values = to_work(xp, *values)
-    out = op.reference(*values, *((c,) if op.curved else ()), *extra, xp=xp)
+    if op.curved:
+        out = op.reference(*values, c, *extra, xp=xp)
+    else:
+        out = op.reference(*values, *extra, xp=xp)
     if isinstance(out, tuple):  # (values, indices)
         return (finish(xp, out[0], dtype, keepdim), *out[1:])
     return finish(xp, out, dtype, keepdim)
@@ -411,7 +413,7 @@ OPERATIONS = _operations(
         "ideal",
         reduces=True,
         group=GEODESICS,
-        validate=horospheres.ideal_point,
+        bind=horospheres.bind,
     ),
     Operation(
         "hyperplane_dist",
@@ -420,7 +422,7 @@ OPERATIONS = _operations(
         "hyperplane",
         reduces=True,
         group=GEODESICS,
-        validate=hyperplanes.space_like,
+        bind=hyperplanes.bind,
     ),
     Operation(
         "mlr_logits",
