@@ -96,9 +96,9 @@ def _scheme(xs, ys, scheme=""):
 
 def _launch_pairwise(xs, ys, c, out, scheme=""):
     """By ``scheme`` ("": the one lorentz._triton.precision chooses for this device and dtype)."""
+    scheme = _scheme(xs, ys, scheme)
     if xs.dtype != ys.dtype:
         xs, ys = _wide(xs), _wide(ys)
-    scheme = precision.scheme_for(xs, scheme or None)
     if scheme != "float64":
         precision.launch_pairwise(xs, ys, c, out, scheme, _launch)
         return
