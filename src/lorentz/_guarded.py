@@ -237,7 +237,9 @@ def select_rows(odd, plain, wide, *, xp):
         import jax
 
         return jax.lax.cond(
-            xp.any(odd), lambda: xp.where(odd, wide(), plain(True)), lambda: plain(False)
+            xp.any(odd),
+            jax.checkpoint(lambda: xp.where(odd, wide(), plain(True))),
+            lambda: plain(False),
         )
     return xp.where(odd, wide(), plain(True))
 
