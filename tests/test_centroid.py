@@ -40,6 +40,26 @@ def test_tight_cluster_15_from_the_origin_in_float32():
     assert mpref.error(textbook(x, 1.0).astype(np.float64).tolist(), ref) > 1e-2  # can fail
 
 
+def _spread_far_out(e, dtype):
+    """Three points in three directions at 1, 1/2 and 1/10 of 10^e from the origin: the set's
+    centroid stays near the origin, far from every point."""
+    d = np.random.default_rng(0).standard_normal((3, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return lorentz.from_space(d * np.array([[1.0], [0.5], [0.1]]) * 10.0**e).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "dtype, e",
+    [("float64", e) for e in (10, 16, 50, 150, 300)] + [("float32", 20), ("float32", 37)],
+)
+def test_a_spread_set_far_out_keeps_the_contract(dtype, e):
+    # summed in the first point's frame, -<a,a>_L cancelled to NaN from 10^16 on (float64)
+    x = _spread_far_out(e, dtype)
+    ref = mpref.centroid(x.astype(np.float64), None, 1.0)
+    err = mpref.error(lorentz.centroid(x).astype(np.float64).tolist(), ref)
+    assert err <= (1e-12 if dtype == "float64" else 2e-6), err
+
+
 def test_two_points_give_the_geodesic_midpoint():
     rng = np.random.default_rng(1)
     x = lorentz.from_space(rng.standard_normal((6, 2, 3)) * 5)

@@ -91,6 +91,34 @@ def test_spread_sets_converge_and_variance_matches():
     assert float(lorentz.frechet_variance(two[:1])) == 0.0
 
 
+@pytest.mark.parametrize("e", [16, 100, 300])
+def test_a_spread_set_far_out_converges(e):
+    # the start (the centroid) was NaN from 10^16 on, and the boost's squares overflowed
+    # from 10^102 (times 1/sqrt(c))
+    d = np.random.default_rng(0).standard_normal((3, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    x = lorentz.from_space(d * np.array([[1.0], [0.5], [0.1]]) * 10.0**e)
+    ref = mpref.frechet_mean(x, None, 1.0)
+    assert mpref.error(lorentz.frechet_mean(x).tolist(), ref) <= 1e-12
+
+
+def test_newton_overshooting_a_set_far_out_is_taken_back():
+    # sqrt(c)|xs| ~ 1e148..1e150 in three nearly collinear directions: full Newton steps from
+    # the centroid raised the sum of squared distances each time and ran off to inf (NaN)
+    x = lorentz.from_space(
+        np.array(
+            [[0.245, -1.252, 0.845], [0.01656, 0.01203, -0.00894], [-0.001437, -0.000708, 4.7e-05]]
+        ),
+        c=1e300,
+    )
+    mu = lorentz.frechet_mean(x, c=1e300)
+    assert np.all(np.isfinite(mu))
+    var = float(lorentz.frechet_variance(x, c=1e300))
+    at_centroid = np.mean(lorentz.dist(lorentz.centroid(x, c=1e300), x, c=1e300) ** 2)
+    assert np.isfinite(var) and var <= at_centroid
+    np.testing.assert_allclose(var, np.mean(lorentz.dist(mu, x, c=1e300) ** 2), rtol=1e-12)
+
+
 def test_implicit_gradient_matches_finite_differences_of_the_converged_mean():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(9)

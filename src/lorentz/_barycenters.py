@@ -8,41 +8,49 @@ from . import _reference as ref
 from . import _registry
 from ._arguments import _broadcast, as_dtype, is_concrete, prepare, to_work
 from ._boosts import boost
-from ._guarded import asinhc, sinhc, sq, sqrt0
+from ._guarded import asinhc, div0, hyp1, norm0, sinhc, sq, sqrt0
 from ._params import vectors
 from ._typing import Array
 
 
-def _sc(c, xp):
-    return math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
+def _to_frame(X, B, *, xp):
+    """The points X (..., N, n) in the frame where B (..., 1, n) is the origin, on the unit
+    hyperboloid (space parts times sqrt(c)): (space parts S, sinh(d / 2), |S| = sinh(d)).
 
-
-def _centroid_from(xs, w, bs, c, *, xp):
-    """One pass: the normalised weighted sum in the frame where bs is the origin (the exact
-    boost, _boosts.boost; times sqrt(c): the unit hyperboloid). Time parts there are
-    -c<x,b>_L = 1 + u, u from the cancellation-free form."""
-    sc = _sc(c, xp)
-    B = sc * bs
-    t = 1.0 + ref.cosh_minus_one(xs, bs, c, xp=xp)
-    s = boost(sc * xs, B, -1.0, xp=xp)
-    a0 = xp.sum(w * t, axis=-2, keepdims=True)
-    a = xp.sum(w * s, axis=-2, keepdims=True)
-    k = xp.sqrt(a0 * a0 - sq(a, xp=xp))  # -<a,a>_L on the unit hyperboloid
-    return boost(a / k, B, 1.0, xp=xp) / sc
+    The exact boost's direction is kept and its length set from the distance's
+    cancellation-free form: far out (sqrt(c)|xs| = t) the boost's projections onto a rounded
+    direction err by eps t; this way every point's distance from B is exact."""
+    h = ref.sinh_half(X, B, 1.0, xp=xp)
+    S = boost(X, B, -1.0, xp=xp)
+    length = 2.0 * h * hyp1(h, xp=xp)
+    return S * div0(length, norm0(S, xp=xp), xp=xp), h, length
 
 
 def centroid_ref(xs, w, c, *, xp):
     """Space part (..., 1, n) of the Lorentzian centroid of xs (..., N, n) with weights
     w (..., N, 1).
 
-    mu = a / (sqrt(c) sqrt(-<a,a>_L)), a = sum w_i x_i. Formed directly, -<a,a>_L = a0^2 -
-    |as|^2 cancels like the textbook distance (a tight cluster 15 from the origin: x0^2 ~
-    3e12 against a result ~1), and it is Lorentz-invariant: the sum is taken in the frame of
-    a base point, where it is small, and the result moved back. Pass 1 takes the first point
-    as the base, pass 2 the result of pass 1, which is then within rounding of the centroid
-    (so |as| << a0: no cancellation left, whatever the spread of the points)."""
-    first = _centroid_from(xs, w, xs[..., :1, :], c, xp=xp)
-    return _centroid_from(xs, w, first, c, xp=xp)
+    mu = a / (sqrt(c) sqrt(-<a,a>_L)), a = sum w_i x_i (on the unit hyperboloid: X = sqrt(c)
+    xs). Formed directly, -<a,a>_L = a0^2 - |as|^2 cancels like the textbook distance (a
+    tight cluster 15 from the origin: x0^2 ~ 3e12 against a result ~1). With a_hat = as/|as|
+    and x0_i - |X_i| = 1/(x0_i + |X_i|) (each point on the sheet),
+        a0 - |as| = sum_i w_i (x0_i - X_i.a_hat)
+                  = sum_i w_i (1/(x0_i + |X_i|) + |X_i| |X_i_hat - a_hat|^2 / 2),
+    a sum of terms >= 0, and -<a,a>_L = (a0 - |as|)(a0 + |as|), taken as a product of square
+    roots (a0 passes 1e154 for a set far out). The space parts as / sqrt(-<a,a>_L) then
+    carry the sums' rounding only: eps relative for a cluster, and for a spread set, whose
+    sum cancels, eps |X| / sqrt(-<a,a>_L) <= eps."""
+    sc = math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
+    X = sc * xs
+    r = norm0(X, xp=xp)
+    x0 = hyp1(r, xp=xp)
+    a0 = xp.sum(w * x0, axis=-2, keepdims=True)
+    a = xp.sum(w * X, axis=-2, keepdims=True)
+    na = norm0(a, xp=xp)
+    across = sq(div0(X, r, xp=xp) - div0(a, na, xp=xp), xp=xp)
+    gap = xp.sum(w * (1.0 / (x0 + r) + r * across / 2.0), axis=-2, keepdims=True)
+    k = xp.sqrt(xp.where(na > 0, gap, a0)) * xp.sqrt(a0 + na)  # sqrt(-<a,a>_L)
+    return a / k / sc
 
 
 def _prepare_set(x, weights, c, axis, what):
@@ -113,10 +121,10 @@ def centroid(
 
     Notes
     -----
-    The sum is taken in the frame of a base point (a Lorentz boost, under which the centroid
-    is equivariant), where it has no cancellation: first the first point, then the result of
-    that pass. Directly, :math:`-\langle a,a\rangle_L = a_0^2 - |a_s|^2` cancels like the
-    textbook distance (docs/operations.md). Relative error <= 2e-6 (float32) / 1e-12 (float64), or 4x the
+    Directly, :math:`-\langle a,a\rangle_L = a_0^2 - |a_s|^2` cancels like the textbook
+    distance (docs/operations.md); here :math:`a_0 - |a_s|` is summed from terms
+    :math:`\ge 0`, one per point, and :math:`-\langle a,a\rangle_L = (a_0 - |a_s|)(a_0 +
+    |a_s|)`: one pass, no cancellation, for clusters and for sets spread far out alike. Relative error <= 2e-6 (float32) / 1e-12 (float64), or 4x the
     answer's movement under one rounding of the inputs; finite gradients, also for a single
     point or coincident points. Negative weights, or weights summing to 0, raise
     ``ValueError`` (when values are concrete).
@@ -137,6 +145,7 @@ def centroid_bind(c, axis, *, x, weights):
     return xp, (xs, w), c, dtype, ()
 
 
+@ref._quiet
 def centroid_point(xs, w, c, *, xp):
     """The centroid as a point (..., n+1) from centroid_ref's space part."""
     return ref.from_space(centroid_ref(xs, w, c, xp=xp)[..., 0, :], c, xp=xp)
@@ -177,9 +186,8 @@ def _newton_step(X, w, M, *, xp):
     In the frame of M (the exact boost) the tangent space is R^n with the Euclidean metric:
     the gradient is -sum w_i l_i, l_i = log_o(x_i'), and the Hessian of d^2/2 is
     l_hat l_hat^T + d coth d (I - l_hat l_hat^T) = d coth d I + (1 - d coth d)/d^2 l l^T."""
-    Xp = boost(X, M, -1.0, xp=xp)
-    r = sqrt0(sq(Xp, xp=xp), xp=xp)
-    d = xp.asinh(r)
+    Xp, h, r = _to_frame(X, M, xp=xp)
+    d = 2.0 * xp.asinh(h)
     lg = asinhc(r, xp=xp) * Xp  # l_i = log_o(x_i'), length d
     W = xp.sum(w, axis=-2, keepdims=True)
     g = xp.sum(w * lg, axis=-2, keepdims=True) / W  # (..., 1, n)
@@ -202,21 +210,36 @@ def frechet_ref(xs, w, c, *, xp, tol, max_iter):
     when every set's step is below tol (or after max_iter steps; under tracing, max_iter
     steps), then one more Newton step from the result cut from the autograd graph: its
     derivative is the implicit-function one (the Newton map's derivative in its start point
-    vanishes at the solution), and its value is the solution to rounding."""
+    vanishes at the solution), and its value is the solution to rounding.
+
+    Safeguarded: a step that raised the weighted sum of squared distances (full Newton steps
+    overshoot for a set spread far out, where d^2 is far from quadratic: the iterates ran off
+    to inf) is taken back to the geodesic midpoint of the step, and a set whose last step is
+    still longer than 1 (times 1/sqrt(c)) keeps the best point found, without a gradient."""
     sc = math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
     X = sc * xs
     Xs, ws = _stop_gradient(xp, X), _stop_gradient(xp, w)
     M = _stop_gradient(xp, sc * centroid_ref(_stop_gradient(xp, xs), ws, c, xp=xp))
+    best, best_var = M, xp.full_like(M[..., :1], math.inf)
     steps = 0
     last = math.inf
     for steps in range(1, max_iter + 1):  # noqa: B007 (read after the loop: steps taken)
-        M, s, _ = _newton_step(Xs, ws, M, xp=xp)
+        M_next, s, var = _newton_step(Xs, ws, M, xp=xp)
+        # worse than the best point: NaN where the best was a number counts (M ran off)
+        worse = (var > best_var) | (xp.isnan(var) & ~xp.isnan(best_var))
+        best = xp.where(worse, best, M)
+        best_var = xp.where(worse, best_var, var)
+        pair = xp.concat([best, M], axis=-2)
+        halfway = centroid_ref(pair, xp.ones_like(pair[..., :1]), 1.0, xp=xp)
+        M = xp.where(worse, halfway, M_next)
+        s = xp.where(worse, math.inf, s)
         if is_concrete(s):
             last = float(xp.max(xp.where(xp.isnan(s), 0.0, s))) if math.prod(s.shape) else 0.0
             if last <= tol:
                 break
-    M, _, var = _newton_step(X, w, _stop_gradient(xp, M), xp=xp)
-    return M / sc, steps, last, var
+    M = xp.where(best_var < math.inf, best, M)
+    out, s, var = _newton_step(X, w, _stop_gradient(xp, M), xp=xp)
+    return xp.where(s > 1.0, M, out) / sc, steps, last, var
 
 
 def _frechet(x, weights, c, axis, tol, max_iter, what):
@@ -250,12 +273,14 @@ def frechet_variance_bind(c, axis, tol, max_iter, *, x, weights):
     return _frechet(x, weights, c, axis, tol, max_iter, "the Fréchet variance")
 
 
+@ref._quiet
 def frechet_point(xs, w, c, tol, max_iter, *, xp):
     """The Fréchet mean as a point (..., n+1)."""
     ms = frechet_ref(xs, w, c, xp=xp, tol=tol, max_iter=max_iter)[0]
     return ref.from_space(ms[..., 0, :], c, xp=xp)
 
 
+@ref._quiet
 def frechet_var(xs, w, c, tol, max_iter, *, xp):
     """The Fréchet variance (...): the weighted mean squared distance to the mean."""
     var = frechet_ref(xs, w, c, xp=xp, tol=tol, max_iter=max_iter)[3]
@@ -312,8 +337,11 @@ def frechet_mean(
     derivative is the implicit-function derivative. At the result the Riemannian gradient
     of the weighted sum of squared distances vanishes to the accuracy contract (relative
     error of the mean <= 2e-6 float32 / 1e-12 float64 against mpmath; Lou et al.'s iteration
-    is compared in docs/operations.md). A set that does not converge in
-    ``max_iter`` steps is returned as reached (no warning).
+    is compared in docs/operations.md). A step that raises the weighted sum of squared
+    distances (full steps overshoot for sets spread far out) is taken back to the geodesic
+    midpoint of the step. A set that does not converge in ``max_iter`` steps is returned as
+    reached (no warning); one whose last step is still longer than :math:`1/\sqrt{c}` keeps
+    the best point found, with no gradient.
 
     Examples
     --------
