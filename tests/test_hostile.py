@@ -79,6 +79,11 @@ def test_hostile_calls_end_in_a_named_error_or_the_right_answer(name):
     assert seen and {"named", "correct"} & set(seen)
 
 
+def test_every_public_function_of_lorentz_is_in_the_suite():
+    public = {name for name in lorentz.__all__ if callable(getattr(lorentz, name))}
+    assert public - set(H.OPS) == set()
+
+
 # ------------------------------------------------------------------ the classification itself
 
 

@@ -114,6 +114,28 @@ def test_near_pairs_where_hycoclip_and_the_gemm_form_fail():
     assert worst_theirs > 1e-2 and worst_gemm > 1e-2
 
 
+@pytest.mark.parametrize("e", [155, 200, 300])
+def test_rows_past_1e154_on_every_backend(xp, e):
+    """Rows whose squared lengths overflow float64: a ray (exact multiples of a far point by
+    powers of two, so the pairs stay radial) and a point in another direction. The angles of
+    every pair and the squared distances along the ray against mpmath; across directions the
+    squared distance itself passes the float64 maximum: +inf, not NaN."""
+    d = np.random.default_rng(5).standard_normal((2, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    a = 10.0**e * d[0]
+    x = lorentz.from_space(np.stack([a, 2.0 * a, 0.5 * a, 10.0**e * d[1]]))
+    angles = lorentz.pairwise_exterior_angle(asarray(xp, x), asarray(xp, x))
+    worst = _each_pair(angles, x, x, lambda p, q: mpref.exterior_angle(p, q, 1.0), "float64", True)
+    assert worst <= 1.0, worst
+    sq = to_numpy(lorentz.pairwise_sqdist(asarray(xp, x), asarray(xp, x)))
+    ray = x[:3]
+    assert (
+        _each_pair(sq[:3, :3], ray, ray, lambda p, q: mpref.sqdist(p, q, 1.0), "float64", False)
+        <= 1.0
+    )
+    assert np.all(sq[3, :3] == np.inf) and np.all(sq[:3, 3] == np.inf)
+
+
 def test_shapes_batches_and_keepdim():
     rng = np.random.default_rng(3)
     x = lorentz.from_space(rng.standard_normal((2, 4, 3)))

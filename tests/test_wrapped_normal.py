@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings, target
 from hypothesis import strategies as st
 
 import lorentz
-from lorentz.testing import curvatures, mpref, near_points, points
+from lorentz.testing import curvatures, mpref, near_points, points, to_numpy
 from lorentz.testing._backends import asarray
 from lorentz.testing._contract import check
 
@@ -190,3 +190,17 @@ def test_shapes_and_bad_arguments():
         lorentz.wrapped_normal_log_prob(mean, mean, [1.0, 1.0])
     with pytest.raises(ValueError, match="z and mean"):
         lorentz.wrapped_normal_log_prob(mean, np.ones(4), np.ones(2))
+    with pytest.raises(TypeError, match=r"^mean must be an array"):
+        lorentz.wrapped_normal_sample(mean.tolist(), np.ones(2), noise)
+
+
+@pytest.mark.parametrize("step", [1e3, 7e19, 1e300])
+def test_a_step_past_the_representable_radius_is_inf_not_nan(xp, step):
+    # exp_o of the step overflows to +-inf; boosted to the mean that was inf - inf (NaN)
+    mean = lorentz.from_space(np.array([[0.3, -0.2, 0.5], [0.1, 0.1, 0.1]]))
+    scale = np.array([[step, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    noise = np.array([[1.0, 1.0, -2.0], [0.1, 0.2, 0.3]])
+    z = to_numpy(lorentz.wrapped_normal_sample(*(asarray(xp, a) for a in (mean, scale, noise))))
+    assert not np.any(np.isnan(z))
+    assert np.all(np.isinf(z[0]))  # every component of the far sample overflows
+    np.testing.assert_allclose(z[1], lorentz.wrapped_normal_sample(mean[1], scale[1], noise[1]))

@@ -9,7 +9,7 @@ from . import _reference as ref
 from . import _registry
 from ._arguments import _broadcast, is_concrete, prepare, to_work
 from ._boosts import boost
-from ._guarded import sinhc, sq
+from ._guarded import maybe, select_rows, sinhc, sq
 from ._params import vectors
 from ._typing import Array
 
@@ -43,7 +43,19 @@ def sample_ref(mean, scale, noise, c, *, xp):
     sc = _sc(c, xp)
     mean, v = xp.broadcast_arrays(mean, _at_origin(scale * noise, xp=xp))
     ys = ref.expmap0(v, c, xp=xp)[..., 1:]
-    return ref.from_space(boost(sc * ys, sc * mean[..., 1:], 1.0, xp=xp) / sc, c, xp=xp)
+    # a step past the representable radius: exp_o(v) is +-inf, which the boost would make
+    # inf - inf; those rows take transport and expmap, whose overflow is +-inf
+    odd = xp.any(xp.isinf(ys), axis=-1, keepdims=True)
+
+    def plain(safe):
+        y = xp.where(odd, 0.0, ys) if safe else ys
+        return ref.from_space(boost(sc * y, sc * mean[..., 1:], 1.0, xp=xp) / sc, c, xp=xp)
+
+    def wide():
+        origin = ref.from_space(xp.zeros_like(v[..., 1:]), c, xp=xp)
+        return ref.expmap(mean, ref.transport(origin, mean, v, c, xp=xp), c, xp=xp)
+
+    return select_rows(odd if maybe(odd, xp=xp) else None, plain, wide, xp=xp)
 
 
 def log_prob_ref(z, mean, scale, c, *, xp):
@@ -86,7 +98,7 @@ def _check_scale(xp, scale):
 
 
 def wrapped_normal_sample(
-    mean: Array, scale: float | Array, noise: Array, *, c: float | Array = 1.0
+    mean: Array, scale: Array, noise: Array, *, c: float | Array = 1.0
 ) -> Array:
     r"""Samples of the wrapped normal distribution (Nagano et al., ICML 2019) from
     standard-normal ``noise`` drawn by the caller (any library, any generator):
@@ -132,14 +144,14 @@ def wrapped_normal_sample(
 def sample_bind(c, *, mean, scale, noise):
     """The registry's preparation of wrapped_normal_sample's arguments: the mean, then the
     scale and noise (..., n) of its library broadcasting against it."""
-    xp, (m,), cc, dtype, batch = prepare(c, x=mean)
+    xp, (m,), cc, dtype, batch = prepare(c, mean=mean)
     (s, e), dtype = _space_args(xp, mean.shape[-1] - 1, batch, dtype, scale=scale, noise=noise)
     _check_scale(xp, s)
     return xp, (m, s, e), cc, dtype, ()
 
 
 def wrapped_normal_log_prob(
-    z: Array, mean: Array, scale: float | Array, *, c: float | Array = 1.0
+    z: Array, mean: Array, scale: Array, *, c: float | Array = 1.0
 ) -> Array:
     r"""Log density of the wrapped normal distribution (Nagano et al., ICML 2019) with
     respect to the hyperbolic volume:

@@ -51,7 +51,8 @@ class Op:
     name: str
     call: Callable  # call(arrays: dict, kwargs: dict) -> result
     arrays: tuple  # ((name, kind), ...): kinds point, point_m (M rows), tangent (at x),
-    # tangent0 (at the origin), space, space_m, ball
+    # tangent0 (at the origin), space, space_m, ball, offsets (M numbers), scale (positive,
+    # (R, n)), noise (standard normal, (R, n))
     kwargs: tuple = ("c",)  # keywords taken, beyond the arrays
     curv: str = "c"  # the curvature's name in this function's signature
     bounded: bool = False  # finite for finite inputs: distances, angles, Poincare coordinates
@@ -224,6 +225,24 @@ OPS = {
             bounded=True,
         ),
         Op(
+            "mlr_logits",
+            lambda a, kw: L.mlr_logits(a["x"], a["a"], a["z"], **kw),
+            (("x", "point"), ("a", "offsets"), ("z", "space_m")),
+            ("c",),
+        ),
+        Op(
+            "wrapped_normal_sample",
+            lambda a, kw: L.wrapped_normal_sample(a["mean"], a["scale"], a["noise"], **kw),
+            (("mean", "point"), ("scale", "scale"), ("noise", "noise")),
+            ("c",),
+        ),
+        Op(
+            "wrapped_normal_log_prob",
+            lambda a, kw: L.wrapped_normal_log_prob(a["z"], a["mean"], a["scale"], **kw),
+            (("z", "point"), ("mean", "point"), ("scale", "scale")),
+            ("c",),
+        ),
+        Op(
             "hyperplane_dist",
             lambda a, kw: L.hyperplane_dist(a["x"], a["normal"], **kw),
             (("x", "point"), ("normal", "tangent0")),
@@ -376,6 +395,12 @@ def base_values(op: Op, rng, c: float) -> dict:
             out[name] = np.concatenate([np.zeros((R, 1)), rng.normal(size=(R, N))], axis=1)
         elif kind in ("space", "space_m"):
             out[name] = lorentz.to_space(_points(rng, rows, c, radius))
+        elif kind == "offsets":
+            out[name] = rng.normal(size=M)
+        elif kind == "scale":
+            out[name] = np.abs(rng.normal(size=(R, N))) + 0.1
+        elif kind == "noise":
+            out[name] = rng.normal(size=(R, N))
         elif kind == "ball":
             out[name] = lorentz.to_poincare(_points(rng, rows, c, radius), c=c)
     return out
@@ -385,6 +410,9 @@ def _rescale(a, kind, row, norm, c):
     """Row ``row`` of ``a`` moved to norm ``norm``, still valid: a point re-derived from its
     space part, a tangent vector at x or at the origin, a space part or a ball point scaled."""
     a = a.copy()
+    if a.ndim == 1:  # offsets: one number a row
+        a[row % a.shape[0]] = np.copysign(norm, a[row % a.shape[0]])
+        return a
     part = slice(None) if kind == "tangent" else slice(a.shape[1] - N, None)
     s = a[row, part]
     s = s / np.linalg.norm(s) if np.linalg.norm(s) > 0 else np.eye(s.shape[0])[-1]
@@ -455,9 +483,12 @@ def _draw_case(draw, op: Op) -> Case:
         a = values[hostile]
         if change in ("nan", "inf", "-inf"):
             a = a.copy()
-            a[row, draw(st.integers(a.shape[1] - N, a.shape[1] - 1))] = float(
-                change.replace("nan", "NaN")
+            at = (
+                (row % a.shape[0],)
+                if a.ndim == 1
+                else (row, draw(st.integers(a.shape[1] - N, a.shape[1] - 1)))
             )
+            a[at] = float(change.replace("nan", "NaN"))
         elif change in ("huge", "tiny"):
             # no subnormal tangent vector: XLA flushes subnormals to zero, so on jax it would be
             # another vector (one that is tangent, where the subnormal one is not)
@@ -468,7 +499,7 @@ def _draw_case(draw, op: Op) -> Case:
             a = _rescale(a, kind, row, 0.0, c)
         else:  # the time coordinate (or the first component) scaled off the sheet
             a = a.copy()
-            a[row, 0] = a[row, 0] * 1.5 + 0.5
+            a[(row % a.shape[0], 0)[: a.ndim]] = a[(row % a.shape[0], 0)[: a.ndim]] * 1.5 + 0.5
         values[hostile] = a
         what = change
     elif family == "delivery":
