@@ -3,6 +3,8 @@ odd-shaped inputs; knn neighbours; dispatch errors."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -285,3 +287,25 @@ def test_kernels_keep_their_budget_at_extreme_curvature(c):
         for value, j in ((got[r, r], r), (d[r, 0], i[r, 0])):
             err, bound = measure(OPS["dist"], value, (x[r], y[j]), c, "float32")
             assert err <= 0.4 * bound, (r, j, err, bound)
+
+
+@pytest.mark.parametrize("op", ["dist", "expmap", "logmap", "transport", "exterior_angle"])
+def test_a_broadcast_point_raises_no_warning(op):
+    # np.broadcast_arrays' views made numba read a deprecated writeable flag: a FutureWarning
+    # at every call with one point against many
+    rng = np.random.default_rng(3)
+    y = lorentz.from_space(rng.standard_normal((5, 3)))
+    x = y[0] + 0.0
+    tangent = lorentz.project_tangent(x, rng.standard_normal((5, 4)))
+    args = {
+        "dist": (x, y),
+        "expmap": (x, tangent),
+        "logmap": (x, y),
+        "transport": (x, y, tangent),
+        "exterior_angle": (x, y[1:]),
+    }[op]
+    f = getattr(lorentz, op)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = f(*args, implementation="numba")
+    np.testing.assert_allclose(got, f(*args, implementation="reference"), rtol=1e-12, atol=1e-15)

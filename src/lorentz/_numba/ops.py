@@ -49,6 +49,14 @@ def _take(a: np.ndarray, dtype) -> np.ndarray:
     return a if a.dtype in _KERNEL_DTYPES else a.astype(dtype)
 
 
+def _broadcast(*arrays):
+    """The arrays broadcast to one shape as read-only views: numba reads the writeable flag of
+    the views np.broadcast_arrays returns, which numpy deprecates with a FutureWarning at every
+    call (numba compiles read-only versions of the kernels once)."""
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    return [np.broadcast_to(a, shape) for a in arrays]
+
+
 # far-out rows overflow the GEMM's products and x0 y0; the epilogue recomputes those pairs
 _far_out_quiet = np.errstate(over="ignore", invalid="ignore")
 
@@ -60,8 +68,8 @@ def _time64(xs: np.ndarray, c: float) -> np.ndarray:
 
 def dist(x, y, c: float, dtype) -> np.ndarray:
     x, y = _take(x, dtype), _take(y, dtype)
-    if x.shape != y.shape:  # broadcast_arrays and np.prod cost more than the kernel on one pair
-        x, y = np.broadcast_arrays(x, y)
+    if x.shape != y.shape:  # broadcasting and np.prod cost more than the kernel on one pair
+        x, y = _broadcast(x, y)
     shape = x.shape[:-1]
     n = x.shape[-1] - 1
     out = np.empty(math.prod(shape), dtype=dtype)
@@ -264,7 +272,7 @@ def _pair_rows(kernel, reference, arrays, c: float, dtype, out_cols):
     row."""
     arrays = [_take(a, dtype) for a in arrays]
     if any(a.shape != arrays[0].shape for a in arrays):
-        arrays = np.broadcast_arrays(*arrays)
+        arrays = _broadcast(*arrays)
     flat = _rows(*arrays)
     rows = flat[0].shape[0]
     out = np.empty((rows,) if out_cols is None else (rows, out_cols), dtype=dtype)
