@@ -13,8 +13,8 @@ textbook side is benchmarks/benchmarks/textbook.py: one array-API function per o
 (MERU's formulas where MERU has the operation, geoopt's elsewhere), the same code on every
 library.
 
-Paths: numpy, forward only, lorentz as users call it (the numba kernels for dist, expmap0 and
-logmap0 where numba is installed, the array-API reference for the rest); torch CPU eager,
+Paths: numpy, forward only, lorentz as users call it (the numba kernels where numba is
+installed, the array-API reference otherwise); torch CPU eager,
 forward and forward + backward (the sum of the output, backward to every array input); jax with
 x64 enabled (float32 inputs stay float32), forward under jax.jit and forward + backward as
 jax.jit(jax.grad(...)). Times are the best of 3 after a warm-up (numba and jax compile on first
@@ -228,8 +228,7 @@ def main():
 
     titles = {
         "numpy": (
-            "numpy, forward (lorentz: numba kernels for dist, expmap0, logmap0, the "
-            "array-API reference for the rest)"
+            "numpy, forward (lorentz: the numba kernels, every operation here)"
             if numba
             else "numpy, forward (lorentz: the array-API reference; numba not installed)"
         ),
