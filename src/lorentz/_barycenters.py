@@ -40,7 +40,7 @@ def centroid_ref(xs, w, c, *, xp):
     roots (a0 passes 1e154 for a set far out). The space parts as / sqrt(-<a,a>_L) then
     carry the sums' rounding only: eps relative for a cluster, and for a spread set, whose
     sum cancels, eps |X| / sqrt(-<a,a>_L) <= eps."""
-    sc = math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
+    sc = ref._sqrt(c, xp=xp)
     X = sc * xs
     r = norm0(X, xp=xp)
     x0 = hyp1(r, xp=xp)
@@ -217,7 +217,7 @@ def frechet_ref(xs, w, c, *, xp, tol, max_iter):
     overshoot for a set spread far out, where d^2 is far from quadratic: the iterates ran off
     to inf) is taken back to the geodesic midpoint of the step, and a set whose last step is
     still longer than 1 (times 1/sqrt(c)) keeps the best point found, without a gradient."""
-    sc = math.sqrt(c) if isinstance(c, float) else xp.sqrt(c)
+    sc = ref._sqrt(c, xp=xp)
     X = sc * xs
     Xs, ws = _stop_gradient(xp, X), _stop_gradient(xp, w)
     M = _stop_gradient(xp, sc * centroid_ref(_stop_gradient(xp, xs), ws, c, xp=xp))
