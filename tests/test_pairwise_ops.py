@@ -177,30 +177,54 @@ def test_bad_arguments_are_named():
         lorentz.sqdist(x, x, keepdim=1)
 
 
-def test_the_gemm_path_matches_every_pair_computed_exactly():
-    """pairwise_sqdist's GEMM with recomputed pairs against the exact form on every pair (the
-    path jax and batched inputs take); the diagonal of x against x is recomputed: exactly 0."""
+GEMM_FORMS = {"pairwise_sqdist": "sqdist_space", "pairwise_exterior_angle": "_angle"}
+
+
+@pytest.mark.parametrize("op", list(GEMM_FORMS))
+@pytest.mark.parametrize("implementation", ["reference", "numba"])
+def test_the_gemm_path_matches_every_pair_computed_exactly(op, implementation, monkeypatch):
+    """The GEMM forms with recomputed pairs (the reference's and the numba kernel's) against
+    the exact form on every pair (the path jax and batched inputs take), over blocks of 7 rows:
+    near pairs far out, collinear pairs, the hard rows (origin, tiny, huge, NaN); the diagonal
+    of x against x is recomputed, exactly 0."""
     import array_api_compat.numpy as npx
 
+    from lorentz import _pairwise
+    from lorentz import _reference as ref
     from lorentz._pairwise import _all_pairs
-    from lorentz._reference import sqdist_space as sqdist_ref
 
-    rng = np.random.default_rng(12)
-    x = lorentz.from_space(rng.standard_normal((200, 8)) * 30)
-    y = np.concatenate(
-        [
-            lorentz.from_space(rng.standard_normal((100, 8)) * 30),
-            lorentz.from_space(x[:100, 1:] + 1e-9),
-        ]
-    )  # near pairs far out
-    for a, b in ((x, y), (x, x), (x.astype(np.float32), y.astype(np.float32))):
-        got = lorentz.pairwise_sqdist(a, b, c=0.6)
-        want = _all_pairs(
-            sqdist_ref, a[:, 1:].astype(np.float64), b[:, 1:].astype(np.float64), 0.6, xp=npx
-        )
-        tol = 1e-12 if a.dtype == np.float64 else 2e-6
-        assert np.max(np.abs(got - want) / np.where(want > 0, want, 1.0)) <= tol
-    assert np.all(np.diag(lorentz.pairwise_sqdist(x, x)) == 0)
+    if implementation == "numba":
+        pytest.importorskip("numba")
+        from lorentz._numba import ops
+
+        monkeypatch.setattr(ops, "PAIRWISE_TILE", 7 * 163)
+    else:
+        monkeypatch.setattr(_pairwise, "BLOCK", 7 * 163)
+    exact = getattr(ref, "sqdist_space") if op == "pairwise_sqdist" else _pairwise._angle
+    for dtype in ("float64", "float32"):
+        rng = np.random.default_rng(12)
+        x = lorentz.from_space(rng.standard_normal((100, 4)) * 30, c=0.6)
+        x = np.concatenate([x.astype(dtype), _hard_rows(dtype, 0.6)])  # 113 rows
+        y = np.concatenate(
+            [
+                lorentz.from_space(rng.standard_normal((50, 4)) * 30, c=0.6),
+                lorentz.from_space(x[:100, 1:] + 1e-9, c=0.6),  # near pairs far out
+                lorentz.from_space(x[:13, 1:] * 2.5, c=0.6),  # collinear: the ray beyond x
+            ]
+        ).astype(dtype)  # 163 rows
+        for a, b in ((x, y), (x, x[:50])):
+            got = PAIRWISE[op](a, b, c=0.6, implementation=implementation)
+            with np.errstate(all="ignore"):
+                want = _all_pairs(
+                    exact, a[:, 1:].astype(np.float64), b[:, 1:].astype(np.float64), 0.6, xp=npx
+                )
+            tol = {"float64": 1e-12, "float32": 2e-6}[dtype]
+            if op == "pairwise_sqdist":
+                np.testing.assert_allclose(got, want, rtol=tol, atol=0, equal_nan=True)
+            else:
+                np.testing.assert_allclose(got, want, rtol=0, atol=tol, equal_nan=True)
+    diag = np.diag(PAIRWISE[op](x, x, implementation=implementation))
+    assert np.all(diag[~np.isnan(x[:, 1])] == 0)
 
 
 # ---------------------------------------------------------------- the numba kernels

@@ -10,7 +10,7 @@ from . import _reference as ref
 from . import _registry
 from ._arguments import _broadcast, check_fits, flag, is_concrete, to_work
 from ._dask import is_dask
-from ._guarded import sq
+from ._guarded import atan2_0, sq, sqrt0
 from ._typing import Array
 
 # float64 elements held by one block of pairs (rows x M x n): 32 MiB
@@ -109,9 +109,7 @@ def sqdist_rows(x, y, c, *, xp):
     x, y = to_work(xp, x, y)
     xs, ys = x[..., 1:], y[..., 1:]
     if _gemm_fits(xp, xs, ys, c):
-        # rows far out overflow the GEMM's x0 y0 (numpy warns): those pairs are recomputed
-        with np.errstate(over="ignore", invalid="ignore"):
-            return _gemm_sqdist(xs, ys, c, dtype, xp=xp)
+        return _gemm_rows(_gemm_sqdist, xs, ys, c, dtype, xp=xp)
     return _all_pairs(ref.sqdist_space, xs, ys, c, xp=xp)
 
 
@@ -122,11 +120,78 @@ def _angle(xs, ys, c, *, xp):
     return ref.exterior_angle(x, y, c, xp=xp)
 
 
+# squared space lengths outside [ANGLE_LO2, ANGLE_HI2] (but 0 for y) leave every pair of their
+# row to the exact form: inside, no product of the GEMM form over- or underflows
+ANGLE_LO2, ANGLE_HI2 = 2.0**-480, 2.0**480
+
+
+def angle_bound(g, na, nb, x0, y0, c, n: int, eps: float, *, xp):
+    """(W, K, err): the exterior angle is atan2(W, K) with g = xs.ys, na = |xs|^2, nb = |ys|^2,
+    W = |xs ^ ys| = sqrt(na nb - g^2) and K = sqrt(c) (x0 g - na y0) (exterior_angle's sine
+    and cosine parts times |xs| / (sqrt(c) x0)); err bounds how far the vector (W, K) from a
+    GEMM can lie from the exact one, so that the angle errs by at most err / hypot(W, K).
+
+    With eps of the work dtype and the dot product good to n eps |xs||ys|: na nb - g^2 errs by
+    at most E = (4n + 12) eps na nb, so W by min(sqrt(E), E / W) (plus its own rounding); K by
+    (2n + 8) eps sqrt(c) (x0 |xs||ys| + na y0) (x0 and y0 carry the error of the squared
+    lengths, half of it). The numba and Triton kernels take the same bound."""
+    w2 = na * nb - g * g
+    w = sqrt0(w2, xp=xp)
+    sc = math.sqrt(c)
+    k = sc * (x0 * g - na * y0)
+    e2 = ((4 * n + 12) * eps) * (na * nb)
+    dw = xp.minimum(xp.sqrt(e2), e2 / xp.where(w > 0, w, 0.0)) + 2.0 * eps * w
+    dk = ((2 * n + 8) * eps) * sc * (x0 * xp.sqrt(na * nb) + na * y0)
+    return w, k, dw + dk
+
+
+def _gemm_angle(xs, ys, c, out_dtype, *, xp):
+    """pairwise_exterior_angle of 2-D space parts at matrix-multiply speed: atan2(W, K) of
+    :func:`angle_bound` from one GEMM, every pair whose error bound exceeds ``tol`` radians
+    recomputed by exterior_angle (pairs at the origin or near y == x, collinear pairs, rows
+    outside the squared-length range, NaN rows). Rows outside the range enter the GEMM as
+    zeros, so that no product there is inf or NaN, in the value or in its gradient. Eager
+    only, as _gemm_sqdist."""
+    eps = float(xp.finfo(xs.dtype).eps)
+    tol = GEMM_TOL["float64" if out_dtype == xp.float64 else "other"]
+    na, nb = sq(xs, xp=xp), xp.matrix_transpose(sq(ys, xp=xp))
+    in_x = (na >= ANGLE_LO2) & (na <= ANGLE_HI2)
+    in_y = ((nb >= ANGLE_LO2) & (nb <= ANGLE_HI2)) | (nb == 0)
+    a = xp.where(in_x, xs, 0.0)
+    b = xp.where(xp.matrix_transpose(in_y), ys, 0.0)
+    na, nb = xp.where(in_x, na, 0.0), xp.where(in_y, nb, 0.0)
+    x0, y0 = xp.sqrt(1.0 / c + na), xp.sqrt(1.0 / c + nb)
+    w, k, err = angle_bound(a @ xp.matrix_transpose(b), na, nb, x0, y0, c, xs.shape[-1], eps, xp=xp)
+    out = atan2_0(w, k, xp=xp)
+    good = (err <= tol * xp.hypot(w, k)) & in_x & in_y
+    i, j = xp.nonzero(~good)
+    if i.shape[0]:
+        out[~good] = _angle(xp.take(xs, i, axis=0), xp.take(ys, j, axis=0), c, xp=xp)[:, 0]
+    return out
+
+
+def _gemm_rows(f, xs, ys, c, out_dtype, *, xp):
+    """f (a _gemm_* form) on blocks of rows of xs of at most BLOCK pairs, concatenated."""
+    n = xs.shape[-2]
+    step = max(1, BLOCK // max(1, ys.shape[-2]))
+    # rows far out overflow the GEMM's products (numpy warns): those pairs are recomputed
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        blocks = [
+            f(xs[i : min(n, i + step), :], ys, c, out_dtype, xp=xp) for i in range(0, max(1, n), step)
+        ]
+    return blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=0)
+
+
 def exterior_angle_rows(x, y, c, *, xp):
-    """The reference of lorentz.pairwise_exterior_angle: every pair by the exact atan2 form of
-    exterior_angle, in blocks of rows."""
+    """The reference of lorentz.pairwise_exterior_angle: the GEMM form with recomputed pairs
+    where :func:`_gemm_fits`, else every pair by the exact atan2 form of exterior_angle, in
+    blocks of rows."""
+    dtype = xp.result_type(x, y)
     x, y = to_work(xp, x, y)
-    return _all_pairs(_angle, x[..., 1:], y[..., 1:], c, xp=xp)
+    xs, ys = x[..., 1:], y[..., 1:]
+    if _gemm_fits(xp, xs, ys, c):
+        return _gemm_rows(_gemm_angle, xs, ys, c, dtype, xp=xp)
+    return _all_pairs(_angle, xs, ys, c, xp=xp)
 
 
 def sqdist(x: Array, y: Array, *, c: float | Array = 1.0, keepdim: bool = False) -> Array:
@@ -222,8 +287,7 @@ def pairwise_exterior_angle(
         Curvature is :math:`-c`.
     implementation : {None, "reference", "numba"}
         None picks the numba kernel for 2-D numpy float32/float64 inputs with a scalar ``c``
-        when numba is installed (every pair compiled, rows of ``x`` in parallel), the
-        reference otherwise (batched inputs, other libraries).
+        when numba is installed, the reference otherwise (batched inputs, other libraries).
 
     Returns
     -------
@@ -233,10 +297,17 @@ def pairwise_exterior_angle(
 
     Notes
     -----
-    Every pair by the exact atan2 form of :func:`exterior_angle` (absolute error <= 2e-6 rad
+    Same accuracy as :func:`exterior_angle` for every pair (absolute error <= 2e-6 rad
     float32, 1e-12 float64; finite gradients for collinear points, at the origin and at
-    ``y == x``), in blocks of rows of 32 MiB. HyCoCLIP's form, an ``acos`` of a quotient
-    built from :math:`c\langle x,y\rangle_L` (a GEMM), cancels in numerator and denominator.
+    ``y == x``). With :math:`g = x_s \cdot y_s`, the angle is
+    :math:`\operatorname{atan2}(\sqrt{|x_s|^2 |y_s|^2 - g^2},\ \sqrt{c}\,(x_0 g - |x_s|^2 y_0))`:
+    one float64 GEMM gives every pair, and every pair whose a-priori error bound could exceed
+    a fifth to a quarter of the contract is recomputed by :func:`exterior_angle`'s exact form (usually the
+    diagonal of ``x`` against ``x``, collinear pairs and little else). The numba kernel and,
+    for eager 2-D inputs with a scalar ``c`` (numpy, torch, array-api-strict), the reference
+    take this path; other inputs (jax, traced, batched) take every pair by the exact form, in
+    blocks of rows of 32 MiB. HyCoCLIP's form, an ``acos`` of a quotient built from
+    :math:`c\langle x,y\rangle_L`, cancels in numerator and denominator.
 
     Examples
     --------

@@ -61,9 +61,14 @@ def _broadcast(*arrays):
 _far_out_quiet = np.errstate(over="ignore", invalid="ignore")
 
 
-def _time64(xs: np.ndarray, c: float) -> np.ndarray:
+def _sq64(xs: np.ndarray) -> np.ndarray:
+    """Squared lengths of the rows in float64 (exact products of float32 entries)."""
     x = xs.astype(np.float64)
-    return np.sqrt(1.0 / c + np.einsum("ij,ij->i", x, x))
+    return np.einsum("ij,ij->i", x, x)
+
+
+def _time64(xs: np.ndarray, c: float) -> np.ndarray:
+    return np.sqrt(1.0 / c + _sq64(xs))
 
 
 def dist(x, y, c: float, dtype) -> np.ndarray:
@@ -115,17 +120,29 @@ def pairwise_sqdist(x, y, c: float, dtype) -> np.ndarray:
     return out
 
 
+@_far_out_quiet
 def pairwise_exterior_angle(x, y, c: float, dtype) -> np.ndarray:
-    """Every pair by cones' exterior-angle formula, rows of x in parallel, into the output; the
-    pairs outside its plain range (far out, huge, tiny) finished by the reference."""
+    """pairwise_dist's GEMM tiles, the angle from lorentz._pairwise.angle_bound's form where
+    its bound allows PAIRWISE_TOL radians, every other pair by cones' formula; the pairs
+    outside that formula's range (far out, huge, tiny) finished by the reference."""
     x, y = _take(x, dtype), _take(y, dtype)
-    out = np.empty((x.shape[0], y.shape[0]), dtype=dtype)
-    odd = np.empty(x.shape[0], dtype=np.int64)
-    W.exterior_angle_pairs(x, y, c, out, odd, out.size * x.shape[1] < SERIAL_WORK)
-    if odd.any():
-        rows, cols = W.odd_angle_pairs(x, y, c, odd)
-        wide = ref.exterior_angle(_wide(x[rows]), _wide(y[cols]), c, xp=np_compat)
-        out[rows, cols] = np.reshape(wide, -1)
+    xs, ys = _space(x), _space(y)
+    n_rows, m_rows = xs.shape[0], ys.shape[0]
+    out = np.empty((n_rows, m_rows), dtype=dtype)
+    xx, yy = _sq64(xs), _sq64(ys)
+    x0, y0, ly = np.sqrt(1.0 / c + xx), np.sqrt(1.0 / c + yy), np.sqrt(yy)
+    ys64 = ys.astype(np.float64)
+    step = max(1, PAIRWISE_TILE // max(1, m_rows))
+    tol = PAIRWISE_TOL[np.dtype(dtype)]
+    serial = out.size * xs.shape[1] < SERIAL_WORK
+    for r in range(0, n_rows, step):
+        gram = xs[r : r + step].astype(np.float64) @ ys64.T
+        odd = np.empty(gram.shape[0], dtype=np.int64)
+        W.angle_epilogue(x, y, gram, xx, yy, ly, x0, y0, r, c, tol, out, odd, serial)
+        if odd.any():
+            rows, cols = W.odd_angle_pairs(x, y, gram, xx, yy, ly, x0, y0, r, c, tol, odd)
+            wide = ref.exterior_angle(_wide(x[rows]), _wide(y[cols]), c, xp=np_compat)
+            out[rows, cols] = np.reshape(wide, -1)
     return out
 
 
