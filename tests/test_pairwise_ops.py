@@ -13,6 +13,7 @@ import lorentz
 from lorentz.testing import curvatures, mpref, near_points, points, to_numpy
 from lorentz.testing._backends import asarray
 from lorentz.testing._contract import check
+from lorentz.testing._kernel_cases import pairwise_hard_rows
 from lorentz.testing._peers import hycoclip_oxy_angle_eval
 
 MAX_NORM = {"float32": 1e3, "float64": 1e4}
@@ -200,11 +201,11 @@ def test_the_gemm_path_matches_every_pair_computed_exactly(op, implementation, m
         monkeypatch.setattr(ops, "PAIRWISE_TILE", 7 * 163)
     else:
         monkeypatch.setattr(_pairwise, "BLOCK", 7 * 163)
-    exact = getattr(ref, "sqdist_space") if op == "pairwise_sqdist" else _pairwise._angle
+    exact = ref.sqdist_space if op == "pairwise_sqdist" else _pairwise._angle
     for dtype in ("float64", "float32"):
         rng = np.random.default_rng(12)
         x = lorentz.from_space(rng.standard_normal((100, 4)) * 30, c=0.6)
-        x = np.concatenate([x.astype(dtype), _hard_rows(dtype, 0.6)])  # 113 rows
+        x = np.concatenate([x.astype(dtype), pairwise_hard_rows(dtype, 0.6)])  # 113 rows
         y = np.concatenate(
             [
                 lorentz.from_space(rng.standard_normal((50, 4)) * 30, c=0.6),
@@ -228,41 +229,6 @@ def test_the_gemm_path_matches_every_pair_computed_exactly(op, implementation, m
 
 
 # ---------------------------------------------------------------- the numba kernels
-
-
-def _hard_rows(dtype, c):
-    """Ambient rows in ``dtype`` that reach every branch of the kernels: the origin, points
-    collinear with the origin (on the ray beyond, nearer, behind it), a near pair far out
-    (10^3) and one near the origin, points outside the plain range (|xs| = 1e7, past cones'
-    2^20; 1e200 and 1e-200 in float64), a NaN row, and ordinary rows."""
-    rng = np.random.default_rng(29)
-    s = rng.normal(size=(8, 4))
-    ray = np.array([0.5, -0.25, 1.0, 0.125])  # dyadic: its multiples below are exact in float32
-    far = 1e3 * s[1] / np.linalg.norm(s[1])
-    rows = [
-        np.zeros(4),
-        ray,
-        2.5 * ray,
-        0.375 * ray,
-        -0.75 * ray,
-        far,
-        far + 1e-4 * s[2],
-        s[3],
-        s[3] + 1e-7 * s[4],
-        1e7 * ray,
-        np.full(4, np.nan),
-        s[5],
-        s[6],
-    ]
-    if dtype == "float64":
-        rows += [1e200 * s[7] / np.linalg.norm(s[7]), 1e-200 * s[7]]
-    space = np.stack(rows).astype(dtype)
-    wide = space.astype(np.float64)
-    big = np.max(np.abs(wide), axis=-1, keepdims=True)
-    big = np.where(big > 0, big, 1.0)
-    norm = big * np.sqrt(np.sum((wide / big) ** 2, axis=-1, keepdims=True))  # no overflow
-    time = np.hypot(1.0 / np.sqrt(c), norm)
-    return np.concatenate([time.astype(dtype), space], axis=-1)
 
 
 PAIRWISE = {
@@ -292,7 +258,7 @@ def test_numba_kernel_matches_the_reference_on_the_hard_rows(op, dtype, c):
     column, every other pair is finite, and the output keeps the input dtype."""
     pytest.importorskip("numba")
     f = PAIRWISE[op]
-    x = _hard_rows(dtype, c)
+    x = pairwise_hard_rows(dtype, c)
     bad = int(np.flatnonzero(np.isnan(x[:, 1]))[0])
     for a, b in ((x, x), (x, x[::-1]), (np.tile(x, (3, 1)), np.tile(x[::-1], (2, 1)))):
         got = f(a, b, c=c, implementation="numba")
@@ -317,7 +283,7 @@ def test_numba_kernel_against_mpmath(op, dtype, monkeypatch):
     pytest.importorskip("numba")
     pytest.importorskip("mpmath")
     c = 0.7
-    x = _hard_rows(dtype, c)
+    x = pairwise_hard_rows(dtype, c)
     keep = ~np.isnan(x[:, 1])
     keep[0] = False  # the origin: the angle is undefined there for the oracle (pi/2 above)
     if op == "pairwise_exterior_angle" and dtype == "float64":
@@ -359,7 +325,7 @@ def test_numpy_rows_take_the_kernel_and_batches_the_reference(op, monkeypatch):
     seen = []
     original = getattr(ops, op)
     monkeypatch.setattr(ops, op, lambda *a: seen.append(op) or original(*a))
-    x = _hard_rows("float64", 1.0)[:8]
+    x = pairwise_hard_rows("float64", 1.0)[:8]
     got = PAIRWISE[op](x, x[2:])
     assert seen == [op]
     batched = PAIRWISE[op](x[None], x[None, 2:])

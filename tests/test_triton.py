@@ -23,7 +23,7 @@ import lorentz
 from lorentz._triton import ops
 from lorentz.meru import meru_loss
 from lorentz.testing._accuracy import BOUND, OPS, measure
-from lorentz.testing._kernel_cases import KINDS, agree, hard_rows, inputs
+from lorentz.testing._kernel_cases import KINDS, agree, hard_rows, inputs, pairwise_hard_rows
 
 assert (DEVICE == "cpu") == ops.INTERPRET, (
     "lorentz._triton was imported before the interpreter was chosen"
@@ -241,6 +241,120 @@ def test_knn_distances_have_gradients():
         close(g, w, GRAD_RTOL)
 
 
+# ------------------------------------------------------------------ squared distance, angles
+
+ALL_PAIRS = ("pairwise_sqdist", "pairwise_exterior_angle")
+
+
+def _all_pairs_agree(op, got, want):
+    """Both within the float32 contract of the exact value, so within twice it of each other:
+    relative for the squared distance, in radians for the angle; NaN where the other has NaN."""
+    got, want = got.double().cpu().numpy(), want.double().cpu().numpy()
+    tol = 2 * BOUND["float32"]
+    rtol, atol = (tol, 0) if op == "pairwise_sqdist" else (0, tol)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+
+
+@pytest.mark.parametrize("c", [1.0, 0.3])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", ALL_PAIRS)
+def test_all_pairs_operations(op, kind, c):
+    x, y = (tensor(a) for a in inputs(kind, np.float32, c))
+    f = getattr(lorentz, op)
+    got = f(x, y, c=c, implementation="triton")
+    assert got.dtype == torch.float32 and got.device == x.device
+    _all_pairs_agree(op, got, f(x.double(), y.double(), c=c, implementation="reference"))
+
+
+@pytest.mark.parametrize("c", [1.0, 0.3])
+@pytest.mark.parametrize("op", ALL_PAIRS)
+def test_all_pairs_operations_on_the_hard_rows(op, c):
+    """Every pair of the hard rows (the origin, collinear points, near pairs far out and near
+    the origin, |xs| = 1e7 past the plain form's range, a NaN row) against themselves and
+    reversed: the kernel's GEMM values, its recomputed pairs and the pairs it leaves to the
+    host all agree with the reference; NaN exactly in the NaN row and column."""
+    x = tensor(pairwise_hard_rows("float32", c))
+    f = getattr(lorentz, op)
+    # the interpreter runs the kernels in numpy, which warns of NaN arithmetic; a GPU does not
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for a, b in ((x, x), (x, x.flip(0)), (x.repeat(3, 1), x.flip(0).repeat(2, 1))):
+            got = f(a, b, c=c, implementation="triton")
+            _all_pairs_agree(op, got, f(a.double(), b.double(), c=c, implementation="reference"))
+            nan = torch.isnan(a[:, 1])[:, None] | torch.isnan(b[:, 1])[None, :]
+            assert torch.equal(torch.isnan(got), nan)
+        d = f(x, x, c=c, implementation="triton")
+    assert torch.all(torch.diag(d)[~torch.isnan(x[:, 1])] == 0)  # x == y
+    if op == "pairwise_exterior_angle":  # collinear: 0 on the ray beyond x, pi behind; origin
+        assert d[1, 2] == 0 and d[2, 1] == pytest.approx(np.pi, abs=1e-6)
+        close(d[0, 1:3], torch.full((2,), np.pi / 2, device=DEVICE), 1e-6)
+
+
+@pytest.mark.parametrize("op", ALL_PAIRS)
+def test_all_pairs_operations_meet_the_bound_against_mpmath(op):
+    """The pairs the GEMM form cannot give (near pairs far out, x == y) against mpmath."""
+    c = 0.7
+    for kind in ("near-duplicate", "far"):
+        x, y = inputs(kind, np.float32, c)
+        got = getattr(lorentz, op)(tensor(x), tensor(y), c=c, implementation="triton")
+        got = got.cpu().numpy()
+        for i in range(x.shape[0]):
+            for j in (i, i + x.shape[0]):
+                if op == "pairwise_exterior_angle" and j == i:
+                    continue  # x == y: the oracle's angle is undefined there (0 above)
+                err, bound = measure(
+                    OPS[op[len("pairwise_") :]], got[i, j], (x[i], y[j]), c, "float32"
+                )
+                assert err <= bound, (kind, i, j, err, bound)
+
+
+@pytest.mark.parametrize("kind", ["random", "near-duplicate", "far", "n=1", "one row", "hard"])
+@pytest.mark.parametrize("op", ALL_PAIRS)
+def test_all_pairs_gradients(op, kind):
+    """Against the reference's autodiff in float64: the GEMM sums, and the pairs the backward
+    takes from the reference (near, collinear, far-out pairs; n = 1 is collinear throughout)."""
+    if kind == "hard":  # without the NaN row
+        x = tensor(pairwise_hard_rows("float32", 0.7))
+        x = x[~torch.isnan(x[:, 1])]
+        x, y = x, x.flip(0)
+    else:
+        x, y = (tensor(a) for a in inputs(kind, np.float32, 0.7))
+    f = getattr(lorentz, op)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        got = _grads(lambda a, b, c: f(a, b, c=c, implementation="triton"), torch.float32, x, y)
+    want = _grads(lambda a, b, c: f(a, b, c=c, implementation="reference"), torch.float64, x, y)
+    assert got[0].dtype == torch.float32 and got[2].dtype == torch.float64
+    assert torch.all(got[0][:, 0] == 0)
+    if op == "pairwise_sqdist":
+        # the reference's autodiff sums terms of the size of s/c into a dc that is their tiny
+        # difference, -(x0 - y0)^2 / (c^2 x0 y0) per pair: for "far" it came out -7.1e-8 for
+        # an exact -2.9e-8. mpmath differentiates the definition instead.
+        want[2] = _sqdist_dc(x, y, 0.7)
+    for g, w in zip(got, want):
+        close(g, w, GRAD_RTOL)
+
+
+def _sqdist_dc(x, y, c):
+    """d/dc of sum_ij w_ij (2 (x0 y0 - xs.ys) - 2/c) at fixed space parts (_grads' weights), by
+    mpmath at 40 digits."""
+    mpmath = pytest.importorskip("mpmath")
+    xs, ys = x[:, 1:].double().tolist(), y[:, 1:].double().tolist()
+    n = len(xs) * len(ys)
+    weights = torch.linspace(-1, 2, n, dtype=torch.float32).double().reshape(len(xs), len(ys))
+    total = 0
+    with mpmath.workdps(40):
+        for i, a in enumerate(xs):
+            na = mpmath.fsum(t * t for t in map(mpmath.mpf, a))
+            for j, b in enumerate(ys):
+                nb = mpmath.fsum(t * t for t in map(mpmath.mpf, b))
+                g = mpmath.fsum(mpmath.mpf(p) * q for p, q in zip(a, b))
+
+                def s(cc, na=na, nb=nb, g=g):
+                    return 2 * (mpmath.sqrt(1 / cc + na) * mpmath.sqrt(1 / cc + nb) - g) - 2 / cc
+
+                total += float(weights[i, j]) * mpmath.diff(s, mpmath.mpf(c))
+    return torch.tensor(float(total), dtype=torch.float64)
+
+
 # ------------------------------------------------------------------ the fused MERU loss
 
 
@@ -338,6 +452,8 @@ def test_opcheck():
     c = torch.tensor(0.9, dtype=torch.float64, device=DEVICE)
     cases = [
         (torch.ops.lorentz.pairwise_dist.default, (x[:, 1:], y[:, 1:], c)),
+        (torch.ops.lorentz.pairwise_sqdist.default, (x[:, 1:], y[:, 1:], c)),
+        (torch.ops.lorentz.pairwise_exterior_angle.default, (x[:, 1:], y[:, 1:], c)),
         (torch.ops.lorentz.expmap0.default, (x / 4, c)),
         (torch.ops.lorentz.logmap0.default, (x, c)),
         (torch.ops.lorentz.knn.default, (x[:, 1:], y[:, 1:], c, 3)),
@@ -441,7 +557,18 @@ def test_every_kernel_belongs_to_an_operation():
     assert set(COMPILED) <= set(OPERATIONS) and KERNELS["torch"] == set(COMPILED)
 
 
-@pytest.mark.parametrize("op", ["dist", "pairwise_dist", "knn", "expmap0", "logmap0"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "dist",
+        "pairwise_dist",
+        "pairwise_sqdist",
+        "pairwise_exterior_angle",
+        "knn",
+        "expmap0",
+        "logmap0",
+    ],
+)
 def test_the_triton_kernels_run_when_asked(op, monkeypatch):
     """A spy on the Triton host functions: "triton" runs them, "reference" does not."""
     seen = []
@@ -451,6 +578,10 @@ def test_the_triton_kernels_run_when_asked(op, monkeypatch):
     calls = {
         "dist": lambda impl: lorentz.dist(x[:5], y[:5], implementation=impl),
         "pairwise_dist": lambda impl: lorentz.pairwise_dist(x, y, implementation=impl),
+        "pairwise_sqdist": lambda impl: lorentz.pairwise_sqdist(x, y, implementation=impl),
+        "pairwise_exterior_angle": lambda impl: lorentz.pairwise_exterior_angle(
+            x, y, implementation=impl
+        ),
         "knn": lambda impl: lorentz.knn(x, y, 2, implementation=impl),
         "expmap0": lambda impl: lorentz.expmap0(x / 4, implementation=impl),
         "logmap0": lambda impl: lorentz.logmap0(x, implementation=impl),
@@ -486,6 +617,8 @@ def test_nan_reaches_exactly_what_it_touches():
 def _nan_rows(x, y, dirty):
     for f in (
         lambda a: lorentz.pairwise_dist(a, y, implementation="triton"),
+        lambda a: lorentz.pairwise_sqdist(a, y, implementation="triton"),
+        lambda a: lorentz.pairwise_exterior_angle(a, y, implementation="triton"),
         lambda a: lorentz.expmap0(a / 4, implementation="triton"),
         lambda a: lorentz.logmap0(a, implementation="triton")[:, 1:],
         lambda a: lorentz.knn(a, y, 2, implementation="triton")[0],

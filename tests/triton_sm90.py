@@ -15,7 +15,7 @@ from lorentz._triton import kernels as K
 
 TILE = {"BM": 32, "BN": 32, "BK": 32, "BKR": 8, "KP": 512}  # the all-pairs kernels
 ROWS = {"BM": 16, "BK": 64}  # the row kernels
-FLAGS = ("A_OWNS_LSE",)  # boolean constants: every value is compiled
+FLAGS = ("A_OWNS_LSE", "SQUARED")  # boolean constants: every value is compiled
 
 
 def _variants(name):

@@ -12,6 +12,8 @@ import os
 COMPILED = {
     "dist": ("dist_kernel", "dist_grad_kernel"),
     "pairwise_dist": ("pairwise_dist_kernel",),
+    "pairwise_sqdist": ("pairwise_dist_kernel",),
+    "pairwise_exterior_angle": ("pairwise_exterior_angle_kernel",),
     "knn": ("pairwise_dist_kernel",),
     "expmap0": ("expmap0_kernel", "expmap0_grad_kernel"),
     "logmap0": ("logmap0_kernel", "logmap0_grad_kernel"),

@@ -1,5 +1,6 @@
-"""Triton kernels: exact pairwise distance, the origin maps, and the row log-sum-exp of
-negative distances behind the fused MERU loss; forward and backward.
+"""Triton kernels: exact pairwise distance (and squared distance), all-pairs exterior angles,
+the origin maps, and the row log-sum-exp of negative distances behind the fused MERU loss;
+forward and backward.
 
 Nothing here imports the rest of the library: the formulas are the reference ones
 (lorentz._reference), tested against it. Inputs may be float16, bfloat16 or float32; every
@@ -104,7 +105,8 @@ def _cosh_minus_one(
     BKR: tl.constexpr,
 ):
     """u of every pair of the tile by the cancellation-free form, float64: (|D|^2 + c |xs^ys|^2)
-    / den with den = x0 y0 + 1/c + xs.ys, na = |xs|^2 and nb = |ys|^2 per row.
+    / den with den = x0 y0 + 1/c + xs.ys, na = |xs|^2 and nb = |ys|^2 per row; also xs.D
+    (D = xs - ys) and |xs^ys|^2, which the exterior angle takes.
 
     |xs^ys|^2 = |s|^2 |D_perp|^2 with s the shorter point and D = xs - ys. D_perp is formed
     against both points and the shorter chosen per pair afterwards: a per-pair choice of
@@ -129,7 +131,38 @@ def _cosh_minus_one(
         perp_b += tl.sum(qb * qb, axis=2)
     a_short = na[:, None] <= nb[None, :]
     wedge = tl.where(a_short, na[:, None] * perp_a, nb[None, :] * perp_b)
-    return (dd + c * wedge) / den
+    return (dd + c * wedge) / den, ad, wedge
+
+
+@triton.jit
+def _gram(
+    a_ptr,
+    b_ptr,
+    ra,
+    rb,
+    ma,
+    mb,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+):
+    """g = xs.ys of every pair of the tile by a float64 GEMM, and |xs|^2, |ys|^2 per row."""
+    g = tl.zeros((BM, BN), dtype=tl.float64)
+    na = tl.zeros((BM,), dtype=tl.float64)
+    nb = tl.zeros((BN,), dtype=tl.float64)
+    for k0 in range(0, K, BK):
+        kk = k0 + tl.arange(0, BK)
+        a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
+        b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
+        g += tl.dot(a, tl.trans(b))
+        na += tl.sum(a * a, axis=1)
+        nb += tl.sum(b * b, axis=1)
+    return g, na, nb
 
 
 @triton.jit
@@ -162,16 +195,7 @@ def _cosh_minus_one_tile(
     exceed ``tol`` are recomputed from the differences (Lagrange's identity), tile by tile
     and only in tiles that have one.
     """
-    g = tl.zeros((BM, BN), dtype=tl.float64)
-    na = tl.zeros((BM,), dtype=tl.float64)
-    nb = tl.zeros((BN,), dtype=tl.float64)
-    for k0 in range(0, K, BK):
-        kk = k0 + tl.arange(0, BK)
-        a = _load_rows(a_ptr, ra, ma, kk, kk < K, sa_r, sa_k)
-        b = _load_rows(b_ptr, rb, mb, kk, kk < K, sb_r, sb_k)
-        g += tl.dot(a, tl.trans(b))
-        na += tl.sum(a * a, axis=1)
-        nb += tl.sum(b * b, axis=1)
+    g, na, nb = _gram(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, BM, BN, BK)
     inv_c = 1.0 / c
     a0 = tl.sqrt(inv_c + na)
     b0 = tl.sqrt(inv_c + nb)
@@ -185,7 +209,7 @@ def _cosh_minus_one_tile(
     slack = (K + 4) * EPS64 * c
     redo = (g >= 0.0) & (slack * p > tol * 2.0 * same) & ma[:, None] & mb[None, :]
     if tl.max(redo.to(tl.int32)) > 0:
-        exact = _cosh_minus_one(
+        exact, _ad, _wedge = _cosh_minus_one(
             a_ptr,
             b_ptr,
             ra,
@@ -226,12 +250,14 @@ def pairwise_dist_kernel(
     so_r,
     so_c,
     tol,
+    SQUARED: tl.constexpr,
     BM: tl.constexpr,
     BN: tl.constexpr,
     BK: tl.constexpr,
     BKR: tl.constexpr,
 ):
-    """out[i, j] = d(a[i], b[j]); out may be float32 or float64."""
+    """out[i, j] = d(a[i], b[j]), or with SQUARED the squared Lorentzian distance 2u/c (Law et
+    al.; ``tol`` then bounds u's relative error, half d's); out may be float32 or float64."""
     ra = tl.program_id(0) * BM + tl.arange(0, BM)
     rb = tl.program_id(1) * BN + tl.arange(0, BN)
     ma, mb = ra < M, rb < N
@@ -239,10 +265,132 @@ def pairwise_dist_kernel(
     u, _a0, _b0 = _cosh_minus_one_tile(
         a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, c, tol, BM, BN, BK, BKR
     )
-    d = _acosh1p(u) / tl.sqrt(c)
+    if SQUARED:
+        d = 2.0 * u / c
+    else:
+        d = _acosh1p(u) / tl.sqrt(c)
     tl.store(
         out_ptr + ra[:, None] * so_r + rb[None, :] * so_c,
         d.to(out_ptr.dtype.element_ty),
+        mask=ma[:, None] & mb[None, :],
+    )
+
+
+# squared space lengths the angle's GEMM form takes (lorentz._pairwise.ANGLE_LO2, ANGLE_HI2),
+# and c |xs|^2 up to which its recompute takes the plain form (lorentz._reference.exterior_angle)
+ANGLE_LO2 = tl.constexpr(2.0**-480)
+ANGLE_HI2 = tl.constexpr(2.0**480)
+ANGLE_FAR2 = tl.constexpr(2.0**40)
+HALF_PI = tl.constexpr(1.5707963267948966)
+PI = tl.constexpr(3.141592653589793)
+
+
+@triton.jit
+def _atan2_upper(w, k):
+    """atan2(w, k) for w >= 0, 0 at (0, 0): a guess good to 2e-3 from a rational fit of atan
+    on [0, 1] (by octant), then one exact step, atan2 = a + atan(tan(atan2 - a)), whose
+    argument (w cos a - k sin a) / (k cos a + w sin a) is below 2e-3, so that three terms of
+    atan's series leave 1e-20. (Triton's interpreter has no atan2.)"""
+    big = tl.maximum(w, tl.abs(k))
+    z = tl.minimum(w, tl.abs(k)) / tl.where(big > 0.0, big, 1.0)
+    a = 0.7853981633974483 * z - z * (z - 1.0) * (0.2447 + 0.0663 * z)
+    a = tl.where(w > tl.abs(k), HALF_PI - a, a)
+    a = tl.where(k < 0.0, PI - a, a)
+    sa, ca = tl.sin(a), tl.cos(a)
+    t = (w * ca - k * sa) / tl.where(big > 0.0, k * ca + w * sa, 1.0)
+    t2 = t * t
+    return a + t * (1.0 - t2 * (1.0 / 3.0 - 0.2 * t2))
+
+
+@triton.jit
+def pairwise_exterior_angle_kernel(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    out_ptr,
+    M,
+    N,
+    K,
+    sa_r,
+    sa_k,
+    sb_r,
+    sb_k,
+    so_r,
+    so_c,
+    tol,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    BKR: tl.constexpr,
+):
+    """out[i, j] = the exterior angle at a[i] towards b[j], atan2(W, K) from the GEMM (W =
+    |xs^ys|, K = sqrt(c) (x0 g - |xs|^2 y0), lorentz._pairwise.angle_bound), the pairs whose
+    bound exceeds ``tol`` radians recomputed from the differences by exterior_angle's plain
+    form: atan2(sqrt(c) x0 |D_perp|, xs_hat.D - u |xs|). NaN marks the pairs left to the host:
+    rows outside the GEMM's range, and recomputed pairs with x too far out for the plain form
+    (the host also takes NaN rows there, which stay NaN)."""
+    ra = tl.program_id(0) * BM + tl.arange(0, BM)
+    rb = tl.program_id(1) * BN + tl.arange(0, BN)
+    ma, mb = ra < M, rb < N
+    c = tl.load(c_ptr).to(tl.float64)
+    g, na, nb = _gram(a_ptr, b_ptr, ra, rb, ma, mb, K, sa_r, sa_k, sb_r, sb_k, BM, BN, BK)
+    inv_c = 1.0 / c
+    sc = tl.sqrt(c)
+    a0 = tl.sqrt(inv_c + na)
+    b0 = tl.sqrt(inv_c + nb)
+    nab = na[:, None] * nb[None, :]
+    w = tl.sqrt(tl.maximum(nab - g * g, 0.0))
+    k = sc * (a0[:, None] * g - (na[:, None] * b0[None, :]))
+    e2 = (4.0 * K + 12.0) * EPS64 * nab
+    dw = tl.where(w > 0.0, tl.minimum(tl.sqrt(e2), e2 / tl.where(w > 0.0, w, 1.0)), tl.sqrt(e2))
+    dw += 2.0 * EPS64 * w
+    dk = (2.0 * K + 8.0) * EPS64 * sc * (a0[:, None] * tl.sqrt(nab) + na[:, None] * b0[None, :])
+    angle = _atan2_upper(w, k)
+    in_a = ((na >= ANGLE_LO2) & (na <= ANGLE_HI2)) | (na == 0.0)
+    in_b = ((nb >= ANGLE_LO2) & (nb <= ANGLE_HI2)) | (nb == 0.0)
+    odd = ~(in_a[:, None] & in_b[None, :])
+    # x at the origin has no ray: its W and K are both 0
+    redo = ~(dw + dk <= tol * tl.sqrt(w * w + k * k)) | (na == 0.0)[:, None]
+    redo = redo & ~odd & ma[:, None] & mb[None, :]
+    if tl.max(redo.to(tl.int32)) > 0:
+        u, ad, wedge = _cosh_minus_one(
+            a_ptr,
+            b_ptr,
+            ra,
+            rb,
+            ma,
+            mb,
+            K,
+            sa_r,
+            sa_k,
+            sb_r,
+            sb_k,
+            c,
+            na,
+            nb,
+            a0[:, None] * b0[None, :] + inv_c + g,
+            BM,
+            BN,
+            BKR,
+        )
+        # where g < 0 the cancellation-free form's denominator cancels instead: take the
+        # opposite-side form of u (_cosh_minus_one_tile's)
+        r = tl.sqrt(inv_c)
+        opposite = c * (
+            na[:, None] * b0[None, :] / (a0[:, None] + r) + r * nb[None, :] / (b0[None, :] + r) - g
+        )
+        u = tl.where(g < 0.0, opposite, u)
+        rx = tl.sqrt(na)[:, None]
+        # |D_perp|^2 = |xs^ys|^2 / |xs|^2, and |ys|^2 where xs = 0 (D = ys)
+        perp2 = tl.where(rx > 0.0, wedge / tl.where(rx > 0.0, na[:, None], 1.0), nb[None, :])
+        along = tl.where(rx > 0.0, -ad / tl.where(rx > 0.0, rx, 1.0), 0.0)
+        exact = _atan2_upper(sc * a0[:, None] * tl.sqrt(perp2), along - u * rx)
+        odd = odd | (redo & (c * na > ANGLE_FAR2)[:, None])
+        angle = tl.where(redo, exact, angle)
+    angle = tl.where(odd, float("nan"), angle)
+    tl.store(
+        out_ptr + ra[:, None] * so_r + rb[None, :] * so_c,
+        angle.to(out_ptr.dtype.element_ty),
         mask=ma[:, None] & mb[None, :],
     )
 

@@ -191,7 +191,7 @@ def _exact_tile(
     opposite = c * (
         na[:, None] * b0[None, :] / (a0[:, None] + r) + r * nb[None, :] / (b0[None, :] + r) - g
     )
-    same = _cosh_minus_one(
+    same, _ad, _wedge = _cosh_minus_one(
         a_ptr,
         b_ptr,
         ra,

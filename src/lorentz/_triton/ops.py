@@ -22,6 +22,8 @@ from torch._subclasses.fake_tensor import is_fake
 from torch.library import custom_op, register_autograd, triton_op, wrap_triton
 
 from .. import _reference as ref
+from .._pairwise import GEMM_TOL, angle_bound
+from .._pairwise import _angle as _pairs_angle
 from . import kernels as K
 from . import precision
 
@@ -31,6 +33,7 @@ TOL = 5e-7
 BLOCK = 32  # rows and columns of a distance tile; tl.dot wants >= 16
 BLOCK_K = 32  # depth of one GEMM step
 BLOCK_K_EXACT = 8  # depth of one step of the exact recompute, whose temporaries are 3-D
+EPS64 = 2.0**-52
 ROWS = 16  # rows per program of the row kernels (distance, origin maps)
 ROW_CHUNK = 64  # components per step of a row kernel
 KNN_KEYS = 4096  # keys per distance block of knn: memory O(N (k + KNN_KEYS))
@@ -102,12 +105,16 @@ def _launch_pairwise(xs, ys, c, out, scheme=""):
     if scheme != "float64":
         precision.launch_pairwise(xs, ys, c, out, scheme, _launch)
         return
+    _launch_tiles(K.pairwise_dist_kernel, xs, ys, c, out, TOL, SQUARED=False)
+
+
+def _launch_tiles(kernel, xs, ys, c, out, tol, **flags):
+    """One program per BLOCK x BLOCK tile of ``out`` (an all-pairs kernel of ``kernels``)."""
     xs, ys = _wide(xs), _wide(ys)
     m, n = xs.shape[0], ys.shape[0]
-    grid = (triton.cdiv(m, BLOCK), triton.cdiv(n, BLOCK))
     _launch(
-        K.pairwise_dist_kernel,
-        grid,
+        kernel,
+        (triton.cdiv(m, BLOCK), triton.cdiv(n, BLOCK)),
         xs,
         ys,
         c,
@@ -121,11 +128,12 @@ def _launch_pairwise(xs, ys, c, out, scheme=""):
         ys.stride(1),
         out.stride(0),
         out.stride(1),
-        TOL,
+        tol,
         BM=BLOCK,
         BN=BLOCK,
         BK=BLOCK_K,
         BKR=BLOCK_K_EXACT,
+        **flags,
     )
 
 
@@ -189,6 +197,163 @@ register_autograd("lorentz::pairwise_dist", _pairwise_backward, setup_context=_p
 def pairwise_dist(x, y, c, scheme=None):
     """Ambient (N, n+1), (M, n+1) -> (N, M) float32; ``scheme`` forces one (None: the rule)."""
     return _pairwise_dist(x[:, 1:], y[:, 1:], _scalar(c, x), scheme or "")
+
+
+def _times(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Time coordinates of float64 space rows."""
+    return torch.sqrt(1.0 / c + (a * a).sum(1))
+
+
+# ------------------------------------------------------------------ squared distance
+
+
+@_operator("lorentz::pairwise_sqdist")
+def _pairwise_sqdist(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    out = torch.empty((xs.shape[0], ys.shape[0]), dtype=torch.float32, device=xs.device)
+    # TOL bounds d's relative error, and u's is twice it: half TOL on u
+    _launch_tiles(K.pairwise_dist_kernel, xs, ys, c, out, TOL / 2, SQUARED=True)
+    return out
+
+
+def _save_inputs_only(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:3])
+
+
+def _pairwise_sqdist_backward(ctx, grad):
+    """s = 2 (x0 y0 - xs.ys) - 2/c: ds/dxs = 2 (xs y0/x0 - ys), two float64 GEMMs (as
+    pairwise_dist's), and ds/dc = -(x0 - y0)^2 / (c^2 x0 y0), which nothing cancels."""
+    xs, ys, c = ctx.saved_tensors
+    x, y, c64, g = xs.double(), ys.double(), c.double(), grad.double()
+    x0, y0 = _times(x, c64), _times(y, c64)
+    dx = 2.0 * (x * ((g @ y0) / x0)[:, None] - g @ y)
+    dy = 2.0 * (y * ((g.T @ x0) / y0)[:, None] - g.T @ x)
+    gap = x0[:, None] - y0[None, :]
+    dc = -(g * gap * gap / (x0[:, None] * y0[None, :])).sum() / (c64 * c64)
+    return dx.to(xs.dtype), dy.to(ys.dtype), dc.to(c.dtype).reshape(c.shape)
+
+
+register_autograd(
+    "lorentz::pairwise_sqdist", _pairwise_sqdist_backward, setup_context=_save_inputs_only
+)
+
+
+def pairwise_sqdist(x, y, c):
+    """Ambient (N, n+1), (M, n+1) -> (N, M) float32."""
+    return _pairwise_sqdist(x[:, 1:], y[:, 1:], _scalar(c, x))
+
+
+# ------------------------------------------------------------------ all-pairs exterior angle
+
+# a pair's gradient is taken from the GEMM when its (W, K) (lorentz._pairwise.angle_bound) is
+# good to this fraction of hypot(W, K) and W to this fraction of W: the backward divides by W
+# and H^2, so the forward's tolerance (GEMM_TOL, 4e-7 radians) would pass on their error
+# whole; every other pair by the reference's autodiff
+ANGLE_GRAD_TOL = 1e-9
+# gathered elements per chunk of the pairs finished by the reference
+PAIR_CHUNK = 1 << 20
+
+
+def _angle_pairs(xs, ys, c):
+    """exterior angles of the pairs (xs[p], ys[p]) of float64 space rows, by the reference."""
+    return _pairs_angle(xs, ys, c.reshape(1, 1), xp=xp_torch)[:, 0]
+
+
+def _chunks(i, k):
+    step = max(1, PAIR_CHUNK // max(1, k))
+    return [slice(p, p + step) for p in range(0, i.shape[0], step)]
+
+
+@custom_op("lorentz::pairwise_exterior_angle", mutates_args=())
+def _pairwise_exterior_angle(xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    # an opaque operator, not a triton_op: the pairs the kernel leaves (NaN) are a
+    # data-dependent set, finished here by the reference
+    out = torch.empty((xs.shape[0], ys.shape[0]), dtype=torch.float32, device=xs.device)
+    _launch_tiles(K.pairwise_exterior_angle_kernel, xs, ys, c, out, GEMM_TOL["other"])
+    i, j = torch.nonzero(torch.isnan(out), as_tuple=True)
+    c64 = c.double()
+    for part in _chunks(i, xs.shape[1]):
+        a, b = xs[i[part]].double(), ys[j[part]].double()
+        out[i[part], j[part]] = _angle_pairs(a, b, c64).float()
+    return out
+
+
+@_pairwise_exterior_angle.register_fake
+def _(xs, ys, c):
+    return xs.new_empty((xs.shape[0], ys.shape[0]), dtype=torch.float32)
+
+
+@custom_op("lorentz::pairwise_exterior_angle_backward", mutates_args=())
+def _pairwise_exterior_angle_backward(
+    xs: torch.Tensor, ys: torch.Tensor, c: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """theta = atan2(W, K) (angle_bound's W = |xs^ys|, K = sqrt(c) (x0 g - |xs|^2 y0)):
+    d theta = (K dW - W dK) / H^2, H^2 = W^2 + K^2, with dW/dxs = (|ys|^2 xs - g ys) / W and
+    dK/dxs = sqrt(c) (g xs / x0 + x0 ys - 2 y0 xs) (and likewise for ys), summed over pairs
+    by float64 GEMMs with A = grad K / (W H^2), B = grad W / H^2; the pairs whose W or H the
+    GEMM cannot give to ANGLE_GRAD_TOL (near, collinear, far-out and NaN pairs) through the
+    reference's autodiff, gathered."""
+    x, y, c64, grad = xs.double(), ys.double(), c.double(), grad.double()
+    cf = float(c64)
+    na, nb = (x * x).sum(1), (y * y).sum(1)
+    x0, y0 = _times(x, c64), _times(y, c64)
+    g = x @ y.T
+    n = x.shape[1]
+    w, k, err = angle_bound(
+        g, na[:, None], nb[None, :], x0[:, None], y0[None, :], cf, n, EPS64, xp=xp_torch
+    )
+    h2 = w * w + k * k
+    # products of squared lengths up to 2^800 and c up to 2^200 either way stay finite
+    fine = (na >= 2.0**-200) & (na <= 2.0**200)
+    fine_y = (nb >= 2.0**-200) & (nb <= 2.0**200)
+    gemm = (
+        (err <= ANGLE_GRAD_TOL * torch.sqrt(h2))
+        & ((4 * n + 12) * EPS64 * na[:, None] * nb[None, :] <= ANGLE_GRAD_TOL * w * w)
+        & fine[:, None]
+        & fine_y[None, :]
+        & (2.0**-200 <= cf <= 2.0**200)
+    )
+    weight = torch.where(gemm, grad, 0.0) / torch.where(gemm, h2, 1.0)
+    a = weight * k / torch.where(gemm, w, 1.0)
+    b = weight * w
+    sc = torch.sqrt(c64)
+    ag = a * g
+    dx = (
+        x * (a @ nb + 2.0 * sc * (b @ y0) - sc * (b * g).sum(1) / x0)[:, None]
+        - ag @ y
+        - sc * x0[:, None] * (b @ y)
+    )
+    dy = y * (a.T @ na + sc * (b.T @ na) / y0)[:, None] - ag.T @ x - sc * (b.T @ (x0[:, None] * x))
+    dk_dc = k / (2.0 * c64) - sc / (2.0 * c64 * c64) * (g / x0[:, None] - na[:, None] / y0[None, :])
+    dc = -(b * dk_dc).sum()
+    i, j = torch.nonzero(~gemm, as_tuple=True)
+    for part in _chunks(i, n):
+        ip, jp = i[part], j[part]
+        # torch.func: a custom operator's body runs below the autograd dispatch key
+        _, pullback = torch.func.vjp(_angle_pairs, x[ip], y[jp], c64)
+        gx, gy, gc = pullback(grad[ip, jp])
+        dx.index_add_(0, ip, gx)
+        dy.index_add_(0, jp, gy)
+        dc = dc + gc
+    return dx.to(xs.dtype), dy.to(ys.dtype), dc.to(c.dtype).reshape(c.shape)
+
+
+@_pairwise_exterior_angle_backward.register_fake
+def _(xs, ys, c, grad):
+    return torch.empty_like(xs), torch.empty_like(ys), torch.empty_like(c)
+
+
+def _angle_backward(ctx, grad):
+    return _pairwise_exterior_angle_backward(*ctx.saved_tensors, grad)
+
+
+register_autograd(
+    "lorentz::pairwise_exterior_angle", _angle_backward, setup_context=_save_inputs_only
+)
+
+
+def pairwise_exterior_angle(x, y, c):
+    """Ambient (N, n+1), (M, n+1) -> (N, M) float32."""
+    return _pairwise_exterior_angle(x[:, 1:], y[:, 1:], _scalar(c, x))
 
 
 # ------------------------------------------------------------------ origin maps

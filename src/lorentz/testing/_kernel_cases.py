@@ -139,3 +139,38 @@ def transport_vectors(x, y, dtype, c):
     other = np.asarray(lorentz.project_tangent(x64, fixed, c=c))
     even = (np.arange(len(x64)) % 2 == 0)[:, None]
     return np.where(even, log, other).astype(dtype)
+
+
+def pairwise_hard_rows(dtype, c):
+    """Ambient rows in ``dtype`` that reach every branch of the kernels: the origin, points
+    collinear with the origin (on the ray beyond, nearer, behind it), a near pair far out
+    (10^3) and one near the origin, points outside the plain range (|xs| = 1e7, past cones'
+    2^20; 1e200 and 1e-200 in float64), a NaN row, and ordinary rows."""
+    rng = np.random.default_rng(29)
+    s = rng.normal(size=(8, 4))
+    ray = np.array([0.5, -0.25, 1.0, 0.125])  # dyadic: its multiples below are exact in float32
+    far = 1e3 * s[1] / np.linalg.norm(s[1])
+    rows = [
+        np.zeros(4),
+        ray,
+        2.5 * ray,
+        0.375 * ray,
+        -0.75 * ray,
+        far,
+        far + 1e-4 * s[2],
+        s[3],
+        s[3] + 1e-7 * s[4],
+        1e7 * ray,
+        np.full(4, np.nan),
+        s[5],
+        s[6],
+    ]
+    if dtype == "float64":
+        rows += [1e200 * s[7] / np.linalg.norm(s[7]), 1e-200 * s[7]]
+    space = np.stack(rows).astype(dtype)
+    wide = space.astype(np.float64)
+    big = np.max(np.abs(wide), axis=-1, keepdims=True)
+    big = np.where(big > 0, big, 1.0)
+    norm = big * np.sqrt(np.sum((wide / big) ** 2, axis=-1, keepdims=True))  # no overflow
+    time = np.hypot(1.0 / np.sqrt(c), norm)
+    return np.concatenate([time.astype(dtype), space], axis=-1)
