@@ -475,6 +475,8 @@ def test_torch_compile_fullgraph():
             + lorentz.pairwise_dist(
                 lorentz.expmap0(a, c=c, implementation="triton"), b, c=c, implementation="triton"
             ).sum()
+            + lorentz.pairwise_sqdist(a, b, c=c, implementation="triton").mean()
+            + lorentz.pairwise_exterior_angle(a, b, c=c, implementation="triton").sum()
         )
 
     compiled = torch.compile(f, fullgraph=True, backend=backend)
