@@ -4,8 +4,8 @@
     TRITON_INTERPRET=1 python benchmarks/gpu.py --smoke   # tiny sizes on the CPU: checks the script
 
 Same inputs for every row (float32, space components ~ N(0, 0.3^2), 512 dims, curv 1):
-pairwise_dist 16384 x 16384, expmap0 of 2,097,152 tangent vectors, MERU's loss forward and
-backward at B = 32768 (and B = 131072, which eager torch cannot hold). Each result is checked
+pairwise_dist (and pairwise_sqdist, pairwise_exterior_angle) 16384 x 16384, expmap0 of
+2,097,152 tangent vectors, MERU's loss forward and backward at B = 32768 (and B = 131072, which eager torch cannot hold). Each result is checked
 against the library's reference in float64 (on the first 1024 rows where the full problem is
 too large for float64). The "schemes" section forces each precision scheme of the all-pairs
 kernels (docs/gpu-precision.md) for float32, bfloat16 and float16 inputs, beside the GEMM alone
@@ -60,6 +60,20 @@ def meru_oxy_angle(x, y, eps=1e-8):
     return torch.acos(
         torch.clamp(acos_numer / (torch.norm(x, dim=-1) * acos_denom + eps), -1 + eps, 1 - eps)
     )
+
+
+def textbook_sqdist(x, y):
+    """Law et al.'s squared Lorentzian distance as written: -2/c - 2<x, y>_L, one GEMM."""
+    return -2.0 / CURV - 2.0 * (x[:, 1:] @ y[:, 1:].T - x[:, :1] @ y[:, :1].T)
+
+
+def textbook_angle(x, y, eps=1e-8):
+    """HyCoCLIP's oxy_angle_eval (acos of a GEMM form), transposed to (N, M)."""
+    c_xyl = CURV * (x[:, 1:] @ y[:, 1:].T - x[:, :1] @ y[:, :1].T)
+    numer = y[:, :1].T + c_xyl * x[:, :1]
+    denom = torch.sqrt(torch.clamp(c_xyl**2 - 1, min=eps))
+    cos = numer / (torch.linalg.norm(x[:, 1:], dim=-1, keepdim=True) * denom + eps)
+    return torch.acos(torch.clamp(cos, -1 + eps, 1 - eps))
 
 
 def meru_half_aperture(x, min_radius=0.1, eps=1e-8):
@@ -220,7 +234,7 @@ def main():
     parser.add_argument("--json", help="write the rows to this file")
     parser.add_argument(
         "--only",
-        default="pairwise,precision,schemes,elementwise,expmap0,loss,loss_schemes",
+        default="pairwise,allpairs_ops,precision,schemes,elementwise,expmap0,loss,loss_schemes",
         help="comma-separated sections to run (default: all)",
     )
     args = parser.parse_args()
@@ -260,6 +274,43 @@ def main():
                 lambda got: rel_err(got, want),
                 device,
             )
+        del x, y, px, py, want
+
+    if "allpairs_ops" in only:
+        # the squared Lorentzian distance and the all-pairs exterior angle: the textbook GEMM
+        # forms (Law et al.'s -2/c - 2<x,y>_L; HyCoCLIP's oxy_angle_eval, in (N, M) order)
+        # against the kernels and the reference's float64 GEMM; near copies of x among the
+        # first rows of y, where the textbook forms fail. Angle errors in radians.
+        x, y = inputs(n_pair, dim, device, 0), inputs(n_pair, dim, device, 1)
+        y[:k] = x[:k] + 1e-3 * torch.randn(k, dim, device=device)
+        px, py = lorentz.from_space(x), lorentz.from_space(y)
+        ops = {
+            "pairwise_sqdist": (textbook_sqdist, lambda got, want: rel_err(got, want)),
+            "pairwise_exterior_angle": (
+                textbook_angle,
+                lambda got, want: float((got.double() - want).abs().max()),
+            ),
+        }
+        with torch.no_grad():
+            for op, (text, err) in ops.items():
+                f = getattr(lorentz, op)
+                want = f(px[:k].double(), py.double(), implementation="reference")
+                rows += run_case(
+                    f"{op} {n_pair}x{n_pair}",
+                    {
+                        "textbook": (lambda: text(px[:k], py), lambda: text(px, py)),
+                        "lorentz triton": (
+                            lambda: f(px[:k], py, implementation="triton"),
+                            lambda: f(px, py, implementation="triton"),
+                        ),
+                        "lorentz reference": (
+                            lambda: f(px[:k], py, implementation="reference"),
+                            lambda: f(px, py, implementation="reference"),
+                        ),
+                    },
+                    lambda got, want=want, err=err: err(got, want),
+                    device,
+                )
         del x, y, px, py, want
 
     if "precision" in only:
