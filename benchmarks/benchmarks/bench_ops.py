@@ -188,7 +188,14 @@ class Kernels:
 
     params = (
         ["reference", "numba", "triton"],
-        ["pairwise_dist", "knn", "expmap0", "logmap0"],
+        [
+            "pairwise_dist",
+            "pairwise_sqdist",
+            "pairwise_exterior_angle",
+            "knn",
+            "expmap0",
+            "logmap0",
+        ],
         [8] if SMOKE else [1_000, 100_000],
     )
     param_names = ["implementation", "op", "size"]
@@ -217,8 +224,8 @@ class Kernels:
 
     def time_kernel(self, implementation, op, size):
         x, kw = self.x, self.kw
-        if op == "pairwise_dist":
-            lorentz.pairwise_dist(x[: self.rows], x[: self.rows], **kw)
+        if op.startswith("pairwise_"):
+            getattr(lorentz, op)(x[: self.rows], x[: self.rows], **kw)
         elif op == "knn":
             lorentz.knn(x[:100], x, min(10, x.shape[0]), **kw)
         else:
